@@ -1,0 +1,9 @@
+export {
+  type GeneratorOptions,
+  levels,
+  type ServiceLog,
+  ServiceLogGenerator,
+  seededRandom,
+  services,
+  storedRecordsFor,
+} from "./generator.ts";

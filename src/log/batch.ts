@@ -1,0 +1,276 @@
+// The record batch codec: the unit of writing, checksumming and compression. Layout in FORMAT.md.
+// Plain functions over Buffers; nothing here touches the file system.
+
+import assert from "node:assert/strict";
+import zlib from "node:zlib";
+
+export const batchMagic = 0x474f4c53; // "SLOG" read as a little-endian u32
+export const batchVersion = 1;
+export const batchHeaderBytes = 64;
+
+export const codecs = { none: 0, zstd: 1 } as const;
+export type Codec = (typeof codecs)[keyof typeof codecs];
+
+/** A record as given to append. Key and value are opaque bytes: the log does not know JSON. */
+export interface LogRecord {
+  timestampMs: number;
+  key: Uint8Array;
+  value: Uint8Array;
+}
+
+/** A record as read back. key and value are views into a decoded payload the caller now owns. */
+export interface StoredRecord extends LogRecord {
+  offset: number;
+}
+
+export interface BatchHeader {
+  version: number;
+  codec: Codec;
+  baseOffset: number;
+  /** Position of this batch's last record in the source stream (cluster mode), -1 when none. */
+  sourcePosition: number;
+  firstTimestampMs: number;
+  maxTimestampMs: number;
+  leaderEpoch: number;
+  recordCount: number;
+  payloadBytes: number;
+  rawPayloadBytes: number;
+  crc: number;
+}
+
+const field = {
+  magic: 0,
+  version: 4,
+  codec: 5,
+  baseOffset: 8,
+  sourcePosition: 16,
+  firstTimestampMs: 24,
+  maxTimestampMs: 32,
+  leaderEpoch: 40,
+  recordCount: 44,
+  payloadBytes: 48,
+  rawPayloadBytes: 52,
+  crc: 60,
+} as const;
+
+const varintBytesMax = 8; // values are below 2^53
+
+function varintBytes(value: number): number {
+  let bytes = 1;
+  while (value >= 128) {
+    value = Math.floor(value / 128);
+    bytes++;
+  }
+  return bytes;
+}
+
+function writeVarint(buffer: Buffer, position: number, value: number): number {
+  while (value >= 128) {
+    buffer[position++] = (value % 128) | 128;
+    value = Math.floor(value / 128);
+  }
+  buffer[position++] = value;
+  return position;
+}
+
+function zigzag(value: number): number {
+  return value >= 0 ? value * 2 : -value * 2 - 1;
+}
+
+function unzigzag(value: number): number {
+  return value % 2 === 0 ? value / 2 : -(value + 1) / 2;
+}
+
+export interface EncodedPayload {
+  raw: Buffer;
+  recordCount: number;
+  firstTimestampMs: number;
+  maxTimestampMs: number;
+}
+
+/** Key and value bytes of a record: what counts against record, batch and read budgets. */
+export function recordBytes(record: LogRecord): number {
+  return record.key.length + record.value.length;
+}
+
+/**
+ * Encodes records column by column: a section of per-record varints (timestamp delta, key length,
+ * value length), then all keys, then all values. Keys repeat heavily (stream, tenant), so keeping
+ * them together lets the compressor fold them to almost nothing.
+ */
+export function encodePayload(records: readonly LogRecord[]): EncodedPayload {
+  assert.ok(records.length > 0, "a batch holds at least one record");
+  const firstTimestampMs = records[0].timestampMs;
+  let maxTimestampMs = firstTimestampMs;
+  let headBytes = 0;
+  let keyBytes = 0;
+  let valueBytes = 0;
+  for (const record of records) {
+    if (record.timestampMs > maxTimestampMs) maxTimestampMs = record.timestampMs;
+    headBytes +=
+      varintBytes(zigzag(record.timestampMs - firstTimestampMs)) +
+      varintBytes(record.key.length) +
+      varintBytes(record.value.length);
+    keyBytes += record.key.length;
+    valueBytes += record.value.length;
+  }
+  const raw = Buffer.allocUnsafe(headBytes + keyBytes + valueBytes);
+  let head = 0;
+  let keyPosition = headBytes;
+  let valuePosition = headBytes + keyBytes;
+  for (const record of records) {
+    head = writeVarint(raw, head, zigzag(record.timestampMs - firstTimestampMs));
+    head = writeVarint(raw, head, record.key.length);
+    head = writeVarint(raw, head, record.value.length);
+    raw.set(record.key, keyPosition);
+    keyPosition += record.key.length;
+    raw.set(record.value, valuePosition);
+    valuePosition += record.value.length;
+  }
+  assert.equal(head, headBytes);
+  assert.equal(valuePosition, raw.length);
+  return { raw, recordCount: records.length, firstTimestampMs, maxTimestampMs };
+}
+
+function zstdParams(level: number): zlib.ZstdOptions {
+  return { params: { [zlib.constants.ZSTD_c_compressionLevel]: level } };
+}
+
+/** Compresses on libuv's thread pool so the event loop keeps taking appends meanwhile. */
+export function compressPayload(raw: Buffer, codec: Codec, level: number): Promise<Buffer> {
+  if (codec === codecs.none) return Promise.resolve(raw);
+  return new Promise((resolve, reject) => {
+    zlib.zstdCompress(raw, zstdParams(level), (error, result) => (error ? reject(error) : resolve(result)));
+  });
+}
+
+export function compressPayloadSync(raw: Buffer, codec: Codec, level: number): Buffer {
+  return codec === codecs.none ? raw : zlib.zstdCompressSync(raw, zstdParams(level));
+}
+
+export interface BatchMeta {
+  baseOffset: number;
+  sourcePosition: number;
+  leaderEpoch: number;
+  codec: Codec;
+}
+
+/** Builds the 64-byte header for a payload; the batch on disk is header followed by payload. */
+export function encodeHeader(meta: BatchMeta, encoded: EncodedPayload, payload: Buffer): Buffer {
+  assert.ok(Number.isSafeInteger(meta.baseOffset) && meta.baseOffset >= 0);
+  assert.ok(meta.leaderEpoch >= 0 && meta.leaderEpoch <= 0xffffffff);
+  const header = Buffer.alloc(batchHeaderBytes);
+  header.writeUInt32LE(batchMagic, field.magic);
+  header.writeUInt8(batchVersion, field.version);
+  header.writeUInt8(meta.codec, field.codec);
+  header.writeBigInt64LE(BigInt(meta.baseOffset), field.baseOffset);
+  header.writeBigInt64LE(BigInt(meta.sourcePosition), field.sourcePosition);
+  header.writeBigInt64LE(BigInt(encoded.firstTimestampMs), field.firstTimestampMs);
+  header.writeBigInt64LE(BigInt(encoded.maxTimestampMs), field.maxTimestampMs);
+  header.writeUInt32LE(meta.leaderEpoch, field.leaderEpoch);
+  header.writeUInt32LE(encoded.recordCount, field.recordCount);
+  header.writeUInt32LE(payload.length, field.payloadBytes);
+  header.writeUInt32LE(encoded.raw.length, field.rawPayloadBytes);
+  header.writeUInt32LE(batchCrc(header, payload), field.crc);
+  return header;
+}
+
+/** CRC-32 (IEEE, zlib's polynomial) over header bytes 0..59 followed by the payload. */
+export function batchCrc(header: Uint8Array, payload: Uint8Array): number {
+  return zlib.crc32(payload, zlib.crc32(header.subarray(0, field.crc)));
+}
+
+export const headerProblems = {
+  magic: "bad magic",
+  version: "unknown version",
+  codec: "unknown codec",
+  lengths: "impossible lengths",
+} as const;
+
+export type HeaderProblem = (typeof headerProblems)[keyof typeof headerProblems];
+
+/** Parses a header; returns a problem when the bytes cannot be a batch header of this version. */
+export function readHeader(
+  buffer: Uint8Array,
+  position: number,
+  payloadBytesMax: number,
+): BatchHeader | HeaderProblem {
+  assert.ok(position + batchHeaderBytes <= buffer.length, "header must be fully buffered");
+  const view = Buffer.from(buffer.buffer, buffer.byteOffset + position, batchHeaderBytes);
+  if (view.readUInt32LE(field.magic) !== batchMagic) return headerProblems.magic;
+  const version = view.readUInt8(field.version);
+  if (version !== batchVersion) return headerProblems.version;
+  const codec = view.readUInt8(field.codec);
+  if (codec !== codecs.none && codec !== codecs.zstd) return headerProblems.codec;
+  const header: BatchHeader = {
+    version,
+    codec,
+    baseOffset: Number(view.readBigInt64LE(field.baseOffset)),
+    sourcePosition: Number(view.readBigInt64LE(field.sourcePosition)),
+    firstTimestampMs: Number(view.readBigInt64LE(field.firstTimestampMs)),
+    maxTimestampMs: Number(view.readBigInt64LE(field.maxTimestampMs)),
+    leaderEpoch: view.readUInt32LE(field.leaderEpoch),
+    recordCount: view.readUInt32LE(field.recordCount),
+    payloadBytes: view.readUInt32LE(field.payloadBytes),
+    rawPayloadBytes: view.readUInt32LE(field.rawPayloadBytes),
+    crc: view.readUInt32LE(field.crc),
+  };
+  const lengthsPossible =
+    header.baseOffset >= 0 &&
+    header.recordCount > 0 &&
+    header.payloadBytes <= payloadBytesMax &&
+    header.rawPayloadBytes >= header.recordCount * 3 &&
+    (codec !== codecs.none || header.payloadBytes === header.rawPayloadBytes);
+  return lengthsPossible ? header : headerProblems.lengths;
+}
+
+export function crcMatches(buffer: Uint8Array, position: number, header: BatchHeader): boolean {
+  const headerBytes = buffer.subarray(position, position + batchHeaderBytes);
+  const start = position + batchHeaderBytes;
+  return batchCrc(headerBytes, buffer.subarray(start, start + header.payloadBytes)) === header.crc;
+}
+
+/** Decompresses and splits a verified payload into records; the records view the returned memory. */
+export function decodeRecords(header: BatchHeader, payload: Uint8Array): StoredRecord[] {
+  const raw =
+    header.codec === codecs.zstd
+      ? zlib.zstdDecompressSync(payload, { maxOutputLength: header.rawPayloadBytes })
+      : Buffer.from(payload.buffer, payload.byteOffset, payload.length);
+  assert.equal(raw.length, header.rawPayloadBytes, "raw payload length must match its header");
+  const records: StoredRecord[] = new Array(header.recordCount);
+  const timestamps: number[] = new Array(header.recordCount);
+  const keyLengths: number[] = new Array(header.recordCount);
+  const valueLengths: number[] = new Array(header.recordCount);
+  let position = 0;
+  let keysBytes = 0;
+  for (let i = 0; i < header.recordCount; i++) {
+    const values = [0, 0, 0];
+    for (let v = 0; v < 3; v++) {
+      let result = 0;
+      let scale = 1;
+      for (let b = 0; b < varintBytesMax + 1; b++) {
+        assert.ok(position < raw.length, "varint runs past the payload");
+        const byte = raw[position++];
+        result += (byte & 127) * scale;
+        if (byte < 128) break;
+        scale *= 128;
+      }
+      values[v] = result;
+    }
+    timestamps[i] = header.firstTimestampMs + unzigzag(values[0]);
+    keyLengths[i] = values[1];
+    valueLengths[i] = values[2];
+    keysBytes += values[1];
+  }
+  let keyPosition = position;
+  let valuePosition = position + keysBytes;
+  for (let i = 0; i < header.recordCount; i++) {
+    const key = raw.subarray(keyPosition, keyPosition + keyLengths[i]);
+    keyPosition += keyLengths[i];
+    const value = raw.subarray(valuePosition, valuePosition + valueLengths[i]);
+    valuePosition += valueLengths[i];
+    records[i] = { offset: header.baseOffset + i, timestampMs: timestamps[i], key, value };
+  }
+  assert.equal(valuePosition, raw.length, "payload sections must add up to the raw length");
+  return records;
+}

@@ -1,0 +1,24 @@
+// Public surface of the partition log. Other stages import from here only.
+export type { LogRecord, StoredRecord } from "./batch.ts";
+export type { ConsumerOffsets } from "./consumer-offsets.ts";
+export {
+  InvalidRecordError,
+  LogClosedError,
+  LogConfigError,
+  LogError,
+  LogLockedError,
+  LogOverloadedError,
+  LogWriteError,
+  logErrorCodes,
+  RecordTooLargeError,
+} from "./errors.ts";
+export { logLimits } from "./limits.ts";
+export { type LogOptions, PartitionLog, partitionDirectoryName } from "./log.ts";
+export type {
+  AppendResult,
+  FsyncMode,
+  LogEvent,
+  Partition,
+  PartitionStats,
+  ReadResult,
+} from "./partition.ts";

@@ -1,0 +1,273 @@
+// The partition log: N partitions under one directory, a lock so only one process opens it, the
+// durable consumer offsets, and the timers for interval fsync. The source of truth of Sluice.
+
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
+import { type Codec, codecs, type LogRecord, type StoredRecord } from "./batch.ts";
+import { ConsumerOffsets } from "./consumer-offsets.ts";
+import { LogClosedError, LogConfigError, LogLockedError } from "./errors.ts";
+import { FdCache } from "./fd-cache.ts";
+import { type LogLimits, logLimits } from "./limits.ts";
+import {
+  type AppendOptions,
+  type AppendResult,
+  type FsyncMode,
+  fsyncModes,
+  type LogEvent,
+  Partition,
+  type PartitionStats,
+  type ReadResult,
+} from "./partition.ts";
+import { syncDirectory, writeFileDurably } from "./segment.ts";
+
+export interface LogOptions extends Partial<LogLimits> {
+  directory: string;
+  partitionCount: number;
+  /** "always" (default): an append resolves after fdatasync, so it survives power loss. "interval":
+   * it resolves after write(); survives a process crash (the page cache has it) but an OS crash or
+   * power loss can lose up to fsyncIntervalMs of acknowledged records. */
+  fsync?: FsyncMode;
+  codec?: "zstd" | "none";
+  /** Delete sealed segments whose newest record is older than this; null keeps them. */
+  retentionMs?: number | null;
+  /** Delete the oldest sealed segments while a partition holds more than this; null keeps them. */
+  retentionBytes?: number | null;
+  onEvent?: (event: LogEvent) => void;
+}
+
+const metaFileName = "log.json";
+const lockFileName = "LOCK";
+const formatVersion = 1;
+
+export class PartitionLog {
+  readonly directory: string;
+  readonly partitionCount: number;
+  readonly #partitions: Partition[];
+  readonly #fdCache: FdCache;
+  readonly #lockPath: string;
+  readonly #consumers = new Map<string, ConsumerOffsets>();
+  readonly #fsyncTimer: NodeJS.Timeout | null;
+  #closed = false;
+
+  private constructor(
+    directory: string,
+    partitions: Partition[],
+    fdCache: FdCache,
+    lockPath: string,
+    fsyncIntervalMs: number | null,
+  ) {
+    this.directory = directory;
+    this.partitionCount = partitions.length;
+    this.#partitions = partitions;
+    this.#fdCache = fdCache;
+    this.#lockPath = lockPath;
+    this.#fsyncTimer = fsyncIntervalMs === null ? null : setInterval(() => this.#syncAll(), fsyncIntervalMs);
+    this.#fsyncTimer?.unref();
+  }
+
+  /** Opens the log, creating it when absent, and recovers every partition (see FORMAT.md, "Recovery"). */
+  static open(options: LogOptions): PartitionLog {
+    const limits: LogLimits = { ...logLimits };
+    for (const key of Object.keys(logLimits) as Array<keyof LogLimits>) {
+      const value = options[key];
+      if (value === undefined) continue;
+      if (!Number.isSafeInteger(value) || value <= 0)
+        throw new LogConfigError(`${key} must be a positive integer, got ${value}`);
+      limits[key] = value;
+    }
+    if (limits.segmentBytesMax >= 2 ** 32)
+      throw new LogConfigError("segmentBytesMax must be below 4 GiB (index positions are u32)");
+    if (
+      !Number.isInteger(options.partitionCount) ||
+      options.partitionCount < 1 ||
+      options.partitionCount > 4096
+    ) {
+      throw new LogConfigError(`partitionCount must be an integer in 1..4096, got ${options.partitionCount}`);
+    }
+    const fsync = options.fsync ?? fsyncModes.always;
+    if (fsync !== fsyncModes.always && fsync !== fsyncModes.interval)
+      throw new LogConfigError(`fsync must be "always" or "interval", got ${fsync}`);
+    const codec: Codec = (options.codec ?? "zstd") === "zstd" ? codecs.zstd : codecs.none;
+    const directory = options.directory;
+    fs.mkdirSync(directory, { recursive: true });
+    const lockPath = takeLock(directory);
+    try {
+      checkMeta(directory, options.partitionCount);
+      const fdCache = new FdCache(limits.openFilesMax);
+      const onEvent = options.onEvent ?? defaultEventSink;
+      const partitionOptions = {
+        ...limits,
+        fsync,
+        codec,
+        retentionMs: options.retentionMs ?? null,
+        retentionBytes: options.retentionBytes ?? null,
+      };
+      const partitions: Partition[] = [];
+      for (let id = 0; id < options.partitionCount; id++) {
+        partitions.push(
+          Partition.open(
+            id,
+            path.join(directory, partitionDirectoryName(id)),
+            partitionOptions,
+            fdCache,
+            onEvent,
+          ),
+        );
+      }
+      return new PartitionLog(
+        directory,
+        partitions,
+        fdCache,
+        lockPath,
+        fsync === fsyncModes.interval ? limits.fsyncIntervalMs : null,
+      );
+    } catch (error) {
+      fs.rmSync(lockPath, { force: true });
+      throw error;
+    }
+  }
+
+  partition(id: number): Partition {
+    if (this.#closed) throw new LogClosedError();
+    assert.ok(Number.isInteger(id) && id >= 0 && id < this.partitionCount, `partition ${id} out of range`);
+    return this.#partitions[id];
+  }
+
+  append(partition: number, records: readonly LogRecord[], options?: AppendOptions): Promise<AppendResult> {
+    return this.partition(partition).append(records, options);
+  }
+
+  read(
+    partition: number,
+    fromOffset: number,
+    options?: { bytesMax?: number; endOffset?: number },
+  ): ReadResult {
+    return this.partition(partition).read(fromOffset, options);
+  }
+
+  readFromTimestamp(partition: number, timestampMs: number, options?: { bytesMax?: number }): ReadResult {
+    const target = this.partition(partition);
+    return target.read(target.offsetForTimestamp(timestampMs), options);
+  }
+
+  readLast(partition: number, count: number, filter?: (record: StoredRecord) => boolean): StoredRecord[] {
+    return this.partition(partition).readLast(count, filter);
+  }
+
+  truncateTo(partition: number, offset: number): Promise<void> {
+    return this.partition(partition).truncateTo(offset);
+  }
+
+  /** A named consumer's durable offsets (created on first use). */
+  consumer(name: string): ConsumerOffsets {
+    let consumer = this.#consumers.get(name);
+    if (consumer === undefined) {
+      consumer = ConsumerOffsets.open(path.join(this.directory, "consumers"), name);
+      this.#consumers.set(name, consumer);
+    }
+    return consumer;
+  }
+
+  /** Retention then compaction over every partition; the server runs this periodically. */
+  async maintain(nowMs = Date.now()): Promise<{ segmentsDeleted: number; segmentsCompacted: number }> {
+    let segmentsDeleted = 0;
+    let segmentsCompacted = 0;
+    for (const partition of this.#partitions) {
+      if (this.#closed) break;
+      segmentsDeleted += await partition.enforceRetention(nowMs);
+      segmentsCompacted += await partition.compact();
+    }
+    return { segmentsDeleted, segmentsCompacted };
+  }
+
+  stats(): { partitions: PartitionStats[]; openFiles: number } {
+    return {
+      partitions: this.#partitions.map((partition) => partition.stats()),
+      openFiles: this.#fdCache.openCount,
+    };
+  }
+
+  #syncAll(): void {
+    for (const partition of this.#partitions) {
+      partition
+        .syncIfDirty()
+        .catch((error) => defaultEventSink({ kind: "write-failed", partition: partition.id, error }));
+    }
+  }
+
+  /** Waits for pending appends, fsyncs, closes every file and releases the lock. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#fsyncTimer) clearInterval(this.#fsyncTimer);
+    await Promise.all(this.#partitions.map((partition) => partition.close()));
+    this.#fdCache.closeAll();
+    fs.rmSync(this.#lockPath, { force: true });
+  }
+}
+
+export function partitionDirectoryName(id: number): string {
+  return `partition-${String(id).padStart(4, "0")}`;
+}
+
+function defaultEventSink(event: LogEvent): void {
+  if (event.kind === "segment-rolled" || event.kind === "segment-compacted") return;
+  process.stderr.write(
+    `${JSON.stringify({ component: "log", ...event, error: "error" in event ? String(event.error) : undefined })}\n`,
+  );
+}
+
+/** A lock file holding the owner's pid. A lock left by a dead process (kill -9) is taken over. */
+function takeLock(directory: string): string {
+  const lockPath = path.join(directory, lockFileName);
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      fs.writeFileSync(lockPath, String(process.pid), { flag: "wx" });
+      return lockPath;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+      const owner = Number.parseInt(fs.readFileSync(lockPath, "utf8"), 10);
+      if (Number.isInteger(owner) && owner !== process.pid && processAlive(owner)) {
+        throw new LogLockedError(`${directory} is in use by process ${owner}`);
+      }
+      fs.rmSync(lockPath, { force: true });
+    }
+  }
+  throw new LogLockedError(`could not lock ${directory}`);
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** The partition count is fixed at creation: records are routed by hash modulo this count. */
+function checkMeta(directory: string, partitionCount: number): void {
+  const metaPath = path.join(directory, metaFileName);
+  let meta: { formatVersion: number; partitionCount: number } | null = null;
+  try {
+    meta = JSON.parse(fs.readFileSync(metaPath, "utf8"));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT")
+      throw new LogConfigError(`${metaPath} is unreadable: ${error}`);
+  }
+  if (meta === null) {
+    writeFileDurably(metaPath, Buffer.from(JSON.stringify({ formatVersion, partitionCount })), true);
+    syncDirectory(directory);
+    return;
+  }
+  if (meta.formatVersion !== formatVersion)
+    throw new LogConfigError(
+      `${metaPath}: format version ${meta.formatVersion}, this build reads ${formatVersion}`,
+    );
+  if (meta.partitionCount !== partitionCount) {
+    throw new LogConfigError(
+      `${directory} was created with ${meta.partitionCount} partitions; configured ${partitionCount}. Records are routed by hash modulo the count, so it cannot change in place.`,
+    );
+  }
+}

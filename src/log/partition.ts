@@ -1,0 +1,875 @@
+// One partition: an ordered list of segments, the group-commit writer and the readers. Appends queue
+// up while a flush is in flight and all go out in the next write + fdatasync, so N concurrent appenders
+// share one fsync. Structural changes (flush, roll, truncate, retention, compaction swap) hold the
+// partition mutex; reads are synchronous and see only committed (acknowledged) data.
+
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
+import {
+  type Codec,
+  compressPayload,
+  compressPayloadSync,
+  decodeRecords,
+  encodeHeader,
+  encodePayload,
+  type LogRecord,
+  recordBytes,
+  type StoredRecord,
+} from "./batch.ts";
+import {
+  InvalidRecordError,
+  LogClosedError,
+  LogOverloadedError,
+  LogWriteError,
+  RecordTooLargeError,
+} from "./errors.ts";
+import type { FdCache } from "./fd-cache.ts";
+import type { LogLimits } from "./limits.ts";
+import { Mutex } from "./mutex.ts";
+import type { DamagedRegion, ScanItem } from "./scan.ts";
+import { scanBatches } from "./scan.ts";
+import {
+  type RecoveryReport,
+  Segment,
+  segmentExtensions,
+  syncDirectory,
+  type WrittenBatch,
+} from "./segment.ts";
+
+export const fsyncModes = { always: "always", interval: "interval" } as const;
+export type FsyncMode = (typeof fsyncModes)[keyof typeof fsyncModes];
+
+export interface PartitionOptions extends LogLimits {
+  fsync: FsyncMode;
+  codec: Codec;
+  retentionMs: number | null;
+  retentionBytes: number | null;
+}
+
+export type LogEvent =
+  | { kind: "recovered"; partition: number; segmentBaseOffset: number; report: RecoveryReport }
+  | { kind: "damaged-batch"; partition: number; segmentBaseOffset: number; region: DamagedRegion }
+  | { kind: "segment-rolled"; partition: number; baseOffset: number }
+  | { kind: "segment-deleted"; partition: number; baseOffset: number; reason: "age" | "bytes"; bytes: number }
+  | {
+      kind: "segment-compacted";
+      partition: number;
+      baseOffset: number;
+      bytesBefore: number;
+      bytesAfter: number;
+    }
+  | { kind: "write-failed"; partition: number; error: unknown };
+
+export interface AppendOptions {
+  /** Position of the last of these records in an upstream stream (cluster mode); -1 when none. */
+  sourcePosition?: number;
+}
+
+export interface AppendResult {
+  /** Offset of the first record of this append; the others follow contiguously. */
+  baseOffset: number;
+  recordCount: number;
+}
+
+export interface ReadResult {
+  records: StoredRecord[];
+  /** Where the next read continues. */
+  nextOffset: number;
+  logStartOffset: number;
+  /** Committed end of the partition when the read ran (exclusive). */
+  endOffset: number;
+}
+
+export interface PartitionStats {
+  appendedRecords: number;
+  appendedBytes: number;
+  batchesWritten: number;
+  fsyncCount: number;
+  damagedRegionsFound: number;
+  lostRecordsAtOpen: number;
+  pendingBytes: number;
+  sizeBytes: number;
+  segmentCount: number;
+}
+
+interface PendingAppend {
+  records: readonly LogRecord[];
+  rawBytes: number;
+  sourcePosition: number;
+  resolve: (result: AppendResult) => void;
+  reject: (error: Error) => void;
+}
+
+const compactedMarkerExtension = ".compacted";
+
+export class Partition {
+  readonly id: number;
+  readonly directory: string;
+  readonly #options: PartitionOptions;
+  readonly #fdCache: FdCache;
+  readonly #onEvent: (event: LogEvent) => void;
+  readonly #mutex = new Mutex();
+  #segments: Segment[];
+  #pending: PendingAppend[] = [];
+  #pendingBytes = 0;
+  #flushing: Promise<void> | null = null;
+  #leaderEpoch: number;
+  #dirty = false;
+  #closed = false;
+  #failure: Error | null = null;
+  /** What readers may see: the active segment's durable end. */
+  #committedPosition: number;
+  #committedNextOffset: number;
+  #waiters: Array<{ offset: number; resolve: () => void }> = [];
+  readonly #reportedDamage = new Set<string>();
+  readonly #stats = {
+    appendedRecords: 0,
+    appendedBytes: 0,
+    batchesWritten: 0,
+    fsyncCount: 0,
+    damagedRegionsFound: 0,
+    lostRecordsAtOpen: 0,
+  };
+
+  private constructor(
+    id: number,
+    directory: string,
+    options: PartitionOptions,
+    fdCache: FdCache,
+    onEvent: (event: LogEvent) => void,
+    segments: Segment[],
+    leaderEpoch: number,
+  ) {
+    this.id = id;
+    this.directory = directory;
+    this.#options = options;
+    this.#fdCache = fdCache;
+    this.#onEvent = onEvent;
+    this.#segments = segments;
+    this.#leaderEpoch = leaderEpoch;
+    const active = this.#active;
+    this.#committedPosition = active.sizeBytes;
+    this.#committedNextOffset = active.nextOffset;
+  }
+
+  /** Opens (creating when absent) a partition directory and recovers it; see Segment.open. */
+  static open(
+    id: number,
+    directory: string,
+    options: PartitionOptions,
+    fdCache: FdCache,
+    onEvent: (event: LogEvent) => void,
+  ): Partition {
+    fs.mkdirSync(directory, { recursive: true });
+    for (const name of fs.readdirSync(directory)) {
+      if (name.endsWith(".tmp") || name.endsWith(".compacting")) fs.rmSync(path.join(directory, name));
+    }
+    const baseOffsets = fs
+      .readdirSync(directory)
+      .filter((name) => name.endsWith(segmentExtensions.log))
+      .map((name) => Number.parseInt(name, 10))
+      .sort((a, b) => a - b);
+    const segments: Segment[] = [];
+    let lostRecords = 0;
+    for (let i = 0; i < baseOffsets.length; i++) {
+      const next = i + 1 < baseOffsets.length ? baseOffsets[i + 1] : null;
+      const { segment, report } = Segment.open(directory, baseOffsets[i], next, scanOptions(options));
+      if (report.damaged.length > 0 || report.indexRebuilt)
+        onEvent({ kind: "recovered", partition: id, segmentBaseOffset: segment.baseOffset, report });
+      lostRecords += report.lostRecordsAtLeast;
+      segments.push(segment);
+    }
+    if (segments.length === 0) {
+      segments.push(Segment.create(directory, 0));
+      syncDirectory(directory);
+    }
+    const partition = new Partition(id, directory, options, fdCache, onEvent, segments, 0);
+    partition.#stats.lostRecordsAtOpen = lostRecords;
+    partition.#leaderEpoch = partition.#lastLeaderEpoch();
+    return partition;
+  }
+
+  get #active(): Segment {
+    return this.#segments[this.#segments.length - 1];
+  }
+
+  get logStartOffset(): number {
+    return this.#segments[0].baseOffset;
+  }
+
+  /** Exclusive end of the committed (acknowledged, readable) records. */
+  get endOffset(): number {
+    return this.#committedNextOffset;
+  }
+
+  get leaderEpoch(): number {
+    return this.#leaderEpoch;
+  }
+
+  /** Leader epochs only grow: a new leader stamps its epoch on every batch it writes. */
+  setLeaderEpoch(epoch: number): void {
+    assert.ok(
+      Number.isInteger(epoch) && epoch >= this.#leaderEpoch && epoch <= 0xffffffff,
+      "leader epochs only grow",
+    );
+    this.#leaderEpoch = epoch;
+  }
+
+  stats(): PartitionStats {
+    return {
+      ...this.#stats,
+      pendingBytes: this.#pendingBytes,
+      sizeBytes: this.#segments.reduce((sum, segment) => sum + segment.sizeBytes, 0),
+      segmentCount: this.#segments.length,
+    };
+  }
+
+  /** Resolves once the records are durable (fsync "always") or written (fsync "interval"). */
+  append(records: readonly LogRecord[], options: AppendOptions = {}): Promise<AppendResult> {
+    if (this.#closed) return Promise.reject(new LogClosedError());
+    if (this.#failure)
+      return Promise.reject(
+        new LogWriteError(`partition ${this.id} is failed until reopened`, this.#failure),
+      );
+    let rawBytes: number;
+    try {
+      rawBytes = this.#validate(records);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (this.#pendingBytes + rawBytes > this.#options.pendingBytesMax && this.#pending.length > 0) {
+      return Promise.reject(
+        new LogOverloadedError(
+          `partition ${this.id} has ${this.#pendingBytes} bytes waiting for the disk`,
+          100,
+        ),
+      );
+    }
+    return new Promise<AppendResult>((resolve, reject) => {
+      this.#pending.push({
+        records,
+        rawBytes,
+        sourcePosition: options.sourcePosition ?? -1,
+        resolve,
+        reject,
+      });
+      this.#pendingBytes += rawBytes;
+      if (this.#flushing === null) this.#flushing = this.#flushLoop();
+    });
+  }
+
+  #validate(records: readonly LogRecord[]): number {
+    if (!Array.isArray(records) || records.length === 0)
+      throw new InvalidRecordError("an append needs at least one record");
+    let rawBytes = 0;
+    for (let i = 0; i < records.length; i++) {
+      const record = records[i];
+      if (!(record?.key instanceof Uint8Array) || !(record.value instanceof Uint8Array)) {
+        throw new InvalidRecordError(`record ${i}: key and value must be Uint8Array`);
+      }
+      if (!Number.isSafeInteger(record.timestampMs))
+        throw new InvalidRecordError(`record ${i}: timestampMs must be a safe integer`);
+      const bytes = recordBytes(record);
+      if (bytes > this.#options.recordBytesMax) {
+        throw new RecordTooLargeError(
+          `record ${i} has ${bytes} bytes, more than recordBytesMax ${this.#options.recordBytesMax}`,
+        );
+      }
+      rawBytes += bytes;
+    }
+    if (rawBytes > this.#options.appendBytesMax) {
+      throw new RecordTooLargeError(
+        `append of ${rawBytes} bytes is more than appendBytesMax ${this.#options.appendBytesMax}`,
+      );
+    }
+    return rawBytes;
+  }
+
+  async #flushLoop(): Promise<void> {
+    await Promise.resolve(); // let appends of the same tick join the first flush
+    try {
+      while (this.#pending.length > 0) {
+        const taken = this.#pending;
+        this.#pending = [];
+        this.#pendingBytes = 0;
+        await this.#mutex.run(() => this.#flush(taken));
+      }
+    } finally {
+      this.#flushing = null;
+    }
+  }
+
+  /** Groups whole appends into batches of at most batchRawBytesMax (an append is never split). */
+  #group(taken: readonly PendingAppend[]): PendingAppend[][] {
+    const groups: PendingAppend[][] = [];
+    let current: PendingAppend[] = [];
+    let currentBytes = 0;
+    for (const pending of taken) {
+      if (current.length > 0 && currentBytes + pending.rawBytes > this.#options.batchRawBytesMax) {
+        groups.push(current);
+        current = [];
+        currentBytes = 0;
+      }
+      current.push(pending);
+      currentBytes += pending.rawBytes;
+    }
+    if (current.length > 0) groups.push(current);
+    return groups;
+  }
+
+  async #flush(taken: readonly PendingAppend[]): Promise<void> {
+    if (this.#failure || this.#closed) {
+      const error = this.#closed
+        ? new LogClosedError()
+        : new LogWriteError(`partition ${this.id} is failed`, this.#failure);
+      for (const pending of taken) pending.reject(error);
+      return;
+    }
+    const groups = this.#group(taken);
+    let stage = "write";
+    try {
+      const encoded = groups.map((group) =>
+        encodePayload(group.length === 1 ? group[0].records : group.flatMap((pending) => pending.records)),
+      );
+      const payloads = await Promise.all(
+        encoded.map((payload) =>
+          compressPayload(payload.raw, this.#options.codec, this.#options.compressionLevel),
+        ),
+      );
+      const batchBytes = payloads.reduce((sum, payload) => sum + payload.length, 0);
+      await this.#rollIfDue(batchBytes);
+      const active = this.#active;
+      const batches: WrittenBatch[] = [];
+      let nextOffset = active.nextOffset;
+      for (let i = 0; i < groups.length; i++) {
+        const sourcePosition = Math.max(...groups[i].map((pending) => pending.sourcePosition));
+        const meta = {
+          baseOffset: nextOffset,
+          sourcePosition,
+          leaderEpoch: this.#leaderEpoch,
+          codec: this.#options.codec,
+        };
+        batches.push({
+          baseOffset: nextOffset,
+          recordCount: encoded[i].recordCount,
+          maxTimestampMs: encoded[i].maxTimestampMs,
+          header: encodeHeader(meta, encoded[i], payloads[i]),
+          payload: payloads[i],
+        });
+        nextOffset += encoded[i].recordCount;
+      }
+      const before = {
+        sizeBytes: active.sizeBytes,
+        nextOffset: active.nextOffset,
+        maxTimestampMs: active.maxTimestampMs,
+      };
+      try {
+        await active.append(batches, this.#options.indexIntervalBytes);
+      } catch (error) {
+        active.rollBack(before.sizeBytes, before.nextOffset, before.maxTimestampMs);
+        throw error;
+      }
+      if (this.#options.fsync === fsyncModes.always) {
+        stage = "fsync";
+        await active.sync();
+        this.#stats.fsyncCount++;
+      } else this.#dirty = true;
+      this.#commit(active, batches.length, taken);
+      let offset = before.nextOffset;
+      for (const pending of taken) {
+        pending.resolve({ baseOffset: offset, recordCount: pending.records.length });
+        offset += pending.records.length;
+      }
+      assert.equal(offset, active.nextOffset, "every appended record got exactly one offset");
+    } catch (error) {
+      // After a failed fsync the kernel may have dropped the dirty pages: nothing about the file can
+      // be trusted until recovery reads it back, so the partition refuses writes until reopened.
+      if (stage === "fsync") this.#failure = error as Error;
+      this.#onEvent({ kind: "write-failed", partition: this.id, error });
+      const failure = new LogWriteError(`partition ${this.id}: ${stage} failed`, error);
+      for (const pending of taken) pending.reject(failure);
+    }
+  }
+
+  #commit(active: Segment, batchCount: number, taken: readonly PendingAppend[]): void {
+    this.#committedPosition = active.sizeBytes;
+    this.#committedNextOffset = active.nextOffset;
+    this.#stats.batchesWritten += batchCount;
+    for (const pending of taken) {
+      this.#stats.appendedRecords += pending.records.length;
+      this.#stats.appendedBytes += pending.rawBytes;
+    }
+    if (this.#waiters.length > 0) {
+      const waiting = this.#waiters;
+      this.#waiters = [];
+      for (const waiter of waiting) {
+        if (waiter.offset < this.#committedNextOffset) waiter.resolve();
+        else this.#waiters.push(waiter);
+      }
+    }
+  }
+
+  async #rollIfDue(incomingBytes: number): Promise<void> {
+    const active = this.#active;
+    if (active.sizeBytes === 0) return;
+    const full = active.sizeBytes + incomingBytes > this.#options.segmentBytesMax;
+    const old = Date.now() - active.createdWallMs > this.#options.segmentAgeMaxMs;
+    if (full || old) await this.#roll();
+  }
+
+  async #roll(): Promise<void> {
+    const active = this.#active;
+    await active.seal();
+    this.#stats.fsyncCount++;
+    this.#segments.push(Segment.create(this.directory, active.nextOffset));
+    syncDirectory(this.directory);
+    this.#committedPosition = 0;
+    this.#onEvent({ kind: "segment-rolled", partition: this.id, baseOffset: active.nextOffset });
+  }
+
+  /** Interval fsync mode: makes everything written so far durable. */
+  syncIfDirty(): Promise<void> {
+    return this.#mutex.run(async () => {
+      if (!this.#dirty || this.#closed) return;
+      this.#dirty = false;
+      await this.#active.sync();
+      this.#stats.fsyncCount++;
+    });
+  }
+
+  /** Resolves once a record at `offset` or beyond is readable, or when the signal aborts / the log closes. */
+  waitForData(offset: number, signal?: AbortSignal): Promise<void> {
+    if (offset < this.#committedNextOffset || this.#closed || signal?.aborted) return Promise.resolve();
+    return new Promise((resolve) => {
+      const waiter = { offset, resolve };
+      this.#waiters.push(waiter);
+      signal?.addEventListener("abort", () => resolve(), { once: true });
+    });
+  }
+
+  #fdFor(segment: Segment): number {
+    return segment.writeFd ?? this.#fdCache.get(segment.logPath);
+  }
+
+  #readableEnd(segment: Segment): number {
+    return segment === this.#active ? this.#committedPosition : segment.sizeBytes;
+  }
+
+  #segmentIndexFor(offset: number): number {
+    let low = 0;
+    let high = this.#segments.length - 1;
+    while (low < high) {
+      const middle = (low + high + 1) >>> 1;
+      if (this.#segments[middle].baseOffset <= offset) low = middle;
+      else high = middle - 1;
+    }
+    return low;
+  }
+
+  /** Scans a byte range of one segment, reporting each damaged region once and skipping it. */
+  *#scan(
+    segment: Segment,
+    startPosition: number,
+    endPosition: number,
+  ): Generator<ScanItem & { kind: "batch" }> {
+    const fd = this.#fdFor(segment);
+    for (const item of scanBatches(fd, startPosition, endPosition, scanOptions(this.#options))) {
+      if (item.kind === "batch") {
+        yield item;
+        continue;
+      }
+      const key = `${segment.baseOffset}:${item.position}`;
+      if (!this.#reportedDamage.has(key)) {
+        this.#reportedDamage.add(key);
+        this.#stats.damagedRegionsFound++;
+        this.#onEvent({
+          kind: "damaged-batch",
+          partition: this.id,
+          segmentBaseOffset: segment.baseOffset,
+          region: item,
+        });
+      }
+    }
+  }
+
+  /**
+   * Reads committed records from `fromOffset` on, stopping after `bytesMax` key+value bytes (but always
+   * returning at least one whole batch when there is data). Offsets below the log start are skipped
+   * forward; damaged batches are skipped and reported.
+   */
+  read(fromOffset: number, options: { bytesMax?: number; endOffset?: number } = {}): ReadResult {
+    this.#assertOpen();
+    assert.ok(Number.isSafeInteger(fromOffset) && fromOffset >= 0, "fromOffset is a non-negative integer");
+    const bytesMax = Math.min(options.bytesMax ?? this.#options.readBytesMax, this.#options.readBytesMax);
+    const endOffset = Math.min(options.endOffset ?? this.#committedNextOffset, this.#committedNextOffset);
+    const records: StoredRecord[] = [];
+    let next = Math.max(fromOffset, this.logStartOffset);
+    let bytes = 0;
+    for (
+      let s = this.#segmentIndexFor(next);
+      s < this.#segments.length && next < endOffset && bytes < bytesMax;
+      s++
+    ) {
+      const segment = this.#segments[s];
+      for (const batch of this.#scan(segment, segment.positionForOffset(next), this.#readableEnd(segment))) {
+        const batchEnd = batch.header.baseOffset + batch.header.recordCount;
+        if (batchEnd <= next) continue;
+        for (const record of decodeRecords(batch.header, batch.payload)) {
+          if (record.offset < next || record.offset >= endOffset) continue;
+          records.push(record);
+          bytes += recordBytes(record);
+        }
+        next = Math.min(batchEnd, endOffset);
+        if (bytes >= bytesMax || next >= endOffset) break;
+      }
+      if (bytes < bytesMax && segment !== this.#active)
+        next = Math.max(next, Math.min(this.#segments[s + 1].baseOffset, endOffset));
+    }
+    return {
+      records,
+      nextOffset: next,
+      logStartOffset: this.logStartOffset,
+      endOffset: this.#committedNextOffset,
+    };
+  }
+
+  /**
+   * The last `count` committed records (optionally only those matching `filter`), oldest first. Walks
+   * the index backwards one chunk at a time, so the cost depends on how far back the matches are, not
+   * on the partition's size. Returned records own their bytes.
+   */
+  readLast(count: number, filter?: (record: StoredRecord) => boolean): StoredRecord[] {
+    this.#assertOpen();
+    assert.ok(Number.isSafeInteger(count) && count >= 0);
+    const chunks: StoredRecord[][] = [];
+    let found = 0;
+    for (let s = this.#segments.length - 1; s >= 0 && found < count; s--) {
+      const segment = this.#segments[s];
+      const positions = segment.indexPositions;
+      let chunkEnd = this.#readableEnd(segment);
+      for (let i = positions.length - 1; i >= 0 && found < count; i--) {
+        const chunk: StoredRecord[] = [];
+        for (const batch of this.#scan(segment, positions[i], chunkEnd)) {
+          for (const record of decodeRecords(batch.header, batch.payload)) {
+            if (filter === undefined || filter(record)) chunk.push(record);
+          }
+        }
+        chunkEnd = positions[i];
+        const wanted = chunk.slice(Math.max(0, chunk.length - (count - found)));
+        chunks.push(wanted.map(ownRecord));
+        found += wanted.length;
+      }
+    }
+    return chunks.reverse().flat();
+  }
+
+  /** Offset of the first record (in log order) whose timestamp is >= timestampMs, or endOffset when none. */
+  offsetForTimestamp(timestampMs: number): number {
+    this.#assertOpen();
+    for (const segment of this.#segments) {
+      if (segment.maxTimestampMs < timestampMs) continue;
+      for (const batch of this.#scan(
+        segment,
+        segment.positionForTimestamp(timestampMs),
+        this.#readableEnd(segment),
+      )) {
+        if (batch.header.maxTimestampMs < timestampMs) continue;
+        for (const record of decodeRecords(batch.header, batch.payload)) {
+          if (record.timestampMs >= timestampMs) return record.offset;
+        }
+      }
+    }
+    return this.#committedNextOffset;
+  }
+
+  #lastLeaderEpoch(): number {
+    const active = this.#active;
+    let epoch = 0;
+    const positions = active.indexPositions;
+    const start = positions.length > 0 ? positions[positions.length - 1] : 0;
+    for (const batch of this.#scan(active, start, active.sizeBytes)) epoch = batch.header.leaderEpoch;
+    if (active.sizeBytes === 0 && this.#segments.length > 1) {
+      const previous = this.#segments[this.#segments.length - 2];
+      const previousPositions = previous.indexPositions;
+      const previousStart =
+        previousPositions.length > 0 ? previousPositions[previousPositions.length - 1] : 0;
+      for (const batch of this.#scan(previous, previousStart, previous.sizeBytes))
+        epoch = batch.header.leaderEpoch;
+    }
+    return epoch;
+  }
+
+  /**
+   * Removes every record at `offset` and beyond (a follower cutting back to its leader's log). A batch
+   * that straddles the cut is rewritten with only its earlier records.
+   */
+  truncateTo(offset: number): Promise<void> {
+    assert.ok(Number.isSafeInteger(offset) && offset >= 0);
+    return this.#mutex.run(async () => {
+      this.#assertOpen();
+      if (offset >= this.#committedNextOffset) return;
+      while (this.#segments.length > 0 && this.#active.baseOffset >= offset)
+        this.#deleteSegment(this.#segments.pop()!);
+      if (this.#segments.length === 0) {
+        this.#segments.push(Segment.create(this.directory, offset));
+      } else {
+        this.#cutSegment(this.#segments.pop()!, offset);
+      }
+      syncDirectory(this.directory);
+      const active = this.#active;
+      this.#committedPosition = active.sizeBytes;
+      this.#committedNextOffset = active.nextOffset;
+      assert.ok(this.#committedNextOffset <= offset || this.#committedNextOffset === this.logStartOffset);
+    });
+  }
+
+  #cutSegment(segment: Segment, offset: number): void {
+    let cutPosition = segment.sizeBytes;
+    let replacement: Buffer | null = null;
+    for (const batch of this.#scan(segment, segment.positionForOffset(offset), segment.sizeBytes)) {
+      if (batch.header.baseOffset + batch.header.recordCount <= offset) continue;
+      cutPosition = batch.position;
+      if (batch.header.baseOffset < offset) {
+        const kept = decodeRecords(batch.header, batch.payload).filter((record) => record.offset < offset);
+        const encoded = encodePayload(kept);
+        const payload = compressPayloadSync(encoded.raw, batch.header.codec, this.#options.compressionLevel);
+        const meta = {
+          baseOffset: batch.header.baseOffset,
+          sourcePosition: -1,
+          leaderEpoch: batch.header.leaderEpoch,
+          codec: batch.header.codec,
+        };
+        replacement = Buffer.concat([encodeHeader(meta, encoded, payload), payload]);
+      }
+      break;
+    }
+    if (segment.writeFd !== null) fs.closeSync(segment.writeFd);
+    this.#fdCache.forget(segment.logPath);
+    const fd = fs.openSync(segment.logPath, "r+");
+    try {
+      if (replacement) fs.writeSync(fd, replacement, 0, replacement.length, cutPosition);
+      fs.ftruncateSync(fd, cutPosition + (replacement?.length ?? 0));
+      fs.fdatasyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.rmSync(segment.offsetIndexPath, { force: true });
+    fs.rmSync(segment.timeIndexPath, { force: true });
+    fs.rmSync(segment.logPath + compactedMarkerExtension, { force: true });
+    const reopened = Segment.open(
+      this.directory,
+      segment.baseOffset,
+      null,
+      scanOptions(this.#options),
+    ).segment;
+    this.#segments.push(reopened);
+  }
+
+  #deleteSegment(segment: Segment): void {
+    if (segment.writeFd !== null) fs.closeSync(segment.writeFd);
+    segment.writeFd = null;
+    this.#fdCache.forget(segment.logPath);
+    for (const file of [
+      segment.logPath,
+      segment.offsetIndexPath,
+      segment.timeIndexPath,
+      segment.logPath + compactedMarkerExtension,
+    ]) {
+      fs.rmSync(file, { force: true });
+    }
+  }
+
+  /** Deletes whole sealed segments from the head while the partition is over its byte or age retention. */
+  enforceRetention(nowMs: number): Promise<number> {
+    return this.#mutex.run(async () => {
+      this.#assertOpen();
+      const { retentionBytes, retentionMs } = this.#options;
+      let totalBytes = this.#segments.reduce((sum, segment) => sum + segment.sizeBytes, 0);
+      let deleted = 0;
+      while (this.#segments.length > 1) {
+        const oldest = this.#segments[0];
+        const overBytes = retentionBytes !== null && totalBytes > retentionBytes;
+        const overAge = retentionMs !== null && oldest.maxTimestampMs < nowMs - retentionMs;
+        if (!overBytes && !overAge) break;
+        this.#segments.shift();
+        this.#deleteSegment(oldest);
+        totalBytes -= oldest.sizeBytes;
+        deleted++;
+        this.#onEvent({
+          kind: "segment-deleted",
+          partition: this.id,
+          baseOffset: oldest.baseOffset,
+          reason: overBytes ? "bytes" : "age",
+          bytes: oldest.sizeBytes,
+        });
+      }
+      if (deleted > 0) syncDirectory(this.directory);
+      return deleted;
+    });
+  }
+
+  /** Rolls the active segment now (tests, operators); a no-op when it is empty. */
+  roll(): Promise<void> {
+    return this.#mutex.run(async () => {
+      this.#assertOpen();
+      if (this.#active.sizeBytes > 0) await this.#roll();
+    });
+  }
+
+  /**
+   * Rewrites sealed segments not yet compacted into large batches at the compaction level: the same
+   * offsets, timestamps, epochs and bytes, fewer and better-compressed blocks. Runs off the ack path.
+   */
+  async compact(): Promise<number> {
+    let compacted = 0;
+    for (const segment of this.#segments.slice(0, -1)) {
+      if (this.#closed) break;
+      if (fs.existsSync(segment.logPath + compactedMarkerExtension)) continue;
+      if (await this.#compactSegment(segment)) compacted++;
+    }
+    return compacted;
+  }
+
+  async #compactSegment(segment: Segment): Promise<boolean> {
+    const temporaryPath = `${segment.logPath}.compacting`;
+    const output = fs.openSync(temporaryPath, "w");
+    const input = fs.openSync(segment.logPath, "r"); // own fd: the scan spans awaits
+    const written: Array<{ position: number; baseOffset: number; maxTimestampMs: number }> = [];
+    let outputBytes = 0;
+    try {
+      let group: StoredRecord[] = [];
+      let groupBytes = 0;
+      let groupEpoch = -1;
+      let groupSource = -1;
+      const flushGroup = async () => {
+        if (group.length === 0) return;
+        const encoded = encodePayload(group);
+        const payload = await compressPayload(
+          encoded.raw,
+          this.#options.codec,
+          this.#options.compactionLevel,
+        );
+        const meta = {
+          baseOffset: group[0].offset,
+          sourcePosition: groupSource,
+          leaderEpoch: groupEpoch,
+          codec: this.#options.codec,
+        };
+        const header = encodeHeader(meta, encoded, payload);
+        fs.writeSync(output, header, 0, header.length, outputBytes);
+        fs.writeSync(output, payload, 0, payload.length, outputBytes + header.length);
+        written.push({
+          position: outputBytes,
+          baseOffset: group[0].offset,
+          maxTimestampMs: encoded.maxTimestampMs,
+        });
+        outputBytes += header.length + payload.length;
+        group = [];
+        groupBytes = 0;
+      };
+      for (const item of scanBatches(input, 0, segment.sizeBytes, scanOptions(this.#options))) {
+        if (item.kind === "damaged") continue; // reported by readers; its offsets stay a gap
+        const header = item.header;
+        const contiguous = group.length > 0 && group[group.length - 1].offset + 1 === header.baseOffset;
+        if (
+          group.length > 0 &&
+          (!contiguous ||
+            header.leaderEpoch !== groupEpoch ||
+            groupBytes + header.rawPayloadBytes > this.#options.compactionBatchRawBytesMax)
+        ) {
+          await flushGroup();
+        }
+        for (const record of decodeRecords(header, item.payload)) group.push(record);
+        groupBytes += header.rawPayloadBytes;
+        groupEpoch = header.leaderEpoch;
+        groupSource = Math.max(groupSource, header.sourcePosition);
+      }
+      await flushGroup();
+      fs.fdatasyncSync(output);
+    } finally {
+      fs.closeSync(output);
+      fs.closeSync(input);
+    }
+    return this.#mutex.run(async () => {
+      if (this.#closed || !this.#segments.includes(segment) || segment === this.#active) {
+        fs.rmSync(temporaryPath, { force: true });
+        return false;
+      }
+      const bytesBefore = segment.sizeBytes;
+      this.#fdCache.forget(segment.logPath);
+      // Indexes go first: a crash between these steps leaves a log without an index, rebuilt on open.
+      fs.rmSync(segment.offsetIndexPath, { force: true });
+      fs.rmSync(segment.timeIndexPath, { force: true });
+      fs.renameSync(temporaryPath, segment.logPath);
+      syncDirectory(this.directory);
+      const rebuilt = Segment.indexFor(
+        this.directory,
+        segment.baseOffset,
+        segment.nextOffset,
+        segment.maxTimestampMs,
+        written,
+        outputBytes,
+        this.#options.indexIntervalBytes,
+      );
+      rebuilt.writeSealedIndex();
+      segment.adoptIndex(rebuilt);
+      fs.writeFileSync(segment.logPath + compactedMarkerExtension, "");
+      syncDirectory(this.directory);
+      this.#onEvent({
+        kind: "segment-compacted",
+        partition: this.id,
+        baseOffset: segment.baseOffset,
+        bytesBefore,
+        bytesAfter: outputBytes,
+      });
+      return true;
+    });
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new LogClosedError();
+  }
+
+  /** Flushes what is pending, fsyncs, and closes the files. Appends after this reject with LogClosedError. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    while (this.#flushing) await this.#flushing;
+    await this.#mutex.run(async () => {
+      this.#closed = true;
+      const active = this.#active;
+      if (active.writeFd !== null) {
+        if (this.#dirty && this.#failure === null) await active.sync();
+        fs.closeSync(active.writeFd);
+        active.writeFd = null;
+      }
+      for (const segment of this.#segments) this.#fdCache.forget(segment.logPath);
+      for (const waiter of this.#waiters) waiter.resolve();
+      this.#waiters = [];
+    });
+  }
+}
+
+function ownRecord(record: StoredRecord): StoredRecord {
+  return {
+    offset: record.offset,
+    timestampMs: record.timestampMs,
+    key: Buffer.from(record.key),
+    value: Buffer.from(record.value),
+  };
+}
+
+/** payloadBytesMax only rejects garbage lengths: the largest batch holds one whole append, or a
+ * compaction block, plus per-record varints and the compressor's worst-case growth. */
+function scanOptions(options: PartitionOptions) {
+  const rawBytesMax = Math.max(
+    options.appendBytesMax,
+    options.batchRawBytesMax,
+    options.compactionBatchRawBytesMax,
+  );
+  return {
+    chunkBytes: options.readChunkBytes,
+    payloadBytesMax: rawBytesMax * 4 + 1024 * 1024,
+    indexIntervalBytes: options.indexIntervalBytes,
+  };
+}

@@ -1,0 +1,441 @@
+// One segment: a log file of batches plus its sparse indexes (FORMAT.md). The active segment of a
+// partition is written through `append`; sealed segments are immutable until retention deletes them.
+
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
+import { batchHeaderBytes, readHeader } from "./batch.ts";
+import { type DamagedRegion, readFully, type ScanOptions, scanBatches } from "./scan.ts";
+
+export const timestampNone = Number.MIN_SAFE_INTEGER;
+
+const offsetEntryBytes = 8; // u32 relative offset, u32 position
+const timeEntryBytes = 12; // i64 max timestamp before, u32 relative offset
+
+export function segmentFileName(baseOffset: number, extension: string): string {
+  return `${String(baseOffset).padStart(20, "0")}${extension}`;
+}
+
+export const segmentExtensions = { log: ".log", offsetIndex: ".index", timeIndex: ".timeindex" } as const;
+
+/** In-memory sparse index: entry i says the batch at positions[i] starts at relOffsets[i] and every
+ * record before it in this segment has a timestamp <= maxTimestampsBefore[i]. */
+interface IndexEntries {
+  relOffsets: number[];
+  positions: number[];
+  maxTimestampsBefore: number[];
+}
+
+export interface WrittenBatch {
+  baseOffset: number;
+  recordCount: number;
+  maxTimestampMs: number;
+  header: Buffer;
+  payload: Buffer;
+}
+
+export interface RecoveryReport {
+  damaged: DamagedRegion[];
+  truncatedBytes: number;
+  lostRecordsAtLeast: number;
+  indexRebuilt: boolean;
+}
+
+export class Segment {
+  readonly baseOffset: number;
+  readonly logPath: string;
+  readonly offsetIndexPath: string;
+  readonly timeIndexPath: string;
+  nextOffset: number;
+  sizeBytes: number;
+  maxTimestampMs: number;
+  createdWallMs: number;
+  sealed: boolean;
+  /** Set on the active segment: opened read-write. Sealed segments read through the FdCache. */
+  writeFd: number | null;
+  readonly #index: IndexEntries = { relOffsets: [], positions: [], maxTimestampsBefore: [] };
+  #lastIndexedPosition = -1;
+
+  private constructor(directory: string, baseOffset: number) {
+    this.baseOffset = baseOffset;
+    this.logPath = path.join(directory, segmentFileName(baseOffset, segmentExtensions.log));
+    this.offsetIndexPath = path.join(directory, segmentFileName(baseOffset, segmentExtensions.offsetIndex));
+    this.timeIndexPath = path.join(directory, segmentFileName(baseOffset, segmentExtensions.timeIndex));
+    this.nextOffset = baseOffset;
+    this.sizeBytes = 0;
+    this.maxTimestampMs = timestampNone;
+    this.createdWallMs = Date.now();
+    this.sealed = false;
+    this.writeFd = null;
+  }
+
+  /** Creates an empty active segment; the caller fsyncs the directory. */
+  static create(directory: string, baseOffset: number): Segment {
+    const segment = new Segment(directory, baseOffset);
+    segment.writeFd = fs.openSync(segment.logPath, "wx+");
+    fs.writeFileSync(segment.offsetIndexPath, "");
+    fs.writeFileSync(segment.timeIndexPath, "");
+    return segment;
+  }
+
+  /**
+   * Opens an existing segment. A sealed segment (nextBaseOffset given) trusts a valid sealed index and
+   * rebuilds a missing or damaged one by scanning; the active segment validates its index and rescans
+   * the tail after the last valid entry, cutting a torn or corrupt tail back to the last whole batch.
+   */
+  static open(
+    directory: string,
+    baseOffset: number,
+    nextBaseOffset: number | null,
+    options: ScanOptions & { indexIntervalBytes: number },
+  ): { segment: Segment; report: RecoveryReport } {
+    const segment = new Segment(directory, baseOffset);
+    const active = nextBaseOffset === null;
+    const fd = fs.openSync(segment.logPath, active ? "r+" : "r");
+    try {
+      const stat = fs.fstatSync(fd);
+      segment.createdWallMs = stat.birthtimeMs > 0 ? stat.birthtimeMs : stat.mtimeMs;
+      const report = segment.#recover(fd, stat.size, nextBaseOffset, options);
+      if (active) segment.writeFd = fd;
+      else fs.closeSync(fd);
+      return { segment, report };
+    } catch (error) {
+      fs.closeSync(fd);
+      throw error;
+    }
+  }
+
+  #recover(
+    fd: number,
+    fileBytes: number,
+    nextBaseOffset: number | null,
+    options: ScanOptions & { indexIntervalBytes: number },
+  ): RecoveryReport {
+    const report: RecoveryReport = {
+      damaged: [],
+      truncatedBytes: 0,
+      lostRecordsAtLeast: 0,
+      indexRebuilt: false,
+    };
+    const loaded = this.#loadIndexFiles(fd, fileBytes);
+    if (nextBaseOffset !== null && loaded.sealedBy !== null) {
+      const sealedBy = loaded.sealedBy;
+      if (sealedBy.position === fileBytes && this.baseOffset + sealedBy.relOffset === nextBaseOffset) {
+        this.sizeBytes = fileBytes;
+        this.nextOffset = nextBaseOffset;
+        this.maxTimestampMs = sealedBy.maxTimestampMs;
+        this.sealed = true;
+        return report;
+      }
+    }
+    // Rescan from the last index entry that still points at a batch header (the whole file if none).
+    const keep = loaded.validCount;
+    this.#index.relOffsets.length = keep;
+    this.#index.positions.length = keep;
+    this.#index.maxTimestampsBefore.length = keep;
+    report.indexRebuilt = keep < loaded.entryCount || nextBaseOffset !== null || (loaded.entryCount === 0 && fileBytes > 0);
+    let position = 0;
+    if (keep > 0) {
+      position = this.#index.positions[keep - 1];
+      this.maxTimestampMs = this.#index.maxTimestampsBefore[keep - 1];
+      this.nextOffset = this.baseOffset + this.#index.relOffsets[keep - 1];
+      this.#index.relOffsets.length = keep - 1; // re-added by the scan below
+      this.#index.positions.length = keep - 1;
+      this.#index.maxTimestampsBefore.length = keep - 1;
+      this.#lastIndexedPosition = keep > 1 ? this.#index.positions[keep - 2] : -1;
+    }
+    let validEnd = position;
+    for (const item of scanBatches(fd, position, fileBytes, options)) {
+      if (item.kind === "damaged") {
+        report.damaged.push(item);
+        if (item.tail && nextBaseOffset === null) {
+          report.truncatedBytes = fileBytes - item.position;
+          report.lostRecordsAtLeast += item.recordCountAtLeast;
+        }
+        continue;
+      }
+      this.#addToIndex(item.position, item.header.baseOffset, options.indexIntervalBytes);
+      this.nextOffset = item.header.baseOffset + item.header.recordCount;
+      if (item.header.maxTimestampMs > this.maxTimestampMs) this.maxTimestampMs = item.header.maxTimestampMs;
+      validEnd = item.position + batchHeaderBytes + item.header.payloadBytes;
+    }
+    if (nextBaseOffset === null) {
+      if (validEnd < fileBytes && report.truncatedBytes > 0) {
+        fs.ftruncateSync(fd, validEnd);
+        fs.fdatasyncSync(fd);
+      }
+      this.sizeBytes = report.truncatedBytes > 0 ? validEnd : fileBytes;
+      this.#writeIndexFiles(null);
+    } else {
+      this.sizeBytes = fileBytes;
+      this.nextOffset = nextBaseOffset;
+      this.sealed = true;
+      this.#writeIndexFiles(nextBaseOffset);
+    }
+    return report;
+  }
+
+  /** Reads both index files and keeps the prefix of entries that agree and point at real batch headers. */
+  #loadIndexFiles(
+    fd: number,
+    fileBytes: number,
+  ): {
+    entryCount: number;
+    validCount: number;
+    sealedBy: { relOffset: number; position: number; maxTimestampMs: number } | null;
+  } {
+    const offsets = readIfExists(this.offsetIndexPath);
+    const times = readIfExists(this.timeIndexPath);
+    const entryCount = Math.min(
+      Math.floor(offsets.length / offsetEntryBytes),
+      Math.floor(times.length / timeEntryBytes),
+    );
+    const header = Buffer.allocUnsafe(batchHeaderBytes);
+    let validCount = 0;
+    let sealedBy = null;
+    for (let i = 0; i < entryCount; i++) {
+      const relOffset = offsets.readUInt32LE(i * offsetEntryBytes);
+      const position = offsets.readUInt32LE(i * offsetEntryBytes + 4);
+      const maxTimestampBefore = Number(times.readBigInt64LE(i * timeEntryBytes));
+      const agrees = times.readUInt32LE(i * timeEntryBytes + 8) === relOffset;
+      const ordered =
+        i === 0
+          ? relOffset === 0 && position === 0
+          : relOffset > this.#index.relOffsets[i - 1] && position > this.#index.positions[i - 1];
+      if (!agrees || !ordered) break;
+      if (position === fileBytes && i === entryCount - 1 && i > 0) {
+        sealedBy = { relOffset, position, maxTimestampMs: maxTimestampBefore };
+        break;
+      }
+      if (position + batchHeaderBytes > fileBytes) break;
+      if (readFully(fd, header, batchHeaderBytes, position) < batchHeaderBytes) break;
+      const parsed = readHeader(header, 0, 0xffffffff);
+      if (typeof parsed === "string" || parsed.baseOffset !== this.baseOffset + relOffset) break;
+      this.#index.relOffsets.push(relOffset);
+      this.#index.positions.push(position);
+      this.#index.maxTimestampsBefore.push(maxTimestampBefore);
+      validCount++;
+    }
+    return { entryCount, validCount, sealedBy };
+  }
+
+  #addToIndex(position: number, baseOffset: number, indexIntervalBytes: number): boolean {
+    if (this.#lastIndexedPosition >= 0 && position - this.#lastIndexedPosition < indexIntervalBytes)
+      return false;
+    this.#index.relOffsets.push(baseOffset - this.baseOffset);
+    this.#index.positions.push(position);
+    this.#index.maxTimestampsBefore.push(this.maxTimestampMs);
+    this.#lastIndexedPosition = position;
+    return true;
+  }
+
+  #writeIndexFiles(sealNextOffset: number | null): void {
+    const count = this.#index.relOffsets.length + (sealNextOffset === null ? 0 : 1);
+    const offsets = Buffer.alloc(count * offsetEntryBytes);
+    const times = Buffer.alloc(count * timeEntryBytes);
+    for (let i = 0; i < count; i++) {
+      const sentinel = i === this.#index.relOffsets.length;
+      const relOffset = sentinel ? sealNextOffset! - this.baseOffset : this.#index.relOffsets[i];
+      offsets.writeUInt32LE(relOffset, i * offsetEntryBytes);
+      offsets.writeUInt32LE(sentinel ? this.sizeBytes : this.#index.positions[i], i * offsetEntryBytes + 4);
+      times.writeBigInt64LE(
+        BigInt(sentinel ? this.maxTimestampMs : this.#index.maxTimestampsBefore[i]),
+        i * timeEntryBytes,
+      );
+      times.writeUInt32LE(relOffset, i * timeEntryBytes + 8);
+    }
+    writeFileDurably(this.offsetIndexPath, offsets, sealNextOffset !== null);
+    writeFileDurably(this.timeIndexPath, times, sealNextOffset !== null);
+  }
+
+  /** Appends whole batches at the end of the active segment (not yet fsynced). */
+  async append(batches: readonly WrittenBatch[], indexIntervalBytes: number): Promise<void> {
+    assert.ok(this.writeFd !== null && !this.sealed, "append goes to the active segment");
+    const buffers: Buffer[] = [];
+    let position = this.sizeBytes;
+    const offsetEntries: Buffer[] = [];
+    const timeEntries: Buffer[] = [];
+    for (const batch of batches) {
+      assert.equal(batch.baseOffset, this.nextOffset, "batches are contiguous");
+      if (this.#addToIndex(position, batch.baseOffset, indexIntervalBytes)) {
+        const offsetEntry = Buffer.allocUnsafe(offsetEntryBytes);
+        offsetEntry.writeUInt32LE(batch.baseOffset - this.baseOffset, 0);
+        offsetEntry.writeUInt32LE(position, 4);
+        offsetEntries.push(offsetEntry);
+        const timeEntry = Buffer.allocUnsafe(timeEntryBytes);
+        timeEntry.writeBigInt64LE(BigInt(this.maxTimestampMs), 0);
+        timeEntry.writeUInt32LE(batch.baseOffset - this.baseOffset, 8);
+        timeEntries.push(timeEntry);
+      }
+      buffers.push(batch.header, batch.payload);
+      position += batch.header.length + batch.payload.length;
+      this.nextOffset = batch.baseOffset + batch.recordCount;
+      if (batch.maxTimestampMs > this.maxTimestampMs) this.maxTimestampMs = batch.maxTimestampMs;
+    }
+    assert.ok(position < 2 ** 32, "segment positions are u32");
+    await writevAll(this.writeFd, buffers, this.sizeBytes);
+    this.sizeBytes = position;
+    // The index is a hint rebuilt on open, so its appends are not fsynced on the ack path.
+    if (offsetEntries.length > 0) {
+      fs.appendFileSync(this.offsetIndexPath, Buffer.concat(offsetEntries));
+      fs.appendFileSync(this.timeIndexPath, Buffer.concat(timeEntries));
+    }
+  }
+
+  /** Undoes a failed append: cuts the file and the index back to the last committed state. */
+  rollBack(sizeBytes: number, nextOffset: number, maxTimestampMs: number): void {
+    assert.ok(this.writeFd !== null);
+    fs.ftruncateSync(this.writeFd, sizeBytes);
+    while (this.#index.positions.length > 0 && this.#index.positions.at(-1)! >= sizeBytes) {
+      this.#index.positions.pop();
+      this.#index.relOffsets.pop();
+      this.#index.maxTimestampsBefore.pop();
+    }
+    this.#lastIndexedPosition = this.#index.positions.at(-1) ?? -1;
+    this.sizeBytes = sizeBytes;
+    this.nextOffset = nextOffset;
+    this.maxTimestampMs = maxTimestampMs;
+    this.#writeIndexFiles(null);
+  }
+
+  sync(): Promise<void> {
+    const fd = this.writeFd;
+    assert.ok(fd !== null);
+    return new Promise((resolve, reject) => fs.fdatasync(fd, (error) => (error ? reject(error) : resolve())));
+  }
+
+  /** Makes the segment immutable: fsyncs the log, writes the sealed indexes, closes the write fd. */
+  async seal(): Promise<void> {
+    assert.ok(!this.sealed && this.writeFd !== null);
+    await this.sync();
+    this.#writeIndexFiles(this.nextOffset);
+    fs.closeSync(this.writeFd);
+    this.writeFd = null;
+    this.sealed = true;
+  }
+
+  /** Replaces this sealed segment's index after compaction rewrote its log file. */
+  adoptIndex(from: Segment): void {
+    assert.ok(this.sealed && from.baseOffset === this.baseOffset);
+    this.#index.relOffsets = from.#index.relOffsets;
+    this.#index.positions = from.#index.positions;
+    this.#index.maxTimestampsBefore = from.#index.maxTimestampsBefore;
+    this.sizeBytes = from.sizeBytes;
+  }
+
+  /** Builds the index of a freshly written file (compaction output) and seals it on disk. */
+  static indexFor(
+    directory: string,
+    baseOffset: number,
+    nextOffset: number,
+    maxTimestampMs: number,
+    batches: readonly { position: number; baseOffset: number; maxTimestampMs: number }[],
+    sizeBytes: number,
+    indexIntervalBytes: number,
+  ): Segment {
+    const segment = new Segment(directory, baseOffset);
+    for (const batch of batches) {
+      segment.#addToIndex(batch.position, batch.baseOffset, indexIntervalBytes);
+      if (batch.maxTimestampMs > segment.maxTimestampMs) segment.maxTimestampMs = batch.maxTimestampMs;
+    }
+    segment.sizeBytes = sizeBytes;
+    segment.nextOffset = nextOffset;
+    segment.maxTimestampMs = maxTimestampMs;
+    segment.sealed = true;
+    return segment;
+  }
+
+  writeSealedIndex(): void {
+    this.#writeIndexFiles(this.nextOffset);
+  }
+
+  /** Position of the indexed batch at or before `offset` (a scan from there reaches it). */
+  positionForOffset(offset: number): number {
+    const relOffset = offset - this.baseOffset;
+    const entry = lastAtOrBelow(this.#index.relOffsets, relOffset);
+    return entry < 0 ? 0 : this.#index.positions[entry];
+  }
+
+  /** Position from which a scan meets every record with timestamp >= timestampMs. */
+  positionForTimestamp(timestampMs: number): number {
+    const entries = this.#index.maxTimestampsBefore;
+    let low = 0;
+    let high = entries.length - 1;
+    let found = -1;
+    while (low <= high) {
+      const middle = (low + high) >>> 1;
+      if (entries[middle] < timestampMs) {
+        found = middle;
+        low = middle + 1;
+      } else high = middle - 1;
+    }
+    return found < 0 ? 0 : this.#index.positions[found];
+  }
+
+  /** Index chunk boundaries, for scanning a segment backwards one chunk at a time. */
+  get indexPositions(): readonly number[] {
+    return this.#index.positions;
+  }
+
+  get indexEntryCount(): number {
+    return this.#index.positions.length;
+  }
+}
+
+function lastAtOrBelow(sorted: readonly number[], value: number): number {
+  let low = 0;
+  let high = sorted.length - 1;
+  let found = -1;
+  while (low <= high) {
+    const middle = (low + high) >>> 1;
+    if (sorted[middle] <= value) {
+      found = middle;
+      low = middle + 1;
+    } else high = middle - 1;
+  }
+  return found;
+}
+
+function readIfExists(filePath: string): Buffer {
+  try {
+    return fs.readFileSync(filePath);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return Buffer.alloc(0);
+    throw error;
+  }
+}
+
+/** Writes a whole file through a temporary name and a rename, so a crash leaves old or new, never half. */
+export function writeFileDurably(filePath: string, data: Uint8Array, sync: boolean): void {
+  const temporary = `${filePath}.tmp`;
+  const fd = fs.openSync(temporary, "w");
+  try {
+    fs.writeSync(fd, data);
+    if (sync) fs.fdatasyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(temporary, filePath);
+}
+
+export function syncDirectory(directory: string): void {
+  const fd = fs.openSync(directory, "r");
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function writevAll(fd: number, buffers: Buffer[], position: number): Promise<void> {
+  const total = buffers.reduce((sum, buffer) => sum + buffer.length, 0);
+  return new Promise((resolve, reject) => {
+    fs.writev(fd, buffers, position, (error, written) => {
+      if (error) return reject(error);
+      if (written === total) return resolve();
+      // Short write (rare: signals, full disks): finish the rest from one concatenated buffer.
+      const rest = Buffer.concat(buffers).subarray(written);
+      writevAll(fd, [rest], position + written).then(resolve, reject);
+    });
+  });
+}
