@@ -82,7 +82,9 @@ function unzigzag(value: number): number {
 }
 
 export interface EncodedPayload {
+  /** Handed over to the compressor (possibly transferred to another thread): read rawBytes instead. */
   raw: Buffer;
+  rawBytes: number;
   recordCount: number;
   firstTimestampMs: number;
   maxTimestampMs: number;
@@ -114,7 +116,8 @@ export function encodePayload(records: readonly LogRecord[]): EncodedPayload {
     keyBytes += record.key.length;
     valueBytes += record.value.length;
   }
-  const raw = Buffer.allocUnsafe(headBytes + keyBytes + valueBytes);
+  // allocUnsafeSlow: the payload owns its ArrayBuffer, so it can be transferred to a compressor thread.
+  const raw = Buffer.allocUnsafeSlow(headBytes + keyBytes + valueBytes);
   let head = 0;
   let keyPosition = headBytes;
   let valuePosition = headBytes + keyBytes;
@@ -129,23 +132,20 @@ export function encodePayload(records: readonly LogRecord[]): EncodedPayload {
   }
   assert.equal(head, headBytes);
   assert.equal(valuePosition, raw.length);
-  return { raw, recordCount: records.length, firstTimestampMs, maxTimestampMs };
+  return { raw, rawBytes: raw.length, recordCount: records.length, firstTimestampMs, maxTimestampMs };
 }
 
-function zstdParams(level: number): zlib.ZstdOptions {
-  return { params: { [zlib.constants.ZSTD_c_compressionLevel]: level } };
-}
+// One output chunk big enough for the whole result (node:zlib's default is 16 KiB, which makes it
+// allocate and concatenate many chunks for a large batch).
+const zstdChunkBytesMax = 8 * 1024 * 1024;
 
-/** Compresses on libuv's thread pool so the event loop keeps taking appends meanwhile. */
-export function compressPayload(raw: Buffer, codec: Codec, level: number): Promise<Buffer> {
-  if (codec === codecs.none) return Promise.resolve(raw);
-  return new Promise((resolve, reject) => {
-    zlib.zstdCompress(raw, zstdParams(level), (error, result) => (error ? reject(error) : resolve(result)));
-  });
+export function zstdOptions(level: number, inputBytes: number): zlib.ZstdOptions {
+  const chunkSize = Math.min(zstdChunkBytesMax, Math.max(64 * 1024, inputBytes + 1024));
+  return { chunkSize, params: { [zlib.constants.ZSTD_c_compressionLevel]: level } };
 }
 
 export function compressPayloadSync(raw: Buffer, codec: Codec, level: number): Buffer {
-  return codec === codecs.none ? raw : zlib.zstdCompressSync(raw, zstdParams(level));
+  return codec === codecs.none ? raw : zlib.zstdCompressSync(raw, zstdOptions(level, raw.length));
 }
 
 export interface BatchMeta {
@@ -170,7 +170,7 @@ export function encodeHeader(meta: BatchMeta, encoded: EncodedPayload, payload: 
   header.writeUInt32LE(meta.leaderEpoch, field.leaderEpoch);
   header.writeUInt32LE(encoded.recordCount, field.recordCount);
   header.writeUInt32LE(payload.length, field.payloadBytes);
-  header.writeUInt32LE(encoded.raw.length, field.rawPayloadBytes);
+  header.writeUInt32LE(encoded.rawBytes, field.rawPayloadBytes);
   header.writeUInt32LE(batchCrc(header, payload), field.crc);
   return header;
 }

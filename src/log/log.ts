@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { type Codec, codecs, type LogRecord, type StoredRecord } from "./batch.ts";
+import { Compressor } from "./compressor.ts";
 import { ConsumerOffsets } from "./consumer-offsets.ts";
 import { LogClosedError, LogConfigError, LogLockedError } from "./errors.ts";
 import { FdCache } from "./fd-cache.ts";
@@ -16,6 +17,7 @@ import {
   fsyncModes,
   type LogEvent,
   Partition,
+  type PartitionShared,
   type PartitionStats,
   type ReadResult,
 } from "./partition.ts";
@@ -34,6 +36,9 @@ export interface LogOptions extends Partial<LogLimits> {
   /** Delete the oldest sealed segments while a partition holds more than this; null keeps them. */
   retentionBytes?: number | null;
   onEvent?: (event: LogEvent) => void;
+  /** Worker threads compressing batches (0: compress on the main thread). One keeps the second core of
+   * a two-core machine busy with zstd while the main thread takes requests. */
+  compressionThreads?: number;
 }
 
 const metaFileName = "log.json";
@@ -45,6 +50,7 @@ export class PartitionLog {
   readonly partitionCount: number;
   readonly #partitions: Partition[];
   readonly #fdCache: FdCache;
+  readonly #compressor: Compressor;
   readonly #lockPath: string;
   readonly #consumers = new Map<string, ConsumerOffsets>();
   readonly #fsyncTimer: NodeJS.Timeout | null;
@@ -53,14 +59,15 @@ export class PartitionLog {
   private constructor(
     directory: string,
     partitions: Partition[],
-    fdCache: FdCache,
+    shared: PartitionShared,
     lockPath: string,
     fsyncIntervalMs: number | null,
   ) {
     this.directory = directory;
     this.partitionCount = partitions.length;
     this.#partitions = partitions;
-    this.#fdCache = fdCache;
+    this.#fdCache = shared.fdCache;
+    this.#compressor = shared.compressor;
     this.#lockPath = lockPath;
     this.#fsyncTimer = fsyncIntervalMs === null ? null : setInterval(() => this.#syncAll(), fsyncIntervalMs);
     this.#fsyncTimer?.unref();
@@ -92,10 +99,12 @@ export class PartitionLog {
     const directory = options.directory;
     fs.mkdirSync(directory, { recursive: true });
     const lockPath = takeLock(directory);
+    let compressor: Compressor | null = null;
     try {
       checkMeta(directory, options.partitionCount);
       const fdCache = new FdCache(limits.openFilesMax);
-      const onEvent = options.onEvent ?? defaultEventSink;
+      compressor = new Compressor(options.compressionThreads ?? 1);
+      const shared = { fdCache, compressor, onEvent: options.onEvent ?? defaultEventSink };
       const partitionOptions = {
         ...limits,
         fsync,
@@ -106,24 +115,19 @@ export class PartitionLog {
       const partitions: Partition[] = [];
       for (let id = 0; id < options.partitionCount; id++) {
         partitions.push(
-          Partition.open(
-            id,
-            path.join(directory, partitionDirectoryName(id)),
-            partitionOptions,
-            fdCache,
-            onEvent,
-          ),
+          Partition.open(id, path.join(directory, partitionDirectoryName(id)), partitionOptions, shared),
         );
       }
       return new PartitionLog(
         directory,
         partitions,
-        fdCache,
+        shared,
         lockPath,
         fsync === fsyncModes.interval ? limits.fsyncIntervalMs : null,
       );
     } catch (error) {
-      fs.rmSync(lockPath, { force: true });
+      void compressor?.close();
+      releaseLock(lockPath);
       throw error;
     }
   }
@@ -135,6 +139,7 @@ export class PartitionLog {
   }
 
   append(partition: number, records: readonly LogRecord[], options?: AppendOptions): Promise<AppendResult> {
+    if (this.#closed) return Promise.reject(new LogClosedError());
     return this.partition(partition).append(records, options);
   }
 
@@ -203,7 +208,8 @@ export class PartitionLog {
     if (this.#fsyncTimer) clearInterval(this.#fsyncTimer);
     await Promise.all(this.#partitions.map((partition) => partition.close()));
     this.#fdCache.closeAll();
-    fs.rmSync(this.#lockPath, { force: true });
+    await this.#compressor.close();
+    releaseLock(this.#lockPath);
   }
 }
 
@@ -218,12 +224,17 @@ function defaultEventSink(event: LogEvent): void {
   );
 }
 
+/** Lock files this process holds: a second open from the same process is refused too. */
+const heldLocks = new Set<string>();
+
 /** A lock file holding the owner's pid. A lock left by a dead process (kill -9) is taken over. */
 function takeLock(directory: string): string {
-  const lockPath = path.join(directory, lockFileName);
+  const lockPath = path.join(fs.realpathSync(directory), lockFileName);
+  if (heldLocks.has(lockPath)) throw new LogLockedError(`${directory} is already open in this process`);
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       fs.writeFileSync(lockPath, String(process.pid), { flag: "wx" });
+      heldLocks.add(lockPath);
       return lockPath;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
@@ -235,6 +246,11 @@ function takeLock(directory: string): string {
     }
   }
   throw new LogLockedError(`could not lock ${directory}`);
+}
+
+function releaseLock(lockPath: string): void {
+  fs.rmSync(lockPath, { force: true });
+  heldLocks.delete(lockPath);
 }
 
 function processAlive(pid: number): boolean {

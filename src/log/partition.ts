@@ -8,7 +8,6 @@ import fs from "node:fs";
 import path from "node:path";
 import {
   type Codec,
-  compressPayload,
   compressPayloadSync,
   decodeRecords,
   encodeHeader,
@@ -17,6 +16,7 @@ import {
   recordBytes,
   type StoredRecord,
 } from "./batch.ts";
+import type { Compressor } from "./compressor.ts";
 import {
   InvalidRecordError,
   LogClosedError,
@@ -34,6 +34,7 @@ import {
   Segment,
   segmentExtensions,
   syncDirectory,
+  timestampNone,
   type WrittenBatch,
 } from "./segment.ts";
 
@@ -60,6 +61,13 @@ export type LogEvent =
       bytesAfter: number;
     }
   | { kind: "write-failed"; partition: number; error: unknown };
+
+/** Resources every partition of a log shares. */
+export interface PartitionShared {
+  fdCache: FdCache;
+  compressor: Compressor;
+  onEvent: (event: LogEvent) => void;
+}
 
 export interface AppendOptions {
   /** Position of the last of these records in an upstream stream (cluster mode); -1 when none. */
@@ -93,6 +101,17 @@ export interface PartitionStats {
   segmentCount: number;
 }
 
+/** Flights in the pipeline: one being written and fsynced, one compressing (see #pump). */
+const flightsMax = 2;
+
+interface Flight {
+  taken: PendingAppend[];
+  baseOffset: number;
+  batches: WrittenBatch[] | null;
+  error: unknown;
+  settled: Promise<void>;
+}
+
 interface PendingAppend {
   records: readonly LogRecord[];
   rawBytes: number;
@@ -108,12 +127,18 @@ export class Partition {
   readonly directory: string;
   readonly #options: PartitionOptions;
   readonly #fdCache: FdCache;
+  readonly #compressor: Compressor;
   readonly #onEvent: (event: LogEvent) => void;
   readonly #mutex = new Mutex();
   #segments: Segment[];
   #pending: PendingAppend[] = [];
   #pendingBytes = 0;
-  #flushing: Promise<void> | null = null;
+  #flights: Flight[] = [];
+  #writer: Promise<void> | null = null;
+  #takeScheduled = false;
+  /** Offsets are handed out when appends are taken into a flight, ahead of the write. */
+  #assignedNextOffset: number;
+  #closing = false;
   #leaderEpoch: number;
   #dirty = false;
   #closed = false;
@@ -136,31 +161,25 @@ export class Partition {
     id: number,
     directory: string,
     options: PartitionOptions,
-    fdCache: FdCache,
-    onEvent: (event: LogEvent) => void,
+    shared: PartitionShared,
     segments: Segment[],
-    leaderEpoch: number,
   ) {
     this.id = id;
     this.directory = directory;
     this.#options = options;
-    this.#fdCache = fdCache;
-    this.#onEvent = onEvent;
+    this.#fdCache = shared.fdCache;
+    this.#compressor = shared.compressor;
+    this.#onEvent = shared.onEvent;
     this.#segments = segments;
-    this.#leaderEpoch = leaderEpoch;
+    this.#leaderEpoch = 0;
     const active = this.#active;
     this.#committedPosition = active.sizeBytes;
     this.#committedNextOffset = active.nextOffset;
+    this.#assignedNextOffset = active.nextOffset;
   }
 
   /** Opens (creating when absent) a partition directory and recovers it; see Segment.open. */
-  static open(
-    id: number,
-    directory: string,
-    options: PartitionOptions,
-    fdCache: FdCache,
-    onEvent: (event: LogEvent) => void,
-  ): Partition {
+  static open(id: number, directory: string, options: PartitionOptions, shared: PartitionShared): Partition {
     fs.mkdirSync(directory, { recursive: true });
     for (const name of fs.readdirSync(directory)) {
       if (name.endsWith(".tmp") || name.endsWith(".compacting")) fs.rmSync(path.join(directory, name));
@@ -176,7 +195,7 @@ export class Partition {
       const next = i + 1 < baseOffsets.length ? baseOffsets[i + 1] : null;
       const { segment, report } = Segment.open(directory, baseOffsets[i], next, scanOptions(options));
       if (report.damaged.length > 0 || report.indexRebuilt)
-        onEvent({ kind: "recovered", partition: id, segmentBaseOffset: segment.baseOffset, report });
+        shared.onEvent({ kind: "recovered", partition: id, segmentBaseOffset: segment.baseOffset, report });
       lostRecords += report.lostRecordsAtLeast;
       segments.push(segment);
     }
@@ -184,7 +203,7 @@ export class Partition {
       segments.push(Segment.create(directory, 0));
       syncDirectory(directory);
     }
-    const partition = new Partition(id, directory, options, fdCache, onEvent, segments, 0);
+    const partition = new Partition(id, directory, options, shared, segments);
     partition.#stats.lostRecordsAtOpen = lostRecords;
     partition.#leaderEpoch = partition.#lastLeaderEpoch();
     return partition;
@@ -227,7 +246,7 @@ export class Partition {
 
   /** Resolves once the records are durable (fsync "always") or written (fsync "interval"). */
   append(records: readonly LogRecord[], options: AppendOptions = {}): Promise<AppendResult> {
-    if (this.#closed) return Promise.reject(new LogClosedError());
+    if (this.#closing) return Promise.reject(new LogClosedError());
     if (this.#failure)
       return Promise.reject(
         new LogWriteError(`partition ${this.id} is failed until reopened`, this.#failure),
@@ -255,7 +274,7 @@ export class Partition {
         reject,
       });
       this.#pendingBytes += rawBytes;
-      if (this.#flushing === null) this.#flushing = this.#flushLoop();
+      this.#pump(true);
     });
   }
 
@@ -286,18 +305,82 @@ export class Partition {
     return rawBytes;
   }
 
-  async #flushLoop(): Promise<void> {
-    await Promise.resolve(); // let appends of the same tick join the first flush
-    try {
-      while (this.#pending.length > 0) {
-        const taken = this.#pending;
-        this.#pending = [];
-        this.#pendingBytes = 0;
-        await this.#mutex.run(() => this.#flush(taken));
-      }
-    } finally {
-      this.#flushing = null;
+  /**
+   * Moves pending appends into a flight: offsets are assigned now, compression starts on the thread
+   * pool, and the writer writes flights in offset order. At most `flightsMax` flights exist, so while
+   * one is being written and fsynced the next is compressing and later appends accumulate into one
+   * big group: this is the group commit (one write + one fdatasync for every append that waited).
+   */
+  #pump(deferred: boolean): void {
+    if (this.#pending.length === 0 || this.#flights.length >= flightsMax || this.#takeScheduled) return;
+    if (!deferred) {
+      this.#take();
+      return;
     }
+    this.#takeScheduled = true;
+    queueMicrotask(() => {
+      this.#takeScheduled = false;
+      if (this.#flights.length < flightsMax) this.#take(); // appends of the same tick join one flight
+    });
+  }
+
+  #take(): void {
+    const taken = this.#pending;
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    if (taken.length === 0) return;
+    if (this.#failure) {
+      const error = new LogWriteError(`partition ${this.id} is failed until reopened`, this.#failure);
+      for (const pending of taken) pending.reject(error);
+      return;
+    }
+    const groups = this.#group(taken);
+    const baseOffset = this.#assignedNextOffset;
+    let nextOffset = baseOffset;
+    const encoding: Promise<WrittenBatch>[] = [];
+    for (const group of groups) {
+      encoding.push(this.#encodeBatch(group, nextOffset));
+      for (const pending of group) nextOffset += pending.records.length;
+    }
+    this.#assignedNextOffset = nextOffset;
+    const flight: Flight = {
+      taken,
+      baseOffset,
+      batches: null,
+      error: null,
+      settled: Promise.all(encoding).then(
+        (batches) => {
+          flight.batches = batches;
+        },
+        (error) => {
+          flight.error = error;
+        },
+      ),
+    };
+    this.#flights.push(flight);
+    if (this.#writer === null) this.#writer = this.#writeLoop();
+  }
+
+  async #encodeBatch(group: readonly PendingAppend[], baseOffset: number): Promise<WrittenBatch> {
+    const encoded = encodePayload(
+      group.length === 1 ? group[0].records : group.flatMap((pending) => pending.records),
+    );
+    const payload = await this.#compressor.compress(
+      encoded.raw,
+      this.#options.codec,
+      this.#options.compressionLevel,
+    );
+    let sourcePosition = -1;
+    for (const pending of group) sourcePosition = Math.max(sourcePosition, pending.sourcePosition);
+    const meta = { baseOffset, sourcePosition, leaderEpoch: this.#leaderEpoch, codec: this.#options.codec };
+    const header = encodeHeader(meta, encoded, payload);
+    return {
+      baseOffset,
+      recordCount: encoded.recordCount,
+      maxTimestampMs: encoded.maxTimestampMs,
+      header,
+      payload,
+    };
   }
 
   /** Groups whole appends into batches of at most batchRawBytesMax (an append is never split). */
@@ -318,88 +401,98 @@ export class Partition {
     return groups;
   }
 
-  async #flush(taken: readonly PendingAppend[]): Promise<void> {
-    if (this.#failure || this.#closed) {
-      const error = this.#closed
-        ? new LogClosedError()
-        : new LogWriteError(`partition ${this.id} is failed`, this.#failure);
-      for (const pending of taken) pending.reject(error);
-      return;
+  async #writeLoop(): Promise<void> {
+    try {
+      while (this.#flights.length > 0) {
+        await this.#flights[0].settled;
+        let ready = 1; // every flight already compressed goes into the same write and fsync
+        while (
+          ready < this.#flights.length &&
+          (this.#flights[ready].batches !== null || this.#flights[ready].error !== null)
+        )
+          ready++;
+        await this.#mutex.run(() => this.#write(this.#flights.slice(0, ready)));
+        this.#flights.splice(0, ready);
+        this.#pump(false);
+      }
+    } finally {
+      this.#writer = null;
     }
-    const groups = this.#group(taken);
+  }
+
+  async #write(flights: readonly Flight[]): Promise<void> {
+    const active = this.#active;
+    const before = {
+      sizeBytes: active.sizeBytes,
+      nextOffset: active.nextOffset,
+      maxTimestampMs: active.maxTimestampMs,
+    };
     let stage = "write";
     try {
-      const encoded = groups.map((group) =>
-        encodePayload(group.length === 1 ? group[0].records : group.flatMap((pending) => pending.records)),
-      );
-      const payloads = await Promise.all(
-        encoded.map((payload) =>
-          compressPayload(payload.raw, this.#options.codec, this.#options.compressionLevel),
-        ),
-      );
-      const batchBytes = payloads.reduce((sum, payload) => sum + payload.length, 0);
-      await this.#rollIfDue(batchBytes);
-      const active = this.#active;
+      if (this.#failure) throw this.#failure;
       const batches: WrittenBatch[] = [];
-      let nextOffset = active.nextOffset;
-      for (let i = 0; i < groups.length; i++) {
-        const sourcePosition = Math.max(...groups[i].map((pending) => pending.sourcePosition));
-        const meta = {
-          baseOffset: nextOffset,
-          sourcePosition,
-          leaderEpoch: this.#leaderEpoch,
-          codec: this.#options.codec,
-        };
-        batches.push({
-          baseOffset: nextOffset,
-          recordCount: encoded[i].recordCount,
-          maxTimestampMs: encoded[i].maxTimestampMs,
-          header: encodeHeader(meta, encoded[i], payloads[i]),
-          payload: payloads[i],
-        });
-        nextOffset += encoded[i].recordCount;
+      for (const flight of flights) {
+        if (flight.error !== null) throw flight.error;
+        batches.push(...flight.batches!);
       }
-      const before = {
-        sizeBytes: active.sizeBytes,
-        nextOffset: active.nextOffset,
-        maxTimestampMs: active.maxTimestampMs,
-      };
+      assert.equal(batches[0].baseOffset, active.nextOffset, "flights are written in offset order");
+      await this.#rollIfDue(
+        batches.reduce((sum, batch) => sum + batch.header.length + batch.payload.length, 0),
+      );
+      const target = this.#active;
       try {
-        await active.append(batches, this.#options.indexIntervalBytes);
+        await target.append(batches, this.#options.indexIntervalBytes);
       } catch (error) {
-        active.rollBack(before.sizeBytes, before.nextOffset, before.maxTimestampMs);
+        target.rollBack(
+          target === active ? before.sizeBytes : 0,
+          batches[0].baseOffset,
+          target === active ? before.maxTimestampMs : timestampNone,
+        );
         throw error;
       }
       if (this.#options.fsync === fsyncModes.always) {
         stage = "fsync";
-        await active.sync();
+        await target.sync();
         this.#stats.fsyncCount++;
       } else this.#dirty = true;
-      this.#commit(active, batches.length, taken);
-      let offset = before.nextOffset;
-      for (const pending of taken) {
-        pending.resolve({ baseOffset: offset, recordCount: pending.records.length });
-        offset += pending.records.length;
-      }
-      assert.equal(offset, active.nextOffset, "every appended record got exactly one offset");
+      this.#commit(target, batches.length, flights);
     } catch (error) {
       // After a failed fsync the kernel may have dropped the dirty pages: nothing about the file can
       // be trusted until recovery reads it back, so the partition refuses writes until reopened.
+      const preexisting = error === this.#failure;
       if (stage === "fsync") this.#failure = error as Error;
-      this.#onEvent({ kind: "write-failed", partition: this.id, error });
+      if (!preexisting) this.#onEvent({ kind: "write-failed", partition: this.id, error });
+      // Later flights were given offsets that assumed this write: they fail with it.
       const failure = new LogWriteError(`partition ${this.id}: ${stage} failed`, error);
-      for (const pending of taken) pending.reject(failure);
+      for (const flight of this.#flights) for (const pending of flight.taken) pending.reject(failure);
+      this.#flights.length = flights.length; // the write loop then removes exactly these
+      this.#assignedNextOffset = this.#active.nextOffset;
     }
   }
 
-  #commit(active: Segment, batchCount: number, taken: readonly PendingAppend[]): void {
+  /** Waits until no append is pending or in flight. */
+  async #quiesce(): Promise<void> {
+    while (this.#writer !== null || this.#pending.length > 0 || this.#takeScheduled) {
+      if (this.#writer !== null) await this.#writer;
+      else await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
+
+  #commit(active: Segment, batchCount: number, flights: readonly Flight[]): void {
     this.#committedPosition = active.sizeBytes;
     this.#committedNextOffset = active.nextOffset;
     this.#stats.batchesWritten += batchCount;
-    for (const pending of taken) {
-      this.#stats.appendedRecords += pending.records.length;
-      this.#stats.appendedBytes += pending.rawBytes;
+    let offset = flights[0].baseOffset;
+    for (const flight of flights) {
+      assert.equal(flight.baseOffset, offset, "flights are contiguous");
+      for (const pending of flight.taken) {
+        this.#stats.appendedRecords += pending.records.length;
+        this.#stats.appendedBytes += pending.rawBytes;
+        pending.resolve({ baseOffset: offset, recordCount: pending.records.length });
+        offset += pending.records.length;
+      }
     }
+    assert.equal(offset, this.#committedNextOffset, "every appended record got exactly one offset");
     if (this.#waiters.length > 0) {
       const waiting = this.#waiters;
       this.#waiters = [];
@@ -604,24 +697,32 @@ export class Partition {
    * Removes every record at `offset` and beyond (a follower cutting back to its leader's log). A batch
    * that straddles the cut is rewritten with only its earlier records.
    */
-  truncateTo(offset: number): Promise<void> {
+  async truncateTo(offset: number): Promise<void> {
     assert.ok(Number.isSafeInteger(offset) && offset >= 0);
-    return this.#mutex.run(async () => {
-      this.#assertOpen();
-      if (offset >= this.#committedNextOffset) return;
-      while (this.#segments.length > 0 && this.#active.baseOffset >= offset)
-        this.#deleteSegment(this.#segments.pop()!);
-      if (this.#segments.length === 0) {
-        this.#segments.push(Segment.create(this.directory, offset));
-      } else {
-        this.#cutSegment(this.#segments.pop()!, offset);
-      }
-      syncDirectory(this.directory);
-      const active = this.#active;
-      this.#committedPosition = active.sizeBytes;
-      this.#committedNextOffset = active.nextOffset;
-      assert.ok(this.#committedNextOffset <= offset || this.#committedNextOffset === this.logStartOffset);
-    });
+    for (;;) {
+      await this.#quiesce(); // appends in flight hold offsets past the cut
+      const done = await this.#mutex.run(async () => {
+        this.#assertOpen();
+        if (this.#flights.length > 0 || this.#pending.length > 0) return false;
+        if (offset < this.#committedNextOffset) this.#truncateLocked(offset);
+        return true;
+      });
+      if (done) return;
+    }
+  }
+
+  #truncateLocked(offset: number): void {
+    while (this.#segments.length > 0 && this.#active.baseOffset >= offset) {
+      this.#deleteSegment(this.#segments.pop()!);
+    }
+    if (this.#segments.length === 0) this.#segments.push(Segment.create(this.directory, offset));
+    else this.#cutSegment(this.#segments.pop()!, offset);
+    syncDirectory(this.directory);
+    const active = this.#active;
+    this.#committedPosition = active.sizeBytes;
+    this.#committedNextOffset = active.nextOffset;
+    this.#assignedNextOffset = active.nextOffset;
+    assert.ok(this.#committedNextOffset <= offset, "nothing at or past the cut survives");
   }
 
   #cutSegment(segment: Segment, offset: number): void {
@@ -745,7 +846,7 @@ export class Partition {
       const flushGroup = async () => {
         if (group.length === 0) return;
         const encoded = encodePayload(group);
-        const payload = await compressPayload(
+        const payload = await this.#compressor.compress(
           encoded.raw,
           this.#options.codec,
           this.#options.compactionLevel,
@@ -833,8 +934,9 @@ export class Partition {
 
   /** Flushes what is pending, fsyncs, and closes the files. Appends after this reject with LogClosedError. */
   async close(): Promise<void> {
-    if (this.#closed) return;
-    while (this.#flushing) await this.#flushing;
+    if (this.#closing) return;
+    this.#closing = true;
+    await this.#quiesce();
     await this.#mutex.run(async () => {
       this.#closed = true;
       const active = this.#active;

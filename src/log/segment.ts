@@ -133,7 +133,8 @@ export class Segment {
     this.#index.relOffsets.length = keep;
     this.#index.positions.length = keep;
     this.#index.maxTimestampsBefore.length = keep;
-    report.indexRebuilt = keep < loaded.entryCount || nextBaseOffset !== null || (loaded.entryCount === 0 && fileBytes > 0);
+    report.indexRebuilt =
+      keep < loaded.entryCount || nextBaseOffset !== null || (loaded.entryCount === 0 && fileBytes > 0);
     let position = 0;
     if (keep > 0) {
       position = this.#index.positions[keep - 1];

@@ -1,0 +1,70 @@
+// Compression off the main thread: a small pool of worker threads running synchronous zstd. The main
+// thread only encodes records and moves buffers (transferred, not copied), so on two cores the
+// append path uses both. With threads = 0 it compresses inline on the main thread.
+
+import assert from "node:assert/strict";
+import { Worker } from "node:worker_threads";
+import { type Codec, codecs, compressPayloadSync } from "./batch.ts";
+
+interface Waiting {
+  resolve: (compressed: Buffer) => void;
+  reject: (error: Error) => void;
+}
+
+export class Compressor {
+  readonly #workers: Worker[] = [];
+  readonly #waiting = new Map<number, Waiting>();
+  readonly #load: number[] = [];
+  #nextId = 0;
+
+  constructor(threads: number) {
+    assert.ok(Number.isInteger(threads) && threads >= 0 && threads <= 16);
+    for (let i = 0; i < threads; i++) {
+      const worker = new Worker(new URL("./compress-worker.ts", import.meta.url));
+      worker.on("message", (message: { id: number; compressed?: Uint8Array; error?: string }) => {
+        if (--this.#load[i] === 0) worker.unref(); // idle workers must not keep the process alive
+        const waiting = this.#waiting.get(message.id);
+        assert.ok(waiting !== undefined, "a compression result answers a waiting job");
+        this.#waiting.delete(message.id);
+        if (message.compressed) {
+          const { buffer, byteOffset, byteLength } = message.compressed;
+          waiting.resolve(Buffer.from(buffer, byteOffset, byteLength));
+        } else waiting.reject(new Error(`compression failed: ${message.error}`));
+      });
+      worker.on("error", (error) => {
+        for (const waiting of this.#waiting.values()) waiting.reject(error);
+        this.#waiting.clear();
+      });
+      worker.unref(); // after the listeners, which ref it; compress() refs it while a job is out
+      this.#workers.push(worker);
+      this.#load.push(0);
+    }
+  }
+
+  /** Compresses `raw`, which the caller hands over: its memory is transferred to a worker. */
+  compress(raw: Buffer, codec: Codec, level: number): Promise<Buffer> {
+    if (codec === codecs.none || this.#workers.length === 0) {
+      try {
+        return Promise.resolve(compressPayloadSync(raw, codec, level));
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
+    let target = 0;
+    for (let i = 1; i < this.#workers.length; i++) if (this.#load[i] < this.#load[target]) target = i;
+    if (this.#load[target]++ === 0) this.#workers[target].ref();
+    const id = this.#nextId++;
+    // Transfer only a buffer that owns its whole ArrayBuffer; a pooled slice is copied instead.
+    const ownsMemory = raw.byteOffset === 0 && raw.byteLength === raw.buffer.byteLength;
+    const view = ownsMemory ? new Uint8Array(raw.buffer) : new Uint8Array(raw);
+    return new Promise((resolve, reject) => {
+      this.#waiting.set(id, { resolve, reject });
+      this.#workers[target].postMessage({ id, raw: view, level }, [view.buffer as ArrayBuffer]);
+    });
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.#workers.map((worker) => worker.terminate()));
+    this.#workers.length = 0;
+  }
+}

@@ -1,0 +1,439 @@
+// Functional tests of the partition log's public surface, on real files in a temp directory.
+
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { afterEach, describe, test } from "node:test";
+import { ServiceLogGenerator, storedRecordsFor } from "../loadgen/index.ts";
+import { type LogOptions, logErrorCodes, PartitionLog, partitionDirectoryName } from "./index.ts";
+
+const directories: string[] = [];
+afterEach(() => {
+  for (const directory of directories.splice(0)) fs.rmSync(directory, { recursive: true, force: true });
+});
+
+function temporaryDirectory(): string {
+  const directory = fs.mkdtempSync(path.join(os.tmpdir(), "sluice-log-test-"));
+  directories.push(directory);
+  return directory;
+}
+
+function openLog(options: Partial<LogOptions> = {}): PartitionLog {
+  return PartitionLog.open({
+    directory: temporaryDirectory(),
+    partitionCount: 2,
+    onEvent: () => {},
+    ...options,
+  });
+}
+
+function records(count: number, seed = 1) {
+  return storedRecordsFor(new ServiceLogGenerator({ seed }).batch(count));
+}
+
+function text(bytes: Uint8Array): string {
+  return Buffer.from(bytes).toString();
+}
+
+function readAll(log: PartitionLog, partition: number, fromOffset = 0) {
+  const all = [];
+  let offset = fromOffset;
+  for (;;) {
+    const result = log.read(partition, offset, { bytesMax: 4096 });
+    all.push(...result.records);
+    if (result.nextOffset >= result.endOffset) return all;
+    assert.ok(result.nextOffset > offset, "reads make progress");
+    offset = result.nextOffset;
+  }
+}
+
+describe("append and read", () => {
+  test("appends get contiguous offsets and read back byte for byte", async () => {
+    const log = openLog();
+    const input = records(250);
+    const first = await log.append(0, input.slice(0, 100));
+    const second = await log.append(0, input.slice(100));
+    assert.deepEqual(first, { baseOffset: 0, recordCount: 100 });
+    assert.deepEqual(second, { baseOffset: 100, recordCount: 150 });
+    const stored = readAll(log, 0);
+    assert.equal(stored.length, 250);
+    stored.forEach((record, i) => {
+      assert.equal(record.offset, i);
+      assert.equal(record.timestampMs, input[i].timestampMs);
+      assert.equal(text(record.key), text(input[i].key));
+      assert.equal(text(record.value), text(input[i].value));
+    });
+    assert.equal(log.read(1, 0).records.length, 0, "the other partition stays empty");
+    await log.close();
+  });
+
+  test("timestamps going backwards, empty values and binary keys survive", async () => {
+    const log = openLog();
+    const input = [
+      { timestampMs: 5_000, key: new Uint8Array([0, 255, 1]), value: new Uint8Array() },
+      { timestampMs: 10, key: new Uint8Array(), value: Buffer.from("ü€\u0000") },
+      { timestampMs: 2 ** 50, key: Buffer.from("k"), value: Buffer.from("big timestamp") },
+    ];
+    await log.append(1, input);
+    const stored = log.read(1, 0).records;
+    assert.deepEqual(
+      stored.map((record) => [record.timestampMs, [...record.key], text(record.value)]),
+      input.map((record) => [record.timestampMs, [...record.key], text(record.value)]),
+    );
+    await log.close();
+  });
+
+  test("concurrent appends share fsyncs (group commit)", async () => {
+    const log = openLog();
+    const input = records(100);
+    const results = await Promise.all(Array.from({ length: 64 }, () => log.append(0, input)));
+    const offsets = results.map((result) => result.baseOffset).sort((a, b) => a - b);
+    assert.deepEqual(
+      offsets,
+      Array.from({ length: 64 }, (_, i) => i * 100),
+      "each append got its own range",
+    );
+    const stats = log.stats().partitions[0];
+    assert.equal(stats.appendedRecords, 6400);
+    assert.ok(stats.fsyncCount <= 8, `64 concurrent appends took ${stats.fsyncCount} fsyncs`);
+    await log.close();
+  });
+
+  test("bad appends are refused with typed errors and nothing is stored", async () => {
+    const log = openLog({ recordBytesMax: 100, appendBytesMax: 1000 });
+    const cases: Array<[unknown, string]> = [
+      [[], logErrorCodes.invalidRecord],
+      [[{ timestampMs: 1, key: "text", value: new Uint8Array() }], logErrorCodes.invalidRecord],
+      [[{ timestampMs: 1.5, key: new Uint8Array(), value: new Uint8Array() }], logErrorCodes.invalidRecord],
+      [
+        [{ timestampMs: 2 ** 60, key: new Uint8Array(), value: new Uint8Array() }],
+        logErrorCodes.invalidRecord,
+      ],
+      [[null], logErrorCodes.invalidRecord],
+      [[{ timestampMs: 1, key: new Uint8Array(), value: new Uint8Array(101) }], logErrorCodes.recordTooLarge],
+      [
+        Array.from({ length: 11 }, () => ({
+          timestampMs: 1,
+          key: new Uint8Array(),
+          value: new Uint8Array(100),
+        })),
+        logErrorCodes.recordTooLarge,
+      ],
+    ];
+    for (const [input, code] of cases) {
+      await assert.rejects(log.append(0, input as never), (error: { code: string }) => error.code === code);
+    }
+    assert.equal(log.partition(0).endOffset, 0);
+    await log.close();
+  });
+
+  test("a full pending queue answers LOG_OVERLOADED and stores every accepted append", async () => {
+    const log = openLog({ pendingBytesMax: 20_000 });
+    const input = records(40);
+    const outcomes = await Promise.allSettled(Array.from({ length: 200 }, () => log.append(0, input)));
+    const accepted = outcomes.filter((outcome) => outcome.status === "fulfilled").length;
+    const overloaded = outcomes.filter(
+      (outcome) => outcome.status === "rejected" && outcome.reason.code === logErrorCodes.overloaded,
+    ).length;
+    assert.ok(overloaded > 0, "some appends were pushed back");
+    assert.equal(accepted + overloaded, 200, "no other failure");
+    assert.equal(readAll(log, 0).length, accepted * 40);
+    const rejected = outcomes.find((outcome) => outcome.status === "rejected") as PromiseRejectedResult;
+    assert.ok(rejected.reason.retryAfterMs > 0);
+    await log.close();
+  });
+
+  test("read honours bytesMax but always returns a whole batch, and continues from nextOffset", async () => {
+    const log = openLog();
+    await log.append(0, records(300));
+    const first = log.read(0, 0, { bytesMax: 1 });
+    assert.equal(first.records.length, 300, "one whole batch even when the budget is tiny");
+    await log.append(0, records(10, 2));
+    const rest = log.read(0, first.nextOffset);
+    assert.deepEqual(
+      rest.records.map((record) => record.offset),
+      Array.from({ length: 10 }, (_, i) => 300 + i),
+    );
+    assert.equal(
+      log.read(0, 5, { bytesMax: 1 }).records[0].offset,
+      5,
+      "reading mid-batch starts at the offset",
+    );
+    await log.close();
+  });
+
+  test("waitForData resolves when a record at the offset is committed", async () => {
+    const log = openLog();
+    let woke = false;
+    const waiting = log
+      .partition(0)
+      .waitForData(0)
+      .then(() => {
+        woke = true;
+      });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.equal(woke, false);
+    await log.append(0, records(1));
+    await waiting;
+    assert.equal(woke, true);
+    await log.close();
+  });
+});
+
+describe("segments, indexes and lookups", () => {
+  test("segments roll by size, are named by base offset, and reads cross them", async () => {
+    const log = openLog({ segmentBytesMax: 8192, indexIntervalBytes: 512 });
+    const input = records(2000);
+    for (let i = 0; i < input.length; i += 50) await log.append(0, input.slice(i, i + 50));
+    const directory = path.join(log.directory, partitionDirectoryName(0));
+    const names = fs.readdirSync(directory).filter((name) => name.endsWith(".log"));
+    assert.ok(names.length > 5, `expected many segments, got ${names.length}`);
+    assert.equal(names[0], "00000000000000000000.log");
+    const bases = names.map((name) => Number.parseInt(name, 10));
+    const stored = readAll(log, 0);
+    assert.equal(stored.length, 2000);
+    for (const base of bases) assert.equal(stored[base].offset, base, "a segment starts at its base offset");
+    for (const offset of [0, 1, 49, 50, 999, 1234, 1999]) {
+      assert.equal(log.read(0, offset, { bytesMax: 1 }).records[0].offset, offset);
+    }
+    await log.close();
+  });
+
+  test("segments roll by age", async () => {
+    const log = openLog({ segmentAgeMaxMs: 1 });
+    await log.append(0, records(5));
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    await log.append(0, records(5));
+    assert.equal(log.stats().partitions[0].segmentCount, 2);
+    await log.close();
+  });
+
+  test("readLast returns the newest records, oldest first, across segments and with a key filter", async () => {
+    const log = openLog({ segmentBytesMax: 4096, indexIntervalBytes: 256 });
+    const input = records(1500);
+    for (let i = 0; i < input.length; i += 30) await log.append(0, input.slice(i, i + 30));
+    const last = log.readLast(0, 100);
+    assert.deepEqual(
+      last.map((record) => record.offset),
+      Array.from({ length: 100 }, (_, i) => 1400 + i),
+    );
+    const auth = Buffer.from("auth_service");
+    const expected = input
+      .map((record, offset) => ({ offset, key: text(record.key) }))
+      .filter((record) => record.key === "auth_service")
+      .slice(-40)
+      .map((record) => record.offset);
+    assert.deepEqual(
+      log.readLast(0, 40, (record) => auth.equals(record.key)).map((record) => record.offset),
+      expected,
+    );
+    assert.equal(log.readLast(0, 5000).length, 1500, "asking for more than exists returns everything");
+    assert.equal(log.readLast(1, 10).length, 0);
+    await log.close();
+  });
+
+  test("offsetForTimestamp finds the first record at or after a time, even with out-of-order timestamps", async () => {
+    const log = openLog({ segmentBytesMax: 4096, indexIntervalBytes: 256 });
+    const timestamps = Array.from({ length: 600 }, (_, i) => 1_000_000 + i * 100 + (i % 7 === 0 ? -350 : 0));
+    const input = timestamps.map((timestampMs, i) => ({
+      timestampMs,
+      key: Buffer.from("k"),
+      value: Buffer.from(`v${i}`),
+    }));
+    for (let i = 0; i < input.length; i += 25) await log.append(0, input.slice(i, i + 25));
+    const partition = log.partition(0);
+    for (const target of [0, 1_000_000, 1_000_050, 1_020_000, 1_030_001, 1_059_900, 2_000_000]) {
+      const expected = timestamps.findIndex((timestampMs) => timestampMs >= target);
+      assert.equal(
+        partition.offsetForTimestamp(target),
+        expected < 0 ? 600 : expected,
+        `timestamp ${target}`,
+      );
+    }
+    const fromTime = log.readFromTimestamp(0, 1_030_001);
+    assert.equal(
+      fromTime.records[0].offset,
+      timestamps.findIndex((timestampMs) => timestampMs >= 1_030_001),
+    );
+    await log.close();
+  });
+
+  test("open file descriptors stay within openFilesMax however many segments are read", async () => {
+    const log = openLog({ segmentBytesMax: 2048, openFilesMax: 3 });
+    const input = records(1000);
+    for (let i = 0; i < input.length; i += 20) await log.append(0, input.slice(i, i + 20));
+    assert.ok(log.stats().partitions[0].segmentCount > 10);
+    assert.equal(readAll(log, 0).length, 1000);
+    assert.ok(log.stats().openFiles <= 3, `open files: ${log.stats().openFiles}`);
+    await log.close();
+  });
+});
+
+describe("retention, truncation, compaction", () => {
+  test("retention by bytes deletes whole sealed segments from the head, never the active one", async () => {
+    const log = openLog({ segmentBytesMax: 4096, retentionBytes: 10_000 });
+    const input = records(3000);
+    for (let i = 0; i < input.length; i += 50) await log.append(0, input.slice(i, i + 50));
+    const before = log.stats().partitions[0];
+    await log.maintain();
+    const after = log.stats().partitions[0];
+    assert.ok(after.segmentCount < before.segmentCount);
+    assert.ok(after.sizeBytes <= 10_000 + 4096, `kept ${after.sizeBytes} bytes`);
+    const start = log.partition(0).logStartOffset;
+    assert.ok(start > 0);
+    const stored = readAll(log, 0, 0);
+    assert.equal(stored[0].offset, start, "a read below the log start begins at the log start");
+    assert.equal(stored.at(-1)!.offset, 2999);
+    const onlyActive = openLog({ retentionBytes: 1 });
+    await onlyActive.append(0, records(10));
+    await onlyActive.maintain();
+    assert.equal(readAll(onlyActive, 0).length, 10, "the active segment is never deleted");
+    await onlyActive.close();
+    await log.close();
+  });
+
+  test("retention by age uses each segment's newest record timestamp", async () => {
+    const log = openLog({ retentionMs: 60_000 });
+    const now = Date.now();
+    await log.append(0, [{ timestampMs: now - 3_600_000, key: Buffer.from("old"), value: Buffer.from("1") }]);
+    await log.partition(0).roll();
+    await log.append(0, [{ timestampMs: now, key: Buffer.from("new"), value: Buffer.from("2") }]);
+    await log.partition(0).roll();
+    await log.append(0, [{ timestampMs: now, key: Buffer.from("active"), value: Buffer.from("3") }]);
+    assert.equal((await log.maintain(now)).segmentsDeleted, 1);
+    assert.deepEqual(
+      readAll(log, 0).map((record) => text(record.key)),
+      ["new", "active"],
+    );
+    await log.close();
+  });
+
+  test("truncateTo cuts inside a batch and across segments; appends continue from the cut", async () => {
+    const log = openLog({ segmentBytesMax: 4096 });
+    const input = records(900);
+    for (let i = 0; i < input.length; i += 100) await log.append(0, input.slice(i, i + 100));
+    assert.ok(log.stats().partitions[0].segmentCount > 1);
+    await log.truncateTo(0, 437);
+    assert.equal(log.partition(0).endOffset, 437);
+    const kept = readAll(log, 0);
+    assert.equal(kept.length, 437);
+    assert.equal(text(kept[436].value), text(input[436].value));
+    const next = await log.append(0, records(3, 9));
+    assert.equal(next.baseOffset, 437);
+    await log.truncateTo(0, 0);
+    assert.equal(log.partition(0).endOffset, 0);
+    assert.equal((await log.append(0, records(1))).baseOffset, 0);
+    await log.truncateTo(0, 5000); // beyond the end: nothing changes
+    assert.equal(log.partition(0).endOffset, 1);
+    await log.close();
+  });
+
+  test("leader epochs are stamped on batches and recovered on open", async () => {
+    const log = openLog();
+    await log.append(0, records(5));
+    log.partition(0).setLeaderEpoch(7);
+    await log.append(0, records(5));
+    assert.throws(() => log.partition(0).setLeaderEpoch(3), /leader epochs only grow/);
+    const directory = log.directory;
+    await log.close();
+    const reopened = PartitionLog.open({ directory, partitionCount: 2, onEvent: () => {} });
+    assert.equal(reopened.partition(0).leaderEpoch, 7);
+    assert.equal(reopened.partition(1).leaderEpoch, 0);
+    await reopened.close();
+  });
+
+  test("compaction keeps every record and offset and shrinks the segments", async () => {
+    const log = openLog({ segmentBytesMax: 64 * 1024 });
+    const input = records(6000);
+    for (let i = 0; i < input.length; i += 20) await log.append(0, input.slice(i, i + 20));
+    const before = readAll(log, 0).map((record) => [record.offset, record.timestampMs, text(record.value)]);
+    const bytesBefore = log.stats().partitions[0].sizeBytes;
+    const { segmentsCompacted } = await log.maintain();
+    assert.ok(segmentsCompacted > 0);
+    assert.equal((await log.maintain()).segmentsCompacted, 0, "a compacted segment is not compacted again");
+    const bytesAfter = log.stats().partitions[0].sizeBytes;
+    assert.ok(bytesAfter < bytesBefore * 0.9, `${bytesBefore} -> ${bytesAfter}`);
+    const after = readAll(log, 0).map((record) => [record.offset, record.timestampMs, text(record.value)]);
+    assert.deepEqual(after, before);
+    assert.deepEqual(
+      log.readLast(0, 3).map((record) => record.offset),
+      [5997, 5998, 5999],
+    );
+    const directory = log.directory;
+    await log.close();
+    const reopened = PartitionLog.open({ directory, partitionCount: 2, onEvent: () => {} });
+    assert.deepEqual(
+      readAll(reopened, 0).map((record) => [record.offset, record.timestampMs, text(record.value)]),
+      before,
+    );
+    await reopened.close();
+  });
+});
+
+describe("lifecycle", () => {
+  test("close flushes pending appends, later appends fail with LOG_CLOSED, reopen sees everything", async () => {
+    const log = openLog();
+    const pending = Array.from({ length: 10 }, () => log.append(1, records(10)));
+    await log.close();
+    await Promise.all(pending);
+    await assert.rejects(
+      log.append(1, records(1)),
+      (error: { code: string }) => error.code === logErrorCodes.closed,
+    );
+    const reopened = PartitionLog.open({ directory: log.directory, partitionCount: 2, onEvent: () => {} });
+    assert.equal(readAll(reopened, 1).length, 100);
+    await reopened.close();
+  });
+
+  test("fsync interval mode acknowledges after write and keeps data across reopen", async () => {
+    const log = openLog({ fsync: "interval", fsyncIntervalMs: 10 });
+    await log.append(0, records(50));
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    assert.ok(log.stats().partitions[0].fsyncCount >= 1, "the interval timer fsynced the partition");
+    await log.close();
+    const reopened = PartitionLog.open({ directory: log.directory, partitionCount: 2, onEvent: () => {} });
+    assert.equal(readAll(reopened, 0).length, 50);
+    await reopened.close();
+  });
+
+  test("a second open of the same directory is refused; a lock left by a dead process is taken over", async () => {
+    const log = openLog();
+    assert.throws(
+      () => PartitionLog.open({ directory: log.directory, partitionCount: 2 }),
+      (error: { code: string }) => error.code === logErrorCodes.locked,
+    );
+    await log.close();
+    fs.writeFileSync(path.join(log.directory, "LOCK"), "999999999");
+    const reopened = PartitionLog.open({ directory: log.directory, partitionCount: 2, onEvent: () => {} });
+    await reopened.close();
+  });
+
+  test("configuration errors are clear: partition count changes, bad limits", async () => {
+    const log = openLog();
+    await log.close();
+    assert.throws(
+      () => PartitionLog.open({ directory: log.directory, partitionCount: 3 }),
+      /created with 2 partitions; configured 3/,
+    );
+    assert.throws(() => openLog({ segmentBytesMax: -1 }), /segmentBytesMax must be a positive integer/);
+    assert.throws(() => openLog({ partitionCount: 0 }), /partitionCount must be an integer/);
+    assert.throws(() => openLog({ fsync: "sometimes" as never }), /fsync must be "always" or "interval"/);
+  });
+
+  test("consumer offsets are durable, only move forward, and validate names", async () => {
+    const log = openLog();
+    const consumer = log.consumer("analytics");
+    assert.equal(consumer.get(0), 0);
+    await Promise.all([consumer.commit(0, 10), consumer.commit(1, 4), consumer.commit(0, 25)]);
+    await consumer.commit(0, 20);
+    assert.equal(consumer.get(0), 25);
+    assert.throws(() => log.consumer("../escape"), /consumer name/);
+    await log.close();
+    const reopened = PartitionLog.open({ directory: log.directory, partitionCount: 2, onEvent: () => {} });
+    assert.equal(reopened.consumer("analytics").get(0), 25);
+    assert.equal(reopened.consumer("analytics").get(1), 4);
+    assert.equal(reopened.consumer("indexer").get(0), 0);
+    await reopened.close();
+  });
+});
