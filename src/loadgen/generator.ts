@@ -138,9 +138,18 @@ const templates: Record<ServiceName, Template[]> = {
   ],
 };
 
-const labelMakers: Record<ServiceName, (pick: <T>(items: readonly T[]) => T, n: (max: number) => number) => Record<string, string>> = {
-  focus_allocator: (pick, n) => ({ focus_type: pick(["deep_work", "shallow", "meeting_free", "learning"]), duration_minutes: String(15 * (1 + n(8))) }),
-  event_creator: (pick) => ({ event_type: pick(["meeting", "reminder", "focus", "out_of_office"]), calendar: pick(["work", "personal", "team"]) }),
+const labelMakers: Record<
+  ServiceName,
+  (pick: <T>(items: readonly T[]) => T, n: (max: number) => number) => Record<string, string>
+> = {
+  focus_allocator: (pick, n) => ({
+    focus_type: pick(["deep_work", "shallow", "meeting_free", "learning"]),
+    duration_minutes: String(15 * (1 + n(8))),
+  }),
+  event_creator: (pick) => ({
+    event_type: pick(["meeting", "reminder", "focus", "out_of_office"]),
+    calendar: pick(["work", "personal", "team"]),
+  }),
   auth_service: (pick) => ({ auth_method: pick(["password", "oauth", "sso", "api_key", "mfa"]) }),
   notification_service: (pick) => ({ channel: pick(["email", "push", "sms", "slack", "in_app"]) }),
 };
@@ -188,10 +197,75 @@ export class ServiceLogGenerator {
 
 /** A record as the server stores it: the log enriched with received_at, client_ip and ingested_node_id
  * (about 200 bytes of JSON), keyed by service. Used by log tests and benchmarks. */
-export function storedRecordsFor(logs: readonly ServiceLog[], nodeId = "sluice-node-7f3a9c"): Array<{ timestampMs: number; key: Uint8Array; value: Uint8Array }> {
+export function storedRecordsFor(
+  logs: readonly ServiceLog[],
+  nodeId = "sluice-node-7f3a9c",
+): Array<{ timestampMs: number; key: Uint8Array; value: Uint8Array }> {
   return logs.map((log, i) => {
     const receivedAt = log.timestamp + 3 + (i % 40);
-    const value = JSON.stringify({ ...log, received_at: receivedAt, client_ip: `10.42.${i % 7}.${17 + (i % 50)}`, ingested_node_id: nodeId });
+    const value = JSON.stringify({
+      ...log,
+      received_at: receivedAt,
+      client_ip: `10.42.${i % 7}.${17 + (i % 50)}`,
+      ingested_node_id: nodeId,
+    });
     return { timestampMs: receivedAt, key: Buffer.from(log.service), value: Buffer.from(value) };
   });
+}
+
+const accessPaths = [
+  "/",
+  "/about",
+  "/careers",
+  "/contact",
+  "/pricing",
+  "/blog",
+  "/docs",
+  "/login",
+  "/api/users",
+  "/api/orders",
+];
+const accessMethods = ["GET", "GET", "GET", "GET", "POST", "PUT", "DELETE"];
+const userAgents = [
+  "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36",
+  "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0",
+  "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_2) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.2 Safari/605.1.15",
+  "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36 Edg/120.0.2210.91",
+  "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+  "Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)",
+  "curl/8.5.0",
+  "SomeUnknownUserAgent/1.0",
+];
+
+export interface AccessLogEntry {
+  receivedAt: string;
+  method: string;
+  path: string;
+  userAgent: string;
+}
+
+/** Reference-B style access-log entries: a few paths, common browsers, bots and tools. */
+export class AccessLogGenerator {
+  readonly #random: () => number;
+  #timestampMs: number;
+
+  constructor(options: GeneratorOptions = {}) {
+    this.#random = seededRandom(options.seed ?? 1);
+    this.#timestampMs = options.startTimestampMs ?? Date.UTC(2026, 0, 1);
+  }
+
+  next(): AccessLogEntry {
+    const pick = <T>(items: readonly T[]) => items[Math.floor(this.#random() * items.length)];
+    this.#timestampMs += Math.floor(this.#random() * 40);
+    return {
+      receivedAt: new Date(this.#timestampMs).toISOString(),
+      method: pick(accessMethods),
+      path: pick(accessPaths),
+      userAgent: pick(userAgents),
+    };
+  }
+
+  batch(count: number): AccessLogEntry[] {
+    return Array.from({ length: count }, () => this.next());
+  }
 }

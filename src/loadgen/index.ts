@@ -1,4 +1,6 @@
 export {
+  type AccessLogEntry,
+  AccessLogGenerator,
   type GeneratorOptions,
   levels,
   type ServiceLog,
@@ -7,3 +9,13 @@ export {
   services,
   storedRecordsFor,
 } from "./generator.ts";
+export {
+  defaultPaths,
+  formatSummary,
+  type LoadFormat,
+  type LoadOptions,
+  type LoadSummary,
+  loadFormats,
+  percentile,
+  runLoad,
+} from "./run.ts";

@@ -1,0 +1,2 @@
+export { envName, type OptionSpec, type ServeConfig, serveOptions } from "./options.ts";
+export { ConfigError, helpText, resolveConfig } from "./parse.ts";

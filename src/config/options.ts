@@ -1,0 +1,183 @@
+// Every option of `sluice serve`: its flag, env variable, type, default and meaning, in one table.
+// `--help` prints this table; parsing and validation read it. Precedence: flag > env > file > default.
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const dayMs = 24 * 60 * 60 * 1000;
+
+export type OptionType = "integer" | "string" | "enum" | "boolean";
+
+export interface OptionSpec {
+  type: OptionType;
+  default: number | string | boolean | null;
+  description: string;
+  min?: number;
+  max?: number;
+  values?: readonly string[];
+}
+
+export const serveOptions = {
+  port: {
+    type: "integer",
+    default: 8080,
+    min: 0,
+    max: 65535,
+    description: "HTTP port (0 picks a free port)",
+  },
+  host: { type: "string", default: "0.0.0.0", description: "interface to listen on" },
+  "data-dir": { type: "string", default: "./data", description: "where the log and derived state live" },
+  "node-id": {
+    type: "string",
+    default: null,
+    description: "this node's id (default: generated once and kept in <data-dir>/node-id)",
+  },
+  partitions: {
+    type: "integer",
+    default: 4,
+    min: 1,
+    max: 4096,
+    description: "partitions of each log; fixed when the data dir is created",
+  },
+  fsync: {
+    type: "enum",
+    default: "always",
+    values: ["always", "interval"],
+    description:
+      "always: ack after fdatasync; interval: ack after write, fsync every --fsync-interval-ms (an OS crash can lose that much)",
+  },
+  "fsync-interval-ms": {
+    type: "integer",
+    default: 200,
+    min: 1,
+    max: 60_000,
+    description: "fsync period in interval mode",
+  },
+  "segment-bytes-max": {
+    type: "integer",
+    default: 256 * MiB,
+    min: 64 * KiB,
+    max: 4 * 1024 * MiB - 1,
+    description: "segment size before it rolls",
+  },
+  "retention-ms": {
+    type: "integer",
+    default: 7 * dayMs,
+    min: 0,
+    description: "delete log segments whose newest record is older (0: keep forever)",
+  },
+  "retention-bytes": {
+    type: "integer",
+    default: 0,
+    min: 0,
+    description: "delete the oldest segments while a partition is larger (0: no limit)",
+  },
+  "body-bytes-max": {
+    type: "integer",
+    default: 10 * MiB,
+    min: 1 * KiB,
+    max: 1024 * MiB,
+    description: "largest POST /v1/logs body; larger gets 413",
+  },
+  "access-body-bytes-max": {
+    type: "integer",
+    default: 2 * MiB,
+    min: 1 * KiB,
+    max: 1024 * MiB,
+    description: "largest POST /logs body (reference B: 2 MB)",
+  },
+  "batch-entries-max": {
+    type: "integer",
+    default: 10_000,
+    min: 1,
+    max: 1_000_000,
+    description: "most entries in one POST /v1/logs; more gets 413",
+  },
+  "labels-max": { type: "integer", default: 30, min: 0, max: 1000, description: "most labels on one entry" },
+  "line-bytes-max": {
+    type: "integer",
+    default: 256 * KiB,
+    min: 16,
+    max: 16 * MiB,
+    description: "longest message of one entry (bytes)",
+  },
+  "queue-requests-max": {
+    type: "integer",
+    default: 512,
+    min: 1,
+    max: 1_000_000,
+    description: "ingest requests admitted at once; past it: 429 + Retry-After",
+  },
+  "queue-bytes-max": {
+    type: "integer",
+    default: 128 * MiB,
+    min: 1 * MiB,
+    max: 64 * 1024 * MiB,
+    description: "request body bytes admitted at once; past it: 429 + Retry-After",
+  },
+  "tenant-records-per-s": {
+    type: "integer",
+    default: 0,
+    min: 0,
+    description: "per-tenant ingest rate in records (entries) per second (0: unlimited)",
+  },
+  "tenant-bytes-per-s": {
+    type: "integer",
+    default: 0,
+    min: 0,
+    description: "per-tenant ingest rate in body bytes per second (0: unlimited)",
+  },
+  "idempotency-retention-ms": {
+    type: "integer",
+    default: 7 * dayMs,
+    min: 60_000,
+    description: "how long a POST /logs idempotency key is remembered",
+  },
+  "idempotency-keys-max": {
+    type: "integer",
+    default: 5_000_000,
+    min: 1000,
+    description: "idempotency keys held in memory (~120 B each); past it new batches get 503",
+  },
+  "query-limit-max": {
+    type: "integer",
+    default: 5000,
+    min: 1,
+    description: "GET /v1/query limit is clamped to this",
+  },
+  "request-timeout-ms": {
+    type: "integer",
+    default: 30_000,
+    min: 1000,
+    description: "a request must arrive whole within this (slow clients are cut off)",
+  },
+  "connections-max": {
+    type: "integer",
+    default: 4096,
+    min: 1,
+    description: "open client connections; more are refused",
+  },
+  "log-level": {
+    type: "enum",
+    default: "info",
+    values: ["fatal", "error", "warn", "info", "debug", "trace", "silent"],
+    description: "level of the server's own JSON logs",
+  },
+  config: {
+    type: "string",
+    default: null,
+    description: "JSON file with any of these options (keys as the flag names)",
+  },
+} as const satisfies Record<string, OptionSpec>;
+
+export type ServeOptionName = keyof typeof serveOptions;
+
+type ValueOf<S> = S extends { type: "integer" } ? number : S extends { type: "boolean" } ? boolean : string;
+type Nullable<S, V> = S extends { default: null } ? V | null : V;
+
+export type ServeConfig = {
+  [K in ServeOptionName]: Nullable<(typeof serveOptions)[K], ValueOf<(typeof serveOptions)[K]>>;
+};
+
+export function envName(option: string): string {
+  return `SLUICE_${option.toUpperCase().replaceAll("-", "_")}`;
+}

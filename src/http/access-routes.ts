@@ -1,0 +1,150 @@
+// Reference B: POST /logs access-log batches, with its headers, limits, error model and
+// idempotency (409 for a repeated key of the same customer, across restarts and races).
+
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import {
+  accessBatchKey,
+  accessLimits,
+  encodeAccessBatch,
+  IdempotencyTable,
+  IngestError,
+  parseAccessBatch,
+  rejectReasons,
+  reservations,
+} from "../ingest/index.ts";
+import { partitionFor } from "../model/hash.ts";
+import { ulid } from "../model/ulid.ts";
+import { admit, appendRouted, type ServerContext, topics } from "./context.ts";
+import { accessErrors, accessKindFor, formatLimit, sendAccessError } from "./replies.ts";
+
+const route = "/logs";
+
+declare module "fastify" {
+  interface FastifyRequest {
+    sluiceRequestId?: string;
+  }
+}
+
+function header(request: FastifyRequest, name: string): string | undefined {
+  const value = request.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+export function registerAccessRoutes(app: FastifyInstance, context: ServerContext): void {
+  const bodyBytesMax = context.config["access-body-bytes-max"];
+
+  app.post(route, {
+    bodyLimit: bodyBytesMax,
+    onRequest: async (request, reply) => {
+      const given = header(request, "x-request-id")?.trim();
+      const requestId = given && given.length <= accessLimits.requestIdCharsMax ? given : ulid();
+      request.sluiceRequestId = requestId;
+      reply.header("x-request-id", requestId);
+      const problem = headerProblem(request);
+      if (problem !== null) {
+        context.metrics.rejectedRequests.inc({ route, reason: rejectReasons.invalidHeader });
+        return sendAccessError(reply, requestId, accessErrors.invalidArgument, problem);
+      }
+      const declared = Number(header(request, "content-length"));
+      if (declared > bodyBytesMax) {
+        context.metrics.rejectedRequests.inc({ route, reason: rejectReasons.bodyTooLarge });
+        return sendAccessError(
+          reply,
+          requestId,
+          accessErrors.invalidArgument,
+          `batch too large: must be <= ${formatLimit(bodyBytesMax)}`,
+        );
+      }
+      if (!admit(context, request, reply, bodyBytesMax)) {
+        context.metrics.rejectedRequests.inc({ route, reason: rejectReasons.queueFull });
+        return sendAccessError(
+          reply,
+          requestId,
+          accessErrors.rateLimited,
+          "too many requests in flight, retry later",
+          1,
+        );
+      }
+    },
+    handler: async (request, reply) => {
+      const requestId = request.sluiceRequestId!;
+      const customerId = header(request, "x-customer-id")!.trim();
+      let pair: string | null = null;
+      try {
+        const body = (request.body as Buffer | undefined) ?? Buffer.alloc(0);
+        const entries = parseAccessBatch(body);
+        const nowMs = Date.now();
+        const waitS = context.tenantLimiter.take(customerId, entries.length, body.length, nowMs);
+        if (waitS > 0)
+          throw new IngestError(
+            429,
+            rejectReasons.tenantRateLimited,
+            `customer ${customerId} is over its ingestion rate limit`,
+            waitS,
+          );
+        const idempotencyKey = header(request, "idempotency-key")?.trim() || ulid(nowMs);
+        const reserving = IdempotencyTable.pair(customerId, idempotencyKey);
+        const reservation = context.idempotency.reserve(reserving, nowMs);
+        if (reservation === reservations.duplicate)
+          throw new IngestError(409, rejectReasons.duplicateBatch, "log batch already processed");
+        if (reservation === reservations.full) {
+          throw new IngestError(
+            503,
+            rejectReasons.idempotencyTableFull,
+            "too many idempotency keys held, retry later",
+            60,
+          );
+        }
+        pair = reserving;
+        const record = {
+          timestampMs: nowMs,
+          key: accessBatchKey(customerId, idempotencyKey),
+          value: encodeAccessBatch(requestId, entries),
+        };
+        await appendRouted(
+          context,
+          topics.accessLogs,
+          context.accessLog,
+          new Map([[partitionFor(customerId, context.config.partitions), [record]]]),
+        );
+        context.idempotency.confirm(pair, nowMs);
+        pair = null;
+        context.metrics.ingestedRecords.inc({ route, tenant: customerId }, entries.length);
+        context.metrics.ingestedBytes.inc({ route, tenant: customerId }, body.length);
+        return reply.code(202).send();
+      } catch (error) {
+        if (pair !== null) context.idempotency.release(pair);
+        return replyAccessError(context, reply, requestId, error);
+      }
+    },
+  });
+}
+
+/** Header checks done before the body is read: the tenant, the media type, the key's size. */
+function headerProblem(request: FastifyRequest): string | null {
+  const customerId = header(request, "x-customer-id")?.trim();
+  if (!customerId) return "customerID is required";
+  if (customerId.length > accessLimits.customerIdCharsMax)
+    return `customerID too long: must be <= ${accessLimits.customerIdCharsMax} chars`;
+  const contentType = header(request, "content-type") ?? "";
+  if (!contentType.toLowerCase().includes("json")) return "content-type must be application/json";
+  const idempotencyKey = header(request, "idempotency-key")?.trim() ?? "";
+  if (idempotencyKey.length > accessLimits.idempotencyKeyCharsMax) {
+    return `idempotency-key too long: must be <= ${accessLimits.idempotencyKeyCharsMax} chars`;
+  }
+  return null;
+}
+
+export function replyAccessError(
+  context: ServerContext,
+  reply: FastifyReply,
+  requestId: string,
+  error: unknown,
+): FastifyReply {
+  if (error instanceof IngestError) {
+    context.metrics.rejectedRequests.inc({ route, reason: error.reason });
+    return sendAccessError(reply, requestId, accessKindFor(error), error.message, error.retryAfterS);
+  }
+  context.logger.error({ err: error, requestId }, "POST /logs failed");
+  return sendAccessError(reply, requestId, accessErrors.internal, "internal server error");
+}

@@ -1,0 +1,85 @@
+// What every route needs, built once by the server and passed to each route module.
+
+import type { FastifyReply, FastifyRequest } from "fastify";
+import type { Logger } from "pino";
+import type { ServeConfig } from "../config/index.ts";
+import {
+  type Admission,
+  type IdempotencyTable,
+  IngestError,
+  rejectReasons,
+  type TenantLimiter,
+} from "../ingest/index.ts";
+import { LogOverloadedError, type LogRecord, type PartitionLog } from "../log/index.ts";
+import type { Metrics } from "../metrics/index.ts";
+
+export interface ServerContext {
+  config: ServeConfig;
+  nodeId: string;
+  serviceLog: PartitionLog;
+  accessLog: PartitionLog;
+  admission: Admission;
+  tenantLimiter: TenantLimiter;
+  idempotency: IdempotencyTable;
+  metrics: Metrics;
+  logger: Logger;
+  /** false before the logs are open and once shutdown begins: /ready answers 503. */
+  state: { ready: boolean };
+}
+
+export const topics = { serviceLogs: "logs", accessLogs: "access" } as const;
+
+/**
+ * Admits a request into the bounded ingest queue before its body is read, reserving its declared
+ * length (or the route's body limit when the length is unknown). The reservation is released when
+ * the response closes, whether it finished or the client went away.
+ */
+export function admit(
+  context: ServerContext,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  bodyBytesMax: number,
+): boolean {
+  const declared = Number(request.headers["content-length"]);
+  const bytes =
+    Number.isSafeInteger(declared) && declared >= 0 ? Math.min(declared, bodyBytesMax) : bodyBytesMax;
+  if (!context.admission.tryAdmit(bytes)) return false;
+  let released = false;
+  reply.raw.once("close", () => {
+    if (released) return;
+    released = true;
+    context.admission.release(bytes);
+  });
+  return true;
+}
+
+/** Appends records grouped by partition; resolves when all are durable. */
+export async function appendRouted(
+  context: ServerContext,
+  topic: string,
+  log: PartitionLog,
+  routed: Map<number, LogRecord[]>,
+): Promise<void> {
+  const startedMs = performance.now();
+  try {
+    await Promise.all(Array.from(routed, ([partition, records]) => log.append(partition, records)));
+  } catch (error) {
+    if (error instanceof LogOverloadedError) {
+      throw new IngestError(
+        429,
+        rejectReasons.storageOverloaded,
+        "storage is busy, retry later",
+        Math.max(1, Math.ceil(error.retryAfterMs / 1000)),
+      );
+    }
+    throw error;
+  }
+  context.metrics.appendLatency.observe({ topic }, (performance.now() - startedMs) / 1000);
+}
+
+/** Host part of the peer address; IPv4-mapped IPv6 shown as plain IPv4, as Go's RemoteAddr does. */
+export function clientIp(request: FastifyRequest): string {
+  const address = request.socket.remoteAddress;
+  if (!address) return "unknown";
+  return address.startsWith("::ffff:") && address.includes(".") ? address.slice(7) : address;
+}

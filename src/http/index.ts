@@ -1,0 +1,1 @@
+export { type SluiceServer, startServer } from "./server.ts";

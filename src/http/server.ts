@@ -1,0 +1,201 @@
+// The Sluice HTTP server: opens the logs under the data dir, rebuilds derived state, registers the
+// routes and listens. close() is the graceful shutdown: stop accepting, finish in-flight requests,
+// then flush and close the logs.
+
+import crypto from "node:crypto";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import Fastify, { type FastifyError, type FastifyInstance } from "fastify";
+import type { Logger } from "pino";
+import type { ServeConfig } from "../config/index.ts";
+import { Admission, IdempotencyTable, TenantLimiter } from "../ingest/index.ts";
+import { type LogEvent, PartitionLog } from "../log/index.ts";
+import { createMetrics } from "../metrics/index.ts";
+import { registerAccessRoutes } from "./access-routes.ts";
+import type { ServerContext } from "./context.ts";
+import { topics } from "./context.ts";
+import { accessErrors, formatLimit, sendAccessError, sendPlainError } from "./replies.ts";
+import { registerServiceRoutes } from "./service-routes.ts";
+
+export interface SluiceServer {
+  app: FastifyInstance;
+  port: number;
+  context: ServerContext;
+  close(): Promise<void>;
+}
+
+/** Retention and compaction of the logs, and expiry of idempotency keys, run this often. */
+const maintenanceIntervalMs = 60_000;
+
+export async function startServer(config: ServeConfig, logger: Logger): Promise<SluiceServer> {
+  const dataDir = path.resolve(config["data-dir"]);
+  fs.mkdirSync(dataDir, { recursive: true });
+  const nodeId = config["node-id"] ?? persistentNodeId(dataDir);
+  const built: { context?: ServerContext } = {};
+  const openLog = (topic: string) =>
+    PartitionLog.open({
+      directory: path.join(dataDir, "topics", topic),
+      partitionCount: config.partitions,
+      fsync: config.fsync as "always" | "interval",
+      fsyncIntervalMs: config["fsync-interval-ms"],
+      segmentBytesMax: config["segment-bytes-max"],
+      retentionMs: config["retention-ms"] > 0 ? config["retention-ms"] : null,
+      retentionBytes: config["retention-bytes"] > 0 ? config["retention-bytes"] : null,
+      onEvent: (event) => logEvent(logger, topic, event, built.context), // recovery reports arrive before the context exists
+    });
+  const serviceLog = openLog(topics.serviceLogs);
+  const accessLog = openLog(topics.accessLogs);
+  const admission = new Admission({
+    requestsMax: config["queue-requests-max"],
+    bytesMax: config["queue-bytes-max"],
+  });
+  const idempotency = new IdempotencyTable(
+    config["idempotency-retention-ms"],
+    config["idempotency-keys-max"],
+  );
+  const rebuildStartedMs = performance.now();
+  const keysLoaded = idempotency.rebuild(accessLog, Date.now());
+  logger.info(
+    { keysLoaded, ms: Math.round(performance.now() - rebuildStartedMs) },
+    "idempotency keys rebuilt from the access log",
+  );
+  const metrics = createMetrics({ [topics.serviceLogs]: serviceLog, [topics.accessLogs]: accessLog }, () => ({
+    requests: admission.requestsInFlight,
+    bytes: admission.bytesInFlight,
+  }));
+  const context: ServerContext = {
+    config,
+    nodeId,
+    serviceLog,
+    accessLog,
+    admission,
+    tenantLimiter: new TenantLimiter({
+      recordsPerS: config["tenant-records-per-s"],
+      bytesPerS: config["tenant-bytes-per-s"],
+    }),
+    idempotency,
+    metrics,
+    logger,
+    state: { ready: false },
+  };
+  built.context = context;
+  const app = buildApp(context);
+  await app.listen({ port: config.port, host: config.host });
+  const address = app.server.address();
+  const port = typeof address === "object" && address !== null ? address.port : config.port;
+  context.state.ready = true;
+  logger.info(
+    { port, host: config.host, nodeId, dataDir, partitions: config.partitions, fsync: config.fsync },
+    "sluice listening",
+  );
+  const maintenance = setInterval(() => {
+    idempotency.sweep(Date.now());
+    for (const log of [serviceLog, accessLog])
+      log.maintain().catch((error) => logger.error({ err: error }, "log maintenance failed"));
+  }, maintenanceIntervalMs);
+  maintenance.unref();
+  let closing: Promise<void> | null = null;
+  const close = () => {
+    closing ??= (async () => {
+      context.state.ready = false;
+      clearInterval(maintenance);
+      await app.close();
+      await Promise.all([serviceLog.close(), accessLog.close()]);
+      logger.info("sluice stopped");
+    })();
+    return closing;
+  };
+  return { app, port, context, close };
+}
+
+function buildApp(context: ServerContext): FastifyInstance {
+  const { config } = context;
+  const app = Fastify({
+    logger: false,
+    bodyLimit: Math.max(config["body-bytes-max"], config["access-body-bytes-max"]),
+    requestTimeout: config["request-timeout-ms"],
+    return503OnClosing: true,
+  });
+  app.server.headersTimeout = Math.min(config["request-timeout-ms"], 10_000);
+  app.server.maxConnections = config["connections-max"];
+  // Bodies stay raw bytes: each route decodes its own protocol and reports errors in its own model.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser("*", { parseAs: "buffer" }, (_request, body, done) => done(null, body));
+  app.addHook("onResponse", async (request, reply) => {
+    context.metrics.httpRequests.inc({
+      route: request.routeOptions.url ?? "unmatched",
+      method: request.method,
+      status: String(reply.statusCode),
+    });
+  });
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const tooLarge = error.code === "FST_ERR_CTP_BODY_TOO_LARGE";
+    const routeUrl = request.routeOptions.url;
+    if (routeUrl === "/logs") {
+      const requestId = request.sluiceRequestId ?? "";
+      if (tooLarge)
+        return sendAccessError(
+          reply,
+          requestId,
+          accessErrors.invalidArgument,
+          `batch too large: must be <= ${formatLimit(config["access-body-bytes-max"])}`,
+        );
+      if ((error.statusCode ?? 500) < 500)
+        return sendAccessError(reply, requestId, accessErrors.invalidArgument, error.message);
+      context.logger.error({ err: error }, "POST /logs failed");
+      return sendAccessError(reply, requestId, accessErrors.internal, "internal server error");
+    }
+    if (tooLarge)
+      return sendPlainError(reply, 413, `body too large: the limit is ${config["body-bytes-max"]} bytes`);
+    const status = error.statusCode ?? 500;
+    if (status >= 500) context.logger.error({ err: error, url: request.url }, "request failed");
+    return sendPlainError(reply, status, status >= 500 ? "internal server error" : error.message);
+  });
+  app.setNotFoundHandler((_request, reply) => sendPlainError(reply, 404, "404 page not found"));
+  registerServiceRoutes(app, context);
+  registerAccessRoutes(app, context);
+  app.get("/metrics", async (_request, reply) => {
+    const body = await context.metrics.registry.metrics();
+    return reply.header("content-type", context.metrics.registry.contentType).send(body);
+  });
+  app.get("/ready", async (_request, reply) =>
+    context.state.ready
+      ? reply.header("content-type", "text/plain").send("ready\n")
+      : sendPlainError(reply, 503, "not ready"),
+  );
+  app.get("/healthz", async (_request, reply) => reply.header("content-type", "text/plain").send("ok\n"));
+  return app;
+}
+
+/** A node id generated once per data directory and kept in <data-dir>/node-id. */
+function persistentNodeId(dataDir: string): string {
+  const file = path.join(dataDir, "node-id");
+  try {
+    const existing = fs.readFileSync(file, "utf8").trim();
+    if (existing) return existing;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+  }
+  const id = `${os
+    .hostname()
+    .replace(/[^A-Za-z0-9.-]/g, "-")
+    .slice(0, 40)}-${crypto.randomBytes(4).toString("hex")}`;
+  const temporary = `${file}.tmp`;
+  fs.writeFileSync(temporary, `${id}\n`, { flush: true });
+  fs.renameSync(temporary, file);
+  return id;
+}
+
+function logEvent(logger: Logger, topic: string, event: LogEvent, context: ServerContext | undefined): void {
+  if (event.kind === "damaged-batch") {
+    context?.metrics.damagedBatches.inc({ topic });
+    logger.error({ topic, ...event }, "damaged batch skipped");
+  } else if (event.kind === "recovered") {
+    if (event.report.damaged.length > 0)
+      context?.metrics.damagedBatches.inc({ topic }, event.report.damaged.length);
+    logger.warn({ topic, ...event }, "partition recovered");
+  } else if (event.kind === "write-failed")
+    logger.error({ topic, err: event.error, partition: event.partition }, "log write failed");
+  else logger.info({ topic, ...event }, event.kind);
+}

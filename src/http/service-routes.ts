@@ -1,0 +1,139 @@
+// Reference A: POST /v1/logs and GET /v1/query, byte for byte where the reference defines the
+// answer; plain-text errors; tenant from X-Scope-OrgID.
+
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import {
+  enrichAndRoute,
+  IngestError,
+  parseServiceLogs,
+  rejectReasons,
+  serviceStreamKey,
+} from "../ingest/index.ts";
+import { partitionFor } from "../model/hash.ts";
+import { admit, appendRouted, clientIp, type ServerContext, topics } from "./context.ts";
+import { sendPlainError } from "./replies.ts";
+
+export const defaultTenant = "fake"; // Loki's tenant when none is sent, so Loki clients see the same data
+const tenantCharsMax = 150;
+const tenantPattern = /^[A-Za-z0-9!\-_.*'()]+$/;
+
+export function tenantOf(request: FastifyRequest): string {
+  const header = request.headers["x-scope-orgid"];
+  if (header === undefined || header === "") return defaultTenant;
+  const tenant = Array.isArray(header) ? header[0] : header;
+  if (tenant.length > tenantCharsMax || !tenantPattern.test(tenant) || tenant === "." || tenant === "..") {
+    throw new IngestError(
+      400,
+      rejectReasons.invalidHeader,
+      `invalid X-Scope-OrgID: up to ${tenantCharsMax} characters of A-Z a-z 0-9 ! - _ . * ' ( )`,
+    );
+  }
+  return tenant;
+}
+
+const otherMethods = ["GET", "PUT", "DELETE", "PATCH", "OPTIONS"] as const;
+const route = "/v1/logs";
+
+export function registerServiceRoutes(app: FastifyInstance, context: ServerContext): void {
+  const { config } = context;
+  const limits = {
+    entriesMax: config["batch-entries-max"],
+    labelsMax: config["labels-max"],
+    lineBytesMax: config["line-bytes-max"],
+  };
+
+  app.post(route, {
+    bodyLimit: config["body-bytes-max"],
+    onRequest: async (request, reply) => {
+      if (!admit(context, request, reply, config["body-bytes-max"])) {
+        context.metrics.rejectedRequests.inc({ route, reason: rejectReasons.queueFull });
+        return sendPlainError(reply, 429, "too many requests in flight, retry later", 1);
+      }
+    },
+    handler: async (request, reply) => {
+      try {
+        const tenant = tenantOf(request);
+        const body = (request.body as Buffer | undefined) ?? Buffer.alloc(0);
+        const entries = parseServiceLogs(body, limits);
+        const receivedAtMs = Date.now();
+        const waitS = context.tenantLimiter.take(tenant, entries.length, body.length, receivedAtMs);
+        if (waitS > 0) {
+          throw new IngestError(
+            429,
+            rejectReasons.tenantRateLimited,
+            `tenant ${tenant} is over its ingestion rate limit`,
+            waitS,
+          );
+        }
+        if (entries.length > 0) {
+          const routed = enrichAndRoute(
+            entries,
+            { receivedAtMs, clientIp: clientIp(request), nodeId: context.nodeId },
+            tenant,
+            config.partitions,
+          );
+          await appendRouted(context, topics.serviceLogs, context.serviceLog, routed);
+        }
+        context.metrics.ingestedRecords.inc({ route, tenant }, entries.length);
+        context.metrics.ingestedBytes.inc({ route, tenant }, body.length);
+        return reply
+          .code(200)
+          .header("content-type", "application/json")
+          .send(`{"received":${entries.length}}\n`);
+      } catch (error) {
+        return replyPlainError(context, reply, error);
+      }
+    },
+  });
+  app.route({ method: [...otherMethods], url: route, handler: methodNotAllowed });
+
+  app.get("/v1/query", async (request, reply) => {
+    try {
+      const tenant = tenantOf(request);
+      const query = request.query as Record<string, string | string[] | undefined>;
+      const limitText = typeof query.limit === "string" ? query.limit : undefined;
+      if (limitText === undefined || !/^\d+$/.test(limitText))
+        return sendPlainError(reply, 400, "invalid limit query param value");
+      const service = typeof query.service === "string" ? query.service : "";
+      if (service === "") return sendPlainError(reply, 400, "missing service query param value");
+      const limit = Math.min(Number(limitText), config["query-limit-max"]);
+      const key = serviceStreamKey(tenant, service);
+      const records =
+        limit === 0
+          ? []
+          : context.serviceLog.readLast(partitionFor(service, config.partitions), limit, (record) =>
+              key.equals(record.key),
+            );
+      const parts: Buffer[] = [Buffer.from("[")];
+      records.forEach((record, i) => {
+        if (i > 0) parts.push(Buffer.from(","));
+        parts.push(record.value as Buffer);
+      });
+      parts.push(Buffer.from("]\n"));
+      return reply.code(200).header("content-type", "application/json").send(Buffer.concat(parts));
+    } catch (error) {
+      return replyPlainError(context, reply, error);
+    }
+  });
+  app.route({
+    method: ["POST", "PUT", "DELETE", "PATCH", "OPTIONS"],
+    url: "/v1/query",
+    handler: methodNotAllowed,
+  });
+}
+
+async function methodNotAllowed(_request: FastifyRequest, reply: FastifyReply) {
+  return sendPlainError(reply, 405, "method not allowed");
+}
+
+function replyPlainError(context: ServerContext, reply: FastifyReply, error: unknown): FastifyReply {
+  if (error instanceof IngestError) {
+    context.metrics.rejectedRequests.inc({
+      route: reply.request.routeOptions.url ?? "unknown",
+      reason: error.reason,
+    });
+    return sendPlainError(reply, error.status, error.message, error.retryAfterS);
+  }
+  context.logger.error({ err: error, url: reply.request.url }, "request failed");
+  return sendPlainError(reply, 500, "internal server error");
+}

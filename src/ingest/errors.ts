@@ -1,0 +1,35 @@
+// Typed ingest failures. Each carries the HTTP status and a reason (the label of the rejected-records
+// metric); the HTTP layer renders it in the route's own error model (plain text for reference A,
+// the JSON error model for reference B).
+
+export const rejectReasons = {
+  emptyBody: "empty_body",
+  invalidJson: "invalid_json",
+  invalidEntry: "invalid_entry",
+  bodyTooLarge: "body_too_large",
+  tooManyEntries: "too_many_entries",
+  missingTenant: "missing_tenant",
+  invalidHeader: "invalid_header",
+  unsupportedMediaType: "unsupported_media_type",
+  duplicateBatch: "duplicate_batch",
+  queueFull: "queue_full",
+  tenantRateLimited: "tenant_rate_limited",
+  storageOverloaded: "storage_overloaded",
+  idempotencyTableFull: "idempotency_table_full",
+} as const;
+
+export type RejectReason = (typeof rejectReasons)[keyof typeof rejectReasons];
+
+export class IngestError extends Error {
+  readonly status: number;
+  readonly reason: RejectReason;
+  /** Seconds a client should wait before retrying (429 / 503), else null. */
+  readonly retryAfterS: number | null;
+  constructor(status: number, reason: RejectReason, message: string, retryAfterS: number | null = null) {
+    super(message);
+    this.name = "IngestError";
+    this.status = status;
+    this.reason = reason;
+    this.retryAfterS = retryAfterS;
+  }
+}

@@ -1,0 +1,25 @@
+// Public surface of the ingest stage: decoders, validation, enrichment, routing, backpressure.
+export {
+  type AccessEntry,
+  accessBatchKey,
+  accessLimits,
+  decodeAccessBatch,
+  encodeAccessBatch,
+  parseAccessBatch,
+  parseRfc3339,
+  type StoredAccessBatch,
+  splitAccessBatchKey,
+} from "./access-logs.ts";
+export { Admission, type AdmissionLimits } from "./admission.ts";
+export { IngestError, type RejectReason, rejectReasons } from "./errors.ts";
+export { IdempotencyTable, type Reservation, reservations } from "./idempotency.ts";
+export {
+  type Enrichment,
+  enrichAndRoute,
+  parseServiceLogs,
+  type RoutedRecord,
+  type ServiceLogEntry,
+  type ServiceLogLimits,
+  serviceStreamKey,
+} from "./service-logs.ts";
+export { TenantLimiter, type TenantRates } from "./tenant-limits.ts";

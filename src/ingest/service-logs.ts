@@ -1,0 +1,150 @@
+// Reference A: `POST /v1/logs` bodies — a JSON array of {timestamp, service, level?, message, labels?}.
+// Validates every entry (the reference did not), enriches it with received_at, client_ip and
+// ingested_node_id, and routes it by FNV-1a of the service name. Errors are plain text, as in the
+// reference: "empty body", "invalid json: …", and for bad entries a message naming index and field.
+
+import { partitionFor } from "../model/hash.ts";
+import { IngestError, rejectReasons } from "./errors.ts";
+import { invalidEntry, isPlainObject, parseJsonBody } from "./json-body.ts";
+
+export interface ServiceLogLimits {
+  entriesMax: number;
+  labelsMax: number;
+  lineBytesMax: number;
+}
+
+/** Labels, service names and levels are identifiers, not payload: these bounds keep keys small. */
+const serviceCharsMax = 256;
+const levelCharsMax = 64;
+const labelNameCharsMax = 1024;
+const labelValueCharsMax = 4096;
+
+export interface ServiceLogEntry {
+  timestamp: number;
+  service: string;
+  level?: string;
+  message: string;
+  labels?: Record<string, string>;
+}
+
+export interface Enrichment {
+  receivedAtMs: number;
+  clientIp: string;
+  nodeId: string;
+}
+
+export interface RoutedRecord {
+  timestampMs: number;
+  key: Buffer;
+  value: Buffer;
+}
+
+/** Parses and validates a whole batch; one bad entry rejects the batch with a 400 naming it. */
+export function parseServiceLogs(body: Buffer, limits: ServiceLogLimits): ServiceLogEntry[] {
+  const parsed = parseJsonBody(body);
+  if ("problem" in parsed) {
+    if (parsed.problem === "empty") throw new IngestError(400, rejectReasons.emptyBody, "empty body");
+    throw new IngestError(400, rejectReasons.invalidJson, `invalid json: ${parsed.detail}`);
+  }
+  const entries = parsed.value;
+  if (!Array.isArray(entries)) {
+    throw new IngestError(
+      400,
+      rejectReasons.invalidJson,
+      "invalid json: the body must be a JSON array of log entries",
+    );
+  }
+  if (entries.length > limits.entriesMax) {
+    throw new IngestError(
+      413,
+      rejectReasons.tooManyEntries,
+      `too many entries: ${entries.length}, the limit is ${limits.entriesMax}`,
+    );
+  }
+  for (let i = 0; i < entries.length; i++) validateEntry(entries[i], i, limits);
+  return entries as ServiceLogEntry[];
+}
+
+function validateEntry(entry: unknown, index: number, limits: ServiceLogLimits): void {
+  if (!isPlainObject(entry)) throw invalidEntry(index, "must be an object");
+  const { timestamp, service, level, message, labels } = entry;
+  if (typeof timestamp !== "number" || !Number.isSafeInteger(timestamp) || timestamp < 0) {
+    throw invalidEntry(index, "timestamp must be a non-negative integer (Unix milliseconds)");
+  }
+  if (typeof service !== "string" || service.length === 0)
+    throw invalidEntry(index, "service must be a non-empty string");
+  if (service.length > serviceCharsMax)
+    throw invalidEntry(index, `service is longer than ${serviceCharsMax} characters`);
+  if (typeof message !== "string" || message.length === 0)
+    throw invalidEntry(index, "message must be a non-empty string");
+  if (message.length * 3 > limits.lineBytesMax) {
+    const bytes = Buffer.byteLength(message);
+    if (bytes > limits.lineBytesMax)
+      throw invalidEntry(index, `message is ${bytes} bytes, the limit is ${limits.lineBytesMax}`);
+  }
+  if (level !== undefined && level !== null) {
+    if (typeof level !== "string") throw invalidEntry(index, "level must be a string");
+    if (level.length > levelCharsMax)
+      throw invalidEntry(index, `level is longer than ${levelCharsMax} characters`);
+  }
+  if (labels !== undefined && labels !== null) validateLabels(labels, index, limits);
+}
+
+function validateLabels(labels: unknown, index: number, limits: ServiceLogLimits): void {
+  if (!isPlainObject(labels)) throw invalidEntry(index, "labels must be an object of string values");
+  let count = 0;
+  for (const name in labels) {
+    const value = labels[name];
+    if (typeof value !== "string") throw invalidEntry(index, `labels.${name} must be a string`);
+    if (name.length === 0 || name.length > labelNameCharsMax)
+      throw invalidEntry(index, "label names must be 1..1024 characters");
+    if (value.length > labelValueCharsMax)
+      throw invalidEntry(index, `labels.${name} is longer than ${labelValueCharsMax} characters`);
+    if (++count > limits.labelsMax) throw invalidEntry(index, `more than ${limits.labelsMax} labels`);
+  }
+}
+
+/** The key of a stored service log: tenant and service, so a query can filter one tenant's service. */
+export function serviceStreamKey(tenant: string, service: string): Buffer {
+  return Buffer.from(`${tenant}\u0000${service}`);
+}
+
+/**
+ * Enriches entries and groups them by partition. The stored value is the entry as JSON with the
+ * three enrichment fields appended; their text is built once per request, not per entry.
+ */
+export function enrichAndRoute(
+  entries: readonly ServiceLogEntry[],
+  enrichment: Enrichment,
+  tenant: string,
+  partitionCount: number,
+): Map<number, RoutedRecord[]> {
+  const suffix = `,"received_at":${enrichment.receivedAtMs},"client_ip":${JSON.stringify(enrichment.clientIp)},"ingested_node_id":${JSON.stringify(enrichment.nodeId)}}`;
+  const routed = new Map<number, RoutedRecord[]>();
+  const keys = new Map<string, { partition: number; key: Buffer }>();
+  for (const entry of entries) {
+    let route = keys.get(entry.service);
+    if (route === undefined) {
+      route = {
+        partition: partitionFor(entry.service, partitionCount),
+        key: serviceStreamKey(tenant, entry.service),
+      };
+      keys.set(entry.service, route);
+    }
+    // Field order as the reference stores them: timestamp, service, level, message, labels.
+    const stored: ServiceLogEntry =
+      typeof entry.level === "string"
+        ? { timestamp: entry.timestamp, service: entry.service, level: entry.level, message: entry.message }
+        : { timestamp: entry.timestamp, service: entry.service, message: entry.message };
+    if (isPlainObject(entry.labels)) stored.labels = entry.labels;
+    const json = JSON.stringify(stored);
+    const value = Buffer.from(json.slice(0, -1) + suffix);
+    let records = routed.get(route.partition);
+    if (records === undefined) {
+      records = [];
+      routed.set(route.partition, records);
+    }
+    records.push({ timestampMs: entry.timestamp, key: route.key, value });
+  }
+  return routed;
+}

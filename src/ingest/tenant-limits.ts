@@ -1,0 +1,67 @@
+// Per-tenant ingestion rates: one token bucket for records/s and one for bytes/s per tenant, each
+// holding at most one second of burst. Tenants idle for a minute are forgotten, and the table is
+// capped, so a flood of made-up tenant ids cannot grow memory.
+
+const idleForgetMs = 60_000;
+const tenantsTracked = 100_000;
+
+interface Buckets {
+  records: number;
+  bytes: number;
+  updatedMs: number;
+}
+
+export interface TenantRates {
+  recordsPerS: number; // 0: unlimited
+  bytesPerS: number; // 0: unlimited
+}
+
+export class TenantLimiter {
+  readonly #rates: TenantRates;
+  readonly #tenants = new Map<string, Buckets>();
+
+  constructor(rates: TenantRates) {
+    this.#rates = rates;
+  }
+
+  get enabled(): boolean {
+    return this.#rates.recordsPerS > 0 || this.#rates.bytesPerS > 0;
+  }
+
+  /**
+   * Takes `records` and `bytes` from the tenant's buckets. Returns 0 when allowed, else the seconds
+   * to wait before the request could pass (nothing is taken then).
+   */
+  take(tenant: string, records: number, bytes: number, nowMs: number): number {
+    if (!this.enabled) return 0;
+    let buckets = this.#tenants.get(tenant);
+    if (buckets === undefined) {
+      if (this.#tenants.size >= tenantsTracked) this.#forgetIdle(nowMs);
+      buckets = { records: this.#rates.recordsPerS, bytes: this.#rates.bytesPerS, updatedMs: nowMs };
+      this.#tenants.set(tenant, buckets);
+    }
+    const elapsedS = Math.max(0, nowMs - buckets.updatedMs) / 1000;
+    buckets.updatedMs = nowMs;
+    const { recordsPerS, bytesPerS } = this.#rates;
+    if (recordsPerS > 0) buckets.records = Math.min(recordsPerS, buckets.records + elapsedS * recordsPerS);
+    if (bytesPerS > 0) buckets.bytes = Math.min(bytesPerS, buckets.bytes + elapsedS * bytesPerS);
+    const recordsShort = recordsPerS > 0 ? Math.max(0, records - buckets.records) / recordsPerS : 0;
+    const bytesShort = bytesPerS > 0 ? Math.max(0, bytes - buckets.bytes) / bytesPerS : 0;
+    const waitS = Math.max(recordsShort, bytesShort);
+    if (waitS > 0) return Math.max(1, Math.ceil(Math.min(waitS, 60)));
+    if (recordsPerS > 0) buckets.records -= records;
+    if (bytesPerS > 0) buckets.bytes -= bytes;
+    return 0;
+  }
+
+  #forgetIdle(nowMs: number): void {
+    for (const [tenant, buckets] of this.#tenants) {
+      if (nowMs - buckets.updatedMs > idleForgetMs) this.#tenants.delete(tenant);
+    }
+    // Still full: drop the oldest entries (Map keeps insertion order), refilling them later is safe.
+    for (const tenant of this.#tenants.keys()) {
+      if (this.#tenants.size < tenantsTracked) break;
+      this.#tenants.delete(tenant);
+    }
+  }
+}

@@ -1,0 +1,124 @@
+// Prometheus instruments of a Sluice process, on one registry served at GET /metrics.
+
+import client from "prom-client";
+import type { PartitionLog } from "../log/index.ts";
+
+export interface Metrics {
+  registry: client.Registry;
+  httpRequests: client.Counter<"route" | "method" | "status">;
+  ingestedRecords: client.Counter<"route" | "tenant">;
+  ingestedBytes: client.Counter<"route" | "tenant">;
+  rejectedRequests: client.Counter<"route" | "reason">;
+  appendLatency: client.Histogram<"topic">;
+  damagedBatches: client.Counter<"topic">;
+}
+
+/** Log statistics are read at scrape time, so the append path does no metric work for them. */
+export function createMetrics(
+  logs: Record<string, PartitionLog>,
+  queue: () => { requests: number; bytes: number },
+): Metrics {
+  const registry = new client.Registry();
+  client.collectDefaultMetrics({ register: registry, prefix: "sluice_process_" });
+  const metrics: Metrics = {
+    registry,
+    httpRequests: new client.Counter({
+      name: "sluice_http_requests_total",
+      help: "HTTP requests answered, by route, method and status code",
+      labelNames: ["route", "method", "status"],
+      registers: [registry],
+    }),
+    ingestedRecords: new client.Counter({
+      name: "sluice_ingested_records_total",
+      help: "records (log entries) acknowledged, by route and tenant",
+      labelNames: ["route", "tenant"],
+      registers: [registry],
+    }),
+    ingestedBytes: new client.Counter({
+      name: "sluice_ingested_bytes_total",
+      help: "request body bytes acknowledged, by route and tenant",
+      labelNames: ["route", "tenant"],
+      registers: [registry],
+    }),
+    rejectedRequests: new client.Counter({
+      name: "sluice_rejected_requests_total",
+      help: "ingest requests refused, by route and reason",
+      labelNames: ["route", "reason"],
+      registers: [registry],
+    }),
+    appendLatency: new client.Histogram({
+      name: "sluice_log_append_duration_seconds",
+      help: "time from append to durable (group commit + fdatasync), by topic",
+      labelNames: ["topic"],
+      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    }),
+    damagedBatches: new client.Counter({
+      name: "sluice_log_damaged_batches_total",
+      help: "damaged batches found (recovery or reads), by topic",
+      labelNames: ["topic"],
+      registers: [registry],
+    }),
+  };
+  new client.Gauge({
+    name: "sluice_ingest_queue_requests",
+    help: "ingest requests admitted and not yet answered",
+    registers: [registry],
+    collect() {
+      this.set(queue().requests);
+    },
+  });
+  new client.Gauge({
+    name: "sluice_ingest_queue_bytes",
+    help: "body bytes of ingest requests admitted and not yet answered",
+    registers: [registry],
+    collect() {
+      this.set(queue().bytes);
+    },
+  });
+  const perPartition = (
+    name: string,
+    help: string,
+    pick: (stats: ReturnType<PartitionLog["stats"]>["partitions"][number]) => number,
+  ) =>
+    new client.Gauge({
+      name,
+      help,
+      labelNames: ["topic", "partition"],
+      registers: [registry],
+      collect() {
+        for (const [topic, log] of Object.entries(logs)) {
+          log.stats().partitions.forEach((stats, partition) => {
+            this.set({ topic, partition: String(partition) }, pick(stats));
+          });
+        }
+      },
+    });
+  perPartition(
+    "sluice_log_partition_bytes",
+    "bytes on disk of a partition's segments",
+    (stats) => stats.sizeBytes,
+  );
+  perPartition("sluice_log_partition_segments", "segments of a partition", (stats) => stats.segmentCount);
+  perPartition(
+    "sluice_log_fsyncs",
+    "fdatasync calls of a partition since start (a counter)",
+    (stats) => stats.fsyncCount,
+  );
+  perPartition(
+    "sluice_log_appended_records",
+    "records appended to a partition since start (a counter)",
+    (stats) => stats.appendedRecords,
+  );
+  perPartition(
+    "sluice_log_pending_bytes",
+    "bytes waiting for the next group commit",
+    (stats) => stats.pendingBytes,
+  );
+  perPartition(
+    "sluice_log_damaged_regions",
+    "damaged regions found in a partition since start (a counter)",
+    (stats) => stats.damagedRegionsFound,
+  );
+  return metrics;
+}

@@ -1,0 +1,97 @@
+// Starts a real `sluice serve` child process on a free loopback port and a fresh data dir, for
+// cross-stage tests. The child prints JSON logs; the "sluice listening" line carries its port.
+
+import { type ChildProcess, spawn } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const sluiceEntry = fileURLToPath(new URL("../../src/cli/sluice.ts", import.meta.url));
+
+export interface ServerProcess {
+  child: ChildProcess;
+  url: string;
+  port: number;
+  dataDir: string;
+  /** Server log lines (JSON) seen so far. */
+  logs: string[];
+  /** SIGTERM and wait for exit; resolves with the exit code. */
+  stop(): Promise<number | null>;
+  /** SIGKILL and wait for exit. */
+  kill(): Promise<void>;
+}
+
+export function temporaryDataDir(prefix = "sluice-test-"): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+export async function startServerProcess(
+  options: { dataDir?: string; args?: string[]; env?: NodeJS.ProcessEnv } = {},
+): Promise<ServerProcess> {
+  const dataDir = options.dataDir ?? temporaryDataDir();
+  const child = spawn(
+    process.execPath,
+    [
+      sluiceEntry,
+      "serve",
+      "--port",
+      "0",
+      "--host",
+      "127.0.0.1",
+      "--data-dir",
+      dataDir,
+      ...(options.args ?? []),
+    ],
+    {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, ...options.env },
+    },
+  );
+  const logs: string[] = [];
+  let stderr = "";
+  child.stderr!.on("data", (chunk) => {
+    stderr += chunk;
+  });
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  const port = await new Promise<number>((resolve, reject) => {
+    let buffered = "";
+    const timer = setTimeout(
+      () => reject(new Error(`server did not start within 20 s; stderr: ${stderr}`)),
+      20_000,
+    );
+    child.stdout!.on("data", (chunk) => {
+      buffered += chunk;
+      let newline = buffered.indexOf("\n");
+      while (newline >= 0) {
+        const line = buffered.slice(0, newline);
+        buffered = buffered.slice(newline + 1);
+        logs.push(line);
+        if (line.includes('"sluice listening"')) {
+          clearTimeout(timer);
+          resolve(JSON.parse(line).port);
+        }
+        newline = buffered.indexOf("\n");
+      }
+    });
+    exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited with ${code} before listening; stderr: ${stderr}`));
+    });
+  });
+  return {
+    child,
+    url: `http://127.0.0.1:${port}`,
+    port,
+    dataDir,
+    logs,
+    async stop() {
+      child.kill("SIGTERM");
+      return exited;
+    },
+    async kill() {
+      child.kill("SIGKILL");
+      await exited;
+    },
+  };
+}
