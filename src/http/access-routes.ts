@@ -57,6 +57,7 @@ export function registerAccessRoutes(app: FastifyInstance, context: ServerContex
       }
       if (!admit(context, request, reply, bodyBytesMax)) {
         context.metrics.rejectedRequests.inc({ route, reason: rejectReasons.queueFull });
+        reply.header("connection", "close"); // do not read the refused body: the client resends it
         return sendAccessError(
           reply,
           requestId,

@@ -47,6 +47,7 @@ export function registerServiceRoutes(app: FastifyInstance, context: ServerConte
     onRequest: async (request, reply) => {
       if (!admit(context, request, reply, config["body-bytes-max"])) {
         context.metrics.rejectedRequests.inc({ route, reason: rejectReasons.queueFull });
+        reply.header("connection", "close"); // do not read the refused body: the client resends it
         return sendPlainError(reply, 429, "too many requests in flight, retry later", 1);
       }
     },

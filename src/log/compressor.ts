@@ -11,6 +11,25 @@ interface Waiting {
   reject: (error: Error) => void;
 }
 
+/**
+ * One pool per process, shared by every open log: each worker thread is a V8 isolate of its own
+ * (~30 MB resident), so two logs must not mean two pools. Reference-counted by the logs using it.
+ */
+let shared: { compressor: Compressor; users: number } | null = null;
+
+export function acquireCompressor(threads: number): Compressor {
+  if (shared === null) shared = { compressor: new Compressor(threads), users: 0 };
+  shared.users++;
+  return shared.compressor;
+}
+
+export async function releaseCompressor(compressor: Compressor): Promise<void> {
+  if (shared === null || shared.compressor !== compressor) return;
+  if (--shared.users > 0) return;
+  shared = null;
+  await compressor.close();
+}
+
 export class Compressor {
   readonly #workers: Worker[] = [];
   readonly #waiting = new Map<number, Waiting>();

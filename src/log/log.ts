@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { type Codec, codecs, type LogRecord, type StoredRecord } from "./batch.ts";
-import { Compressor } from "./compressor.ts";
+import { acquireCompressor, type Compressor, releaseCompressor } from "./compressor.ts";
 import { ConsumerOffsets } from "./consumer-offsets.ts";
 import { LogClosedError, LogConfigError, LogLockedError } from "./errors.ts";
 import { FdCache } from "./fd-cache.ts";
@@ -103,7 +103,7 @@ export class PartitionLog {
     try {
       checkMeta(directory, options.partitionCount);
       const fdCache = new FdCache(limits.openFilesMax);
-      compressor = new Compressor(options.compressionThreads ?? 1);
+      compressor = acquireCompressor(options.compressionThreads ?? 1);
       const shared = { fdCache, compressor, onEvent: options.onEvent ?? defaultEventSink };
       const partitionOptions = {
         ...limits,
@@ -126,7 +126,7 @@ export class PartitionLog {
         fsync === fsyncModes.interval ? limits.fsyncIntervalMs : null,
       );
     } catch (error) {
-      void compressor?.close();
+      if (compressor) void releaseCompressor(compressor);
       releaseLock(lockPath);
       throw error;
     }
@@ -208,7 +208,7 @@ export class PartitionLog {
     if (this.#fsyncTimer) clearInterval(this.#fsyncTimer);
     await Promise.all(this.#partitions.map((partition) => partition.close()));
     this.#fdCache.closeAll();
-    await this.#compressor.close();
+    await releaseCompressor(this.#compressor);
     releaseLock(this.#lockPath);
   }
 }

@@ -27,12 +27,13 @@ export function temporaryDataDir(prefix = "sluice-test-"): string {
 }
 
 export async function startServerProcess(
-  options: { dataDir?: string; args?: string[]; env?: NodeJS.ProcessEnv } = {},
+  options: { dataDir?: string; args?: string[]; env?: NodeJS.ProcessEnv; nodeArgs?: string[] } = {},
 ): Promise<ServerProcess> {
   const dataDir = options.dataDir ?? temporaryDataDir();
   const child = spawn(
     process.execPath,
     [
+      ...(options.nodeArgs ?? []),
       sluiceEntry,
       "serve",
       "--port",
