@@ -75,16 +75,9 @@ export function registerAccessRoutes(app: FastifyInstance, context: ServerContex
         const body = (request.body as Buffer | undefined) ?? Buffer.alloc(0);
         const entries = parseAccessBatch(body);
         const nowMs = Date.now();
-        const waitS = context.tenantLimiter.take(customerId, entries.length, body.length, nowMs);
-        if (waitS > 0)
-          throw new IngestError(
-            429,
-            rejectReasons.tenantRateLimited,
-            `customer ${customerId} is over its ingestion rate limit`,
-            waitS,
-          );
         const idempotencyKey = header(request, "idempotency-key")?.trim() || ulid(nowMs);
         const reserving = IdempotencyTable.pair(customerId, idempotencyKey);
+        // The duplicate check comes first: a repeat is answered 409 and costs no rate.
         const reservation = context.idempotency.reserve(reserving, nowMs);
         if (reservation === reservations.duplicate)
           throw new IngestError(409, rejectReasons.duplicateBatch, "log batch already processed");
@@ -94,6 +87,16 @@ export function registerAccessRoutes(app: FastifyInstance, context: ServerContex
             rejectReasons.idempotencyTableFull,
             "too many idempotency keys held, retry later",
             60,
+          );
+        }
+        pair = reserving;
+        const waitS = context.tenantLimiter.take(customerId, entries.length, body.length, nowMs);
+        if (waitS > 0) {
+          throw new IngestError(
+            429,
+            rejectReasons.tenantRateLimited,
+            `customer ${customerId} is over its ingestion rate limit`,
+            waitS,
           );
         }
         pair = reserving;

@@ -4,8 +4,10 @@
 
 import crypto from "node:crypto";
 import fs from "node:fs";
+import { STATUS_CODES } from "node:http";
 import os from "node:os";
 import path from "node:path";
+import type { Duplex } from "node:stream";
 import Fastify, { type FastifyError, type FastifyInstance } from "fastify";
 import type { Logger } from "pino";
 import type { ServeConfig } from "../config/index.ts";
@@ -115,7 +117,11 @@ function buildApp(context: ServerContext): FastifyInstance {
     logger: false,
     bodyLimit: Math.max(config["body-bytes-max"], config["access-body-bytes-max"]),
     requestTimeout: config["request-timeout-ms"],
+    // Node checks request and header timeouts only this often (30 s by default), so a slow client
+    // would otherwise outlive --request-timeout-ms by up to half a minute.
+    http: { connectionsCheckingInterval: Math.min(1000, Math.floor(config["request-timeout-ms"] / 2)) },
     return503OnClosing: true,
+    clientErrorHandler: answerClientError,
   });
   app.server.headersTimeout = Math.min(config["request-timeout-ms"], 10_000);
   app.server.maxConnections = config["connections-max"];
@@ -166,6 +172,17 @@ function buildApp(context: ServerContext): FastifyInstance {
   );
   app.get("/healthz", async (_request, reply) => reply.header("content-type", "text/plain").send("ok\n"));
   return app;
+}
+
+/** Malformed requests, timeouts and oversized headers: a plain-text answer, then the socket closes. */
+function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
+  if (socket.destroyed || !socket.writable) return;
+  const status =
+    error.code === "ERR_HTTP_REQUEST_TIMEOUT" ? 408 : error.code === "HPE_HEADER_OVERFLOW" ? 431 : 400;
+  const body = `${status} ${STATUS_CODES[status]}\n`;
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`,
+  );
 }
 
 /** A node id generated once per data directory and kept in <data-dir>/node-id. */

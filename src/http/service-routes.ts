@@ -45,6 +45,12 @@ export function registerServiceRoutes(app: FastifyInstance, context: ServerConte
   app.post(route, {
     bodyLimit: config["body-bytes-max"],
     onRequest: async (request, reply) => {
+      // A declared length over the limit is refused before any of the body is read; answering from
+      // the body parser instead would reset the connection under a client still sending.
+      if (Number(request.headers["content-length"]) > config["body-bytes-max"]) {
+        context.metrics.rejectedRequests.inc({ route, reason: rejectReasons.bodyTooLarge });
+        return sendPlainError(reply, 413, `body too large: the limit is ${config["body-bytes-max"]} bytes`);
+      }
       if (!admit(context, request, reply, config["body-bytes-max"])) {
         context.metrics.rejectedRequests.inc({ route, reason: rejectReasons.queueFull });
         reply.header("connection", "close"); // do not read the refused body: the client resends it
@@ -93,7 +99,7 @@ export function registerServiceRoutes(app: FastifyInstance, context: ServerConte
       const tenant = tenantOf(request);
       const query = request.query as Record<string, string | string[] | undefined>;
       const limitText = typeof query.limit === "string" ? query.limit : undefined;
-      if (limitText === undefined || !/^\d+$/.test(limitText))
+      if (limitText === undefined || !/^\+?\d+$/.test(limitText))
         return sendPlainError(reply, 400, "invalid limit query param value");
       const service = typeof query.service === "string" ? query.service : "";
       if (service === "") return sendPlainError(reply, 400, "missing service query param value");

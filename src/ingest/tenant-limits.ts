@@ -45,8 +45,12 @@ export class TenantLimiter {
     const { recordsPerS, bytesPerS } = this.#rates;
     if (recordsPerS > 0) buckets.records = Math.min(recordsPerS, buckets.records + elapsedS * recordsPerS);
     if (bytesPerS > 0) buckets.bytes = Math.min(bytesPerS, buckets.bytes + elapsedS * bytesPerS);
-    const recordsShort = recordsPerS > 0 ? Math.max(0, records - buckets.records) / recordsPerS : 0;
-    const bytesShort = bytesPerS > 0 ? Math.max(0, bytes - buckets.bytes) / bytesPerS : 0;
+    // A request larger than one second of rate passes once the bucket is full and leaves it in
+    // debt, so big batches are slowed down rather than refused forever.
+    const recordsShort =
+      recordsPerS > 0 ? Math.max(0, Math.min(records, recordsPerS) - buckets.records) / recordsPerS : 0;
+    const bytesShort =
+      bytesPerS > 0 ? Math.max(0, Math.min(bytes, bytesPerS) - buckets.bytes) / bytesPerS : 0;
     const waitS = Math.max(recordsShort, bytesShort);
     if (waitS > 0) return Math.max(1, Math.ceil(Math.min(waitS, 60)));
     if (recordsPerS > 0) buckets.records -= records;
