@@ -75,7 +75,7 @@ async function appendRun(concurrency: number): Promise<{ directory: string; appe
   return { directory, appended };
 }
 
-function readRun(directory: string): void {
+async function readRun(directory: string): Promise<void> {
   const log = PartitionLog.open({ directory, partitionCount, onEvent: () => {} });
   const started = performance.now();
   let records = 0;
@@ -98,7 +98,7 @@ function readRun(directory: string): void {
       records: formatCount(records),
     }),
   );
-  void log.close();
+  await log.close();
 }
 
 async function lastRun(directory: string): Promise<void> {
@@ -174,7 +174,7 @@ for (const concurrency of concurrencies) {
   const run = await appendRun(concurrency);
   if (run.appended > biggest.appended) biggest = run;
 }
-readRun(biggest.directory);
+await readRun(biggest.directory);
 await lastRun(biggest.directory);
 await sizeRun();
 fs.rmSync(args.dir, { recursive: true, force: true });
