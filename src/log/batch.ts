@@ -23,6 +23,10 @@ export interface StoredRecord extends LogRecord {
   offset: number;
 }
 
+/** Timestamps are stored as zigzag varint deltas, exact below 2^53: |timestampMs| <= 2^51 keeps
+ * every delta and its zigzag image exact (2^51 ms is about year 71,000). */
+export const timestampAbsMax = 2 ** 51;
+
 export interface BatchHeader {
   version: number;
   codec: Codec;
@@ -235,7 +239,7 @@ export function decodeRecords(header: BatchHeader, payload: Uint8Array): StoredR
   const raw =
     header.codec === codecs.zstd
       ? zlib.zstdDecompressSync(payload, { maxOutputLength: header.rawPayloadBytes })
-      : Buffer.from(payload.buffer, payload.byteOffset, payload.length);
+      : Buffer.copyBytesFrom(payload); // the payload views a reader's reused window: records must own their bytes
   assert.equal(raw.length, header.rawPayloadBytes, "raw payload length must match its header");
   const records: StoredRecord[] = new Array(header.recordCount);
   const timestamps: number[] = new Array(header.recordCount);

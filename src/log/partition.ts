@@ -15,6 +15,7 @@ import {
   type LogRecord,
   recordBytes,
   type StoredRecord,
+  timestampAbsMax,
 } from "./batch.ts";
 import type { Compressor } from "./compressor.ts";
 import {
@@ -287,8 +288,9 @@ export class Partition {
       if (!(record?.key instanceof Uint8Array) || !(record.value instanceof Uint8Array)) {
         throw new InvalidRecordError(`record ${i}: key and value must be Uint8Array`);
       }
-      if (!Number.isSafeInteger(record.timestampMs))
-        throw new InvalidRecordError(`record ${i}: timestampMs must be a safe integer`);
+      if (!Number.isSafeInteger(record.timestampMs) || Math.abs(record.timestampMs) > timestampAbsMax) {
+        throw new InvalidRecordError(`record ${i}: timestampMs must be an integer within ±2^51`);
+      }
       const bytes = recordBytes(record);
       if (bytes > this.#options.recordBytesMax) {
         throw new RecordTooLargeError(
@@ -594,7 +596,10 @@ export class Partition {
   read(fromOffset: number, options: { bytesMax?: number; endOffset?: number } = {}): ReadResult {
     this.#assertOpen();
     assert.ok(Number.isSafeInteger(fromOffset) && fromOffset >= 0, "fromOffset is a non-negative integer");
-    const bytesMax = Math.min(options.bytesMax ?? this.#options.readBytesMax, this.#options.readBytesMax);
+    const bytesMax = Math.max(
+      1,
+      Math.min(options.bytesMax ?? this.#options.readBytesMax, this.#options.readBytesMax),
+    );
     const endOffset = Math.min(options.endOffset ?? this.#committedNextOffset, this.#committedNextOffset);
     const records: StoredRecord[] = [];
     let next = Math.max(fromOffset, this.logStartOffset);
@@ -642,6 +647,7 @@ export class Partition {
       const positions = segment.indexPositions;
       let chunkEnd = this.#readableEnd(segment);
       for (let i = positions.length - 1; i >= 0 && found < count; i--) {
+        if (positions[i] >= chunkEnd) continue; // indexed ahead of the commit: not readable yet
         const chunk: StoredRecord[] = [];
         for (const batch of this.#scan(segment, positions[i], chunkEnd)) {
           for (const record of decodeRecords(batch.header, batch.payload)) {

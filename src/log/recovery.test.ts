@@ -505,6 +505,47 @@ describe("a corrupt batch in the middle of a segment", () => {
   });
 });
 
+describe("a sealed segment whose log file lost its end", () => {
+  test("its sealed index is not trusted: whole batches stay readable, the rest is a reported gap", async () => {
+    const directory = copyTemplate("sealed-cut");
+    const segmentBase = template.segmentBases[1];
+    const logPath = segmentPath(directory, segmentBase, ".log");
+    const batches = batchesIn(logPath);
+    const torn = batches[batches.length - 3];
+    const cut = torn.position + batchHeaderBytes + Math.floor(torn.payloadBytes / 2);
+    fs.truncateSync(logPath, cut);
+
+    const events: LogEvent[] = [];
+    const log = PartitionLog.open(logOptions(directory, events));
+    const recovered = recoveredEvents(events);
+    assert.deepEqual(
+      recovered.map((event) => [event.segmentBaseOffset, event.report.indexRebuilt]),
+      [[segmentBase, true]],
+    );
+    assert.deepEqual(
+      recovered[0].report.damaged.map((region) => [region.position, region.recordCountAtLeast, region.tail]),
+      [[torn.position, torn.recordCount, true]],
+    );
+    const lost = new Set(batches.filter((batch) => batch.position >= torn.position).flatMap(offsetsOf));
+    const survivors = allExpected().filter((record) => !lost.has(record.offset));
+    assertAnswers(log, survivors, template.endOffset);
+    assert.deepEqual(
+      damagedBatchEvents(events).map((event) => [event.segmentBaseOffset, event.region.position]),
+      [[segmentBase, torn.position]],
+      "readers report the torn end of the sealed segment",
+    );
+    await log.close();
+    const reopenedEvents: LogEvent[] = [];
+    const reopened = PartitionLog.open(logOptions(directory, reopenedEvents));
+    try {
+      assert.deepEqual(recoveredEvents(reopenedEvents), [], "the rebuilt sealed index is trusted next time");
+      assertAnswers(reopened, survivors, template.endOffset);
+    } finally {
+      await reopened.close();
+    }
+  });
+});
+
 describe("a corrupt last batch of the active segment", () => {
   for (const part of ["payload", "crc"] as const) {
     test(`a flipped bit in the ${part} of the tail batch is cut back and reported with its records`, async () => {
@@ -609,9 +650,14 @@ describe("lost or damaged index files", () => {
     }
   }
 
+  const targets = {
+    sealed: "a sealed segment",
+    active: "the active segment",
+    every: "every segment",
+  } as const;
   for (const where of ["sealed", "active", "every"] as const) {
     for (const damage of damages) {
-      test(`${damage} of the ${where} segment: rebuilt on open, same answers as before`, async () => {
+      test(`${damage} of ${targets[where]}: rebuilt on open, same answers as before`, async () => {
         const directory = copyTemplate("index");
         const bases =
           where === "sealed"
