@@ -10,6 +10,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, afterEach, before, describe, test } from "node:test";
+import { seededRandom } from "../loadgen/index.ts";
 import {
   batchHeaderBytes,
   codecs,
@@ -54,17 +55,8 @@ function logOptions(directory: string, events: LogEvent[]): LogOptions {
   };
 }
 
-/** A seeded PRNG (mulberry32), so every run writes the same bytes and a failure reproduces. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Seeded, so every run writes the same bytes and a failure reproduces. */
+const random = seededRandom;
 
 const words = [
   "GET",
