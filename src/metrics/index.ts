@@ -76,48 +76,62 @@ export function createMetrics(
       this.set(queue().bytes);
     },
   });
-  const perPartition = (
-    name: string,
-    help: string,
-    pick: (stats: ReturnType<PartitionLog["stats"]>["partitions"][number]) => number,
-  ) =>
+  type Stats = ReturnType<PartitionLog["stats"]>["partitions"][number];
+  const eachPartition = (visit: (labels: { topic: string; partition: string }, stats: Stats) => void) => {
+    for (const [topic, log] of Object.entries(logs)) {
+      const partitions = log.stats().partitions;
+      for (let partition = 0; partition < partitions.length; partition++) {
+        visit({ topic, partition: String(partition) }, partitions[partition]);
+      }
+    }
+  };
+  const gauge = (name: string, help: string, pick: (stats: Stats) => number) =>
     new client.Gauge({
       name,
       help,
       labelNames: ["topic", "partition"],
       registers: [registry],
       collect() {
-        for (const [topic, log] of Object.entries(logs)) {
-          log.stats().partitions.forEach((stats, partition) => {
-            this.set({ topic, partition: String(partition) }, pick(stats));
-          });
-        }
+        eachPartition((labels, stats) => this.set(labels, pick(stats)));
       },
     });
-  perPartition(
-    "sluice_log_partition_bytes",
-    "bytes on disk of a partition's segments",
-    (stats) => stats.sizeBytes,
-  );
-  perPartition("sluice_log_partition_segments", "segments of a partition", (stats) => stats.segmentCount);
-  perPartition(
-    "sluice_log_fsyncs",
-    "fdatasync calls of a partition since start (a counter)",
-    (stats) => stats.fsyncCount,
-  );
-  perPartition(
-    "sluice_log_appended_records",
-    "records appended to a partition since start (a counter)",
-    (stats) => stats.appendedRecords,
-  );
-  perPartition(
+  // The log counts these itself; at scrape time the counter is set to the log's running total.
+  const counter = (name: string, help: string, pick: (stats: Stats) => number) =>
+    new client.Counter({
+      name,
+      help,
+      labelNames: ["topic", "partition"],
+      registers: [registry],
+      collect() {
+        this.reset();
+        eachPartition((labels, stats) => this.inc(labels, pick(stats)));
+      },
+    });
+  gauge("sluice_log_partition_bytes", "bytes on disk of a partition's segments", (stats) => stats.sizeBytes);
+  gauge("sluice_log_partition_segments", "segments of a partition", (stats) => stats.segmentCount);
+  gauge(
     "sluice_log_pending_bytes",
-    "bytes waiting for the next group commit",
+    "bytes of appends waiting for the next group commit",
     (stats) => stats.pendingBytes,
   );
-  perPartition(
-    "sluice_log_damaged_regions",
-    "damaged regions found in a partition since start (a counter)",
+  counter(
+    "sluice_log_fsyncs_total",
+    "fdatasync calls of a partition since start",
+    (stats) => stats.fsyncCount,
+  );
+  counter(
+    "sluice_log_appended_records_total",
+    "records appended to a partition since start",
+    (stats) => stats.appendedRecords,
+  );
+  counter(
+    "sluice_log_batches_written_total",
+    "record batches written to a partition since start",
+    (stats) => stats.batchesWritten,
+  );
+  counter(
+    "sluice_log_damaged_regions_total",
+    "damaged regions a partition's readers found since start",
     (stats) => stats.damagedRegionsFound,
   );
   return metrics;
