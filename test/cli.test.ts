@@ -2,7 +2,7 @@
 // against a real server, and graceful shutdown on SIGTERM with requests in flight.
 
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -238,38 +238,12 @@ describe("loadgen and shutdown", () => {
   });
 });
 
-test("npm start's command line serves on the given port", async () => {
-  const dataDir = temporaryDataDir("sluice-start-");
-  const child = spawn(
-    process.execPath,
-    [
-      "--max-old-space-size=1024",
-      sluiceEntry,
-      "serve",
-      "--port",
-      "0",
-      "--host",
-      "127.0.0.1",
-      "--data-dir",
-      dataDir,
-    ],
-    { stdio: ["ignore", "pipe", "pipe"] },
-  );
+test("npm start's command line (node with a bounded heap) serves and answers /ready", async () => {
+  const server = await startServerProcess({ nodeArgs: ["--max-old-space-size=1024"] });
   try {
-    const line = await new Promise<string>((resolve, reject) => {
-      let buffered = "";
-      child.stdout.on("data", (chunk) => {
-        buffered += chunk;
-        const found = buffered.split("\n").find((candidate) => candidate.includes('"sluice listening"'));
-        if (found) resolve(found);
-      });
-      child.once("exit", (code) => reject(new Error(`exited ${code}`)));
-    });
-    const { port } = JSON.parse(line);
-    assert.equal((await fetch(`http://127.0.0.1:${port}/ready`)).status, 200);
+    assert.equal((await fetch(`${server.url}/ready`)).status, 200);
   } finally {
-    child.kill("SIGTERM");
-    await new Promise((resolve) => child.once("exit", resolve));
-    fs.rmSync(dataDir, { recursive: true, force: true });
+    assert.equal(await server.stop(), 0);
+    fs.rmSync(server.dataDir, { recursive: true, force: true });
   }
 });

@@ -90,15 +90,7 @@ export function registerAccessRoutes(app: FastifyInstance, context: ServerContex
           );
         }
         pair = reserving;
-        const waitS = context.tenantLimiter.take(customerId, entries.length, body.length, nowMs);
-        if (waitS > 0) {
-          throw new IngestError(
-            429,
-            rejectReasons.tenantRateLimited,
-            `customer ${customerId} is over its ingestion rate limit`,
-            waitS,
-          );
-        }
+        context.tenantLimiter.admit(customerId, entries.length, body.length, nowMs, "customer");
         pair = reserving;
         const record = {
           timestampMs: nowMs,

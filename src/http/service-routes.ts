@@ -63,15 +63,7 @@ export function registerServiceRoutes(app: FastifyInstance, context: ServerConte
         const body = (request.body as Buffer | undefined) ?? Buffer.alloc(0);
         const entries = parseServiceLogs(body, limits);
         const receivedAtMs = Date.now();
-        const waitS = context.tenantLimiter.take(tenant, entries.length, body.length, receivedAtMs);
-        if (waitS > 0) {
-          throw new IngestError(
-            429,
-            rejectReasons.tenantRateLimited,
-            `tenant ${tenant} is over its ingestion rate limit`,
-            waitS,
-          );
-        }
+        context.tenantLimiter.admit(tenant, entries.length, body.length, receivedAtMs, "tenant");
         if (entries.length > 0) {
           const routed = enrichAndRoute(
             entries,

@@ -2,6 +2,8 @@
 // holding at most one second of burst. Tenants idle for a minute are forgotten, and the table is
 // capped, so a flood of made-up tenant ids cannot grow memory.
 
+import { IngestError, rejectReasons } from "./errors.ts";
+
 const idleForgetMs = 60_000;
 const tenantsTracked = 100_000;
 
@@ -56,6 +58,18 @@ export class TenantLimiter {
     if (recordsPerS > 0) buckets.records -= records;
     if (bytesPerS > 0) buckets.bytes -= bytes;
     return 0;
+  }
+
+  /** take(), answering a refusal with the 429 IngestError the routes send (`who` names the tenant). */
+  admit(tenant: string, records: number, bytes: number, nowMs: number, who: string): void {
+    const waitS = this.take(tenant, records, bytes, nowMs);
+    if (waitS > 0)
+      throw new IngestError(
+        429,
+        rejectReasons.tenantRateLimited,
+        `${who} ${tenant} is over its ingestion rate limit`,
+        waitS,
+      );
   }
 
   #forgetIdle(nowMs: number): void {
