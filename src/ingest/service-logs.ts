@@ -120,16 +120,16 @@ export function enrichAndRoute(
   partitionCount: number,
 ): Map<number, RoutedRecord[]> {
   const suffix = `,"received_at":${enrichment.receivedAtMs},"client_ip":${JSON.stringify(enrichment.clientIp)},"ingested_node_id":${JSON.stringify(enrichment.nodeId)}}`;
-  const routed = new Map<number, RoutedRecord[]>();
-  const keys = new Map<string, { partition: number; key: Buffer }>();
+  const groups = new Map<number, { key: Buffer[]; timestampMs: number[]; json: string[] }>();
+  const routes = new Map<string, { partition: number; key: Buffer }>();
   for (const entry of entries) {
-    let route = keys.get(entry.service);
+    let route = routes.get(entry.service);
     if (route === undefined) {
       route = {
         partition: partitionFor(entry.service, partitionCount),
         key: serviceStreamKey(tenant, entry.service),
       };
-      keys.set(entry.service, route);
+      routes.set(entry.service, route);
     }
     // Field order as the reference stores them: timestamp, service, level, message, labels.
     const stored: ServiceLogEntry =
@@ -138,13 +138,39 @@ export function enrichAndRoute(
         : { timestamp: entry.timestamp, service: entry.service, message: entry.message };
     if (isPlainObject(entry.labels)) stored.labels = entry.labels;
     const json = JSON.stringify(stored);
-    const value = Buffer.from(json.slice(0, -1) + suffix);
-    let records = routed.get(route.partition);
-    if (records === undefined) {
-      records = [];
-      routed.set(route.partition, records);
+    let group = groups.get(route.partition);
+    if (group === undefined) {
+      group = { key: [], timestampMs: [], json: [] };
+      groups.set(route.partition, group);
     }
-    records.push({ timestampMs: entry.timestamp, key: route.key, value });
+    group.key.push(route.key);
+    group.timestampMs.push(entry.timestamp);
+    group.json.push(json.slice(0, -1) + suffix);
   }
+  const routed = new Map<number, RoutedRecord[]>();
+  for (const [partition, group] of groups)
+    routed.set(partition, toRecords(group.key, group.timestampMs, group.json));
   return routed;
+}
+
+/**
+ * One UTF-8 encoding per partition instead of one per entry: the values are views into a single
+ * Buffer (Buffer.from per entry was ~4% of the main thread at 110k records/s, profiled).
+ */
+function toRecords(keys: Buffer[], timestampsMs: number[], texts: string[]): RoutedRecord[] {
+  const all = texts.join("");
+  const bytes = Buffer.from(all);
+  const ascii = bytes.length === all.length; // then every character is one byte
+  const records: RoutedRecord[] = new Array(texts.length);
+  let position = 0;
+  for (let i = 0; i < texts.length; i++) {
+    const length = ascii ? texts[i].length : Buffer.byteLength(texts[i]);
+    records[i] = {
+      timestampMs: timestampsMs[i],
+      key: keys[i],
+      value: bytes.subarray(position, position + length),
+    };
+    position += length;
+  }
+  return records;
 }
