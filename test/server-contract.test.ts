@@ -539,7 +539,12 @@ describe("configurable limits and partition count", () => {
       `POST /v1/logs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 10)}`,
     );
     try {
-      await new Promise((wake) => setTimeout(wake, 300));
+      // Wait until the slow request holds the only queue slot (not a fixed sleep: CI machines are slow).
+      for (let deadline = Date.now() + 10_000; Date.now() < deadline; ) {
+        const metrics = await (await fetch(`${fixture.url}/metrics`)).text();
+        if (/^sluice_ingest_queue_requests 1$/m.test(metrics)) break;
+        await new Promise((wake) => setTimeout(wake, 20));
+      }
       const refused = await postServiceLogs(fixture.url, [entry(unique("queue-other"))]);
       assertPlainError(refused, 429, /retry/);
       assert.match(refused.headers.get("retry-after") ?? "", /^[1-9]\d*$/);

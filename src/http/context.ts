@@ -10,7 +10,13 @@ import {
   rejectReasons,
   type TenantLimiter,
 } from "../ingest/index.ts";
-import { LogOverloadedError, type LogRecord, type PartitionLog } from "../log/index.ts";
+import {
+  InvalidRecordError,
+  LogOverloadedError,
+  type LogRecord,
+  type PartitionLog,
+  RecordTooLargeError,
+} from "../log/index.ts";
 import type { Metrics } from "../metrics/index.ts";
 
 export interface ServerContext {
@@ -64,6 +70,11 @@ export async function appendRouted(
   try {
     await Promise.all(Array.from(routed, ([partition, records]) => log.append(partition, records)));
   } catch (error) {
+    // The routes validate first, so these mean a limit of the log below a limit of the route.
+    if (error instanceof RecordTooLargeError)
+      throw new IngestError(413, rejectReasons.bodyTooLarge, error.message);
+    if (error instanceof InvalidRecordError)
+      throw new IngestError(400, rejectReasons.invalidEntry, error.message);
     if (error instanceof LogOverloadedError) {
       throw new IngestError(
         429,

@@ -12,7 +12,7 @@ import Fastify, { type FastifyError, type FastifyInstance } from "fastify";
 import type { Logger } from "pino";
 import type { ServeConfig } from "../config/index.ts";
 import { Admission, IdempotencyTable, TenantLimiter } from "../ingest/index.ts";
-import { type LogEvent, PartitionLog } from "../log/index.ts";
+import { type LogEvent, logLimits, PartitionLog } from "../log/index.ts";
 import { createMetrics } from "../metrics/index.ts";
 import { registerAccessRoutes } from "./access-routes.ts";
 import type { ServerContext } from "./context.ts";
@@ -35,8 +35,15 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
   fs.mkdirSync(dataDir, { recursive: true });
   const nodeId = config["node-id"] ?? persistentNodeId(dataDir);
   const built: { context?: ServerContext } = {};
-  const openLog = (topic: string) =>
+  // A stored record is at most its request body plus the enrichment; one append (a request's records
+  // for one partition) at most the body plus the enrichment of every entry.
+  const recordLimits = (bodyBytesMax: number, entriesMax: number) => ({
+    recordBytesMax: Math.max(logLimits.recordBytesMax, bodyBytesMax + 64 * 1024),
+    appendBytesMax: Math.max(logLimits.appendBytesMax, bodyBytesMax + entriesMax * 512 + 64 * 1024),
+  });
+  const openLog = (topic: string, limits: { recordBytesMax: number; appendBytesMax: number }) =>
     PartitionLog.open({
+      ...limits,
       directory: path.join(dataDir, "topics", topic),
       partitionCount: config.partitions,
       fsync: config.fsync as "always" | "interval",
@@ -46,8 +53,11 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
       retentionBytes: config["retention-bytes"] > 0 ? config["retention-bytes"] : null,
       onEvent: (event) => logEvent(logger, topic, event, built.context), // recovery reports arrive before the context exists
     });
-  const serviceLog = openLog(topics.serviceLogs);
-  const accessLog = openLog(topics.accessLogs);
+  const serviceLog = openLog(
+    topics.serviceLogs,
+    recordLimits(config["body-bytes-max"], config["batch-entries-max"]),
+  );
+  const accessLog = openLog(topics.accessLogs, recordLimits(config["access-body-bytes-max"], 1));
   const admission = new Admission({
     requestsMax: config["queue-requests-max"],
     bytesMax: config["queue-bytes-max"],

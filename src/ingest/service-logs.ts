@@ -15,6 +15,8 @@ export interface ServiceLogLimits {
 
 /** Labels, service names and levels are identifiers, not payload: these bounds keep keys small. */
 const serviceCharsMax = 256;
+// The log stores timestamps exactly up to ±2^51 ms (src/log/FORMAT.md), about the year 71,000.
+const timestampMsMax = 2 ** 51;
 const levelCharsMax = 64;
 const labelNameCharsMax = 1024;
 const labelValueCharsMax = 4096;
@@ -68,8 +70,13 @@ export function parseServiceLogs(body: Buffer, limits: ServiceLogLimits): Servic
 function validateEntry(entry: unknown, index: number, limits: ServiceLogLimits): void {
   if (!isPlainObject(entry)) throw invalidEntry(index, "must be an object");
   const { timestamp, service, level, message, labels } = entry;
-  if (typeof timestamp !== "number" || !Number.isSafeInteger(timestamp) || timestamp < 0) {
-    throw invalidEntry(index, "timestamp must be a non-negative integer (Unix milliseconds)");
+  if (
+    typeof timestamp !== "number" ||
+    !Number.isSafeInteger(timestamp) ||
+    timestamp < 0 ||
+    timestamp > timestampMsMax
+  ) {
+    throw invalidEntry(index, "timestamp must be a non-negative integer (Unix milliseconds) below 2^51");
   }
   if (typeof service !== "string" || service.length === 0)
     throw invalidEntry(index, "service must be a non-empty string");

@@ -67,6 +67,9 @@ export class ConsumerOffsets {
     try {
       writeFileDurably(this.#filePath, Buffer.from(JSON.stringify({ partitions })), true);
       syncDirectory(this.#directory);
+    } catch (error) {
+      this.#dirty = true; // not durable: a retried commit must write again
+      throw error;
     } finally {
       this.#writing = null;
     }

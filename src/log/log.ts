@@ -55,6 +55,7 @@ export class PartitionLog {
   readonly #consumers = new Map<string, ConsumerOffsets>();
   readonly #fsyncTimer: NodeJS.Timeout | null;
   #closed = false;
+  #maintaining: Promise<{ segmentsDeleted: number; segmentsCompacted: number }> | null = null;
 
   private constructor(
     directory: string,
@@ -175,7 +176,15 @@ export class PartitionLog {
   }
 
   /** Retention then compaction over every partition; the server runs this periodically. */
-  async maintain(nowMs = Date.now()): Promise<{ segmentsDeleted: number; segmentsCompacted: number }> {
+  maintain(nowMs = Date.now()): Promise<{ segmentsDeleted: number; segmentsCompacted: number }> {
+    // Single flight: a run still compacting when the next is due is joined, not doubled.
+    this.#maintaining ??= this.#maintain(nowMs).finally(() => {
+      this.#maintaining = null;
+    });
+    return this.#maintaining;
+  }
+
+  async #maintain(nowMs: number): Promise<{ segmentsDeleted: number; segmentsCompacted: number }> {
     let segmentsDeleted = 0;
     let segmentsCompacted = 0;
     for (const partition of this.#partitions) {

@@ -140,6 +140,7 @@ export class Partition {
   /** Offsets are handed out when appends are taken into a flight, ahead of the write. */
   #assignedNextOffset: number;
   #closing = false;
+  #compacting = false;
   #leaderEpoch: number;
   #dirty = false;
   #closed = false;
@@ -430,6 +431,7 @@ export class Partition {
       maxTimestampMs: active.maxTimestampMs,
     };
     let stage = "write";
+    const failedBefore = this.#failure !== null;
     try {
       if (this.#failure) throw this.#failure;
       const batches: WrittenBatch[] = [];
@@ -461,7 +463,7 @@ export class Partition {
     } catch (error) {
       // After a failed fsync the kernel may have dropped the dirty pages: nothing about the file can
       // be trusted until recovery reads it back, so the partition refuses writes until reopened.
-      const preexisting = error === this.#failure;
+      const preexisting = failedBefore;
       if (stage === "fsync") this.#failure = error as Error;
       if (!preexisting) this.#onEvent({ kind: "write-failed", partition: this.id, error });
       // Later flights were given offsets that assumed this write: they fail with it.
@@ -515,7 +517,12 @@ export class Partition {
 
   async #roll(): Promise<void> {
     const active = this.#active;
-    await active.seal();
+    try {
+      await active.seal();
+    } catch (error) {
+      this.#failure = error as Error; // the seal's fsync failed: see #write
+      throw error;
+    }
     this.#stats.fsyncCount++;
     this.#segments.push(Segment.create(this.directory, active.nextOffset));
     syncDirectory(this.directory);
@@ -526,9 +533,15 @@ export class Partition {
   /** Interval fsync mode: makes everything written so far durable. */
   syncIfDirty(): Promise<void> {
     return this.#mutex.run(async () => {
-      if (!this.#dirty || this.#closed) return;
+      if (!this.#dirty || this.#closed || this.#failure) return;
       this.#dirty = false;
-      await this.#active.sync();
+      try {
+        await this.#active.sync();
+      } catch (error) {
+        // As in #write: after a failed fsync nothing written since the last good one is trusted.
+        this.#failure = error as Error;
+        throw error;
+      }
       this.#stats.fsyncCount++;
     });
   }
@@ -829,13 +842,19 @@ export class Partition {
    * offsets, timestamps, epochs and bytes, fewer and better-compressed blocks. Runs off the ack path.
    */
   async compact(): Promise<number> {
-    let compacted = 0;
-    for (const segment of this.#segments.slice(0, -1)) {
-      if (this.#closed) break;
-      if (fs.existsSync(segment.logPath + compactedMarkerExtension)) continue;
-      if (await this.#compactSegment(segment)) compacted++;
+    if (this.#compacting) return 0; // one compaction at a time: both would write the same temp file
+    this.#compacting = true;
+    try {
+      let compacted = 0;
+      for (const segment of this.#segments.slice(0, -1)) {
+        if (this.#closed) break;
+        if (fs.existsSync(segment.logPath + compactedMarkerExtension)) continue;
+        if (await this.#compactSegment(segment)) compacted++;
+      }
+      return compacted;
+    } finally {
+      this.#compacting = false;
     }
-    return compacted;
   }
 
   async #compactSegment(segment: Segment): Promise<boolean> {
@@ -946,14 +965,15 @@ export class Partition {
     await this.#mutex.run(async () => {
       this.#closed = true;
       const active = this.#active;
-      if (active.writeFd !== null) {
-        if (this.#dirty && this.#failure === null) await active.sync();
-        fs.closeSync(active.writeFd);
+      try {
+        if (active.writeFd !== null && this.#dirty && this.#failure === null) await active.sync();
+      } finally {
+        if (active.writeFd !== null) fs.closeSync(active.writeFd);
         active.writeFd = null;
+        for (const segment of this.#segments) this.#fdCache.forget(segment.logPath);
+        for (const waiter of this.#waiters) waiter.resolve();
+        this.#waiters = [];
       }
-      for (const segment of this.#segments) this.#fdCache.forget(segment.logPath);
-      for (const waiter of this.#waiters) waiter.resolve();
-      this.#waiters = [];
     });
   }
 }

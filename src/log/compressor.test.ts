@@ -1,0 +1,26 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import zlib from "node:zlib";
+import { codecs } from "./batch.ts";
+import { Compressor } from "./compressor.ts";
+
+function payload(bytes: number): Buffer {
+  const raw = Buffer.allocUnsafeSlow(bytes);
+  for (let i = 0; i < bytes; i++) raw[i] = (i * 31) % 251;
+  return raw;
+}
+
+test("compression survives its worker thread dying: that job fails, the next ones succeed", async () => {
+  const compressor = new Compressor(1);
+  const expected = payload(300_000);
+  const before = await compressor.compress(Buffer.from(expected), codecs.zstd, 3);
+  assert.deepEqual(zlib.zstdDecompressSync(before), expected);
+  const inFlight = compressor.compress(payload(4_000_000), codecs.zstd, 19);
+  await compressor.crashWorkerForTest(0);
+  await assert.rejects(inFlight, /exited/);
+  const after = await compressor.compress(Buffer.from(expected), codecs.zstd, 3);
+  assert.deepEqual(zlib.zstdDecompressSync(after), expected);
+  const pending = assert.rejects(compressor.compress(payload(4_000_000), codecs.zstd, 19), /closed/);
+  await compressor.close();
+  await pending;
+});
