@@ -106,7 +106,12 @@ export function* scanBatches(
   endPosition: number,
   options: ScanOptions,
 ): Generator<ScanItem> {
-  const window = new Window(fd, endPosition, options.chunkBytes);
+  // A short range (one index chunk, as readLast scans) needs no full-size window.
+  const window = new Window(
+    fd,
+    endPosition,
+    Math.max(batchHeaderBytes, Math.min(options.chunkBytes, endPosition - startPosition)),
+  );
   let position = startPosition;
   while (position < endPosition) {
     if (position + batchHeaderBytes > endPosition) {
