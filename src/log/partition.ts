@@ -316,6 +316,9 @@ export class Partition {
    */
   #pump(deferred: boolean): void {
     if (this.#pending.length === 0 || this.#flights.length >= flightsMax || this.#takeScheduled) return;
+    // A second flight only when there is enough to compress ahead: small appends wait for the
+    // write in progress and go out together (see pipelineBytesMin in limits.ts).
+    if (this.#flights.length > 0 && this.#pendingBytes < this.#options.pipelineBytesMin) return;
     if (!deferred) {
       this.#take();
       return;
