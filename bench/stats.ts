@@ -1,10 +1,7 @@
-// Small helpers shared by the benchmarks: percentiles and one-line summaries.
+// Small helpers shared by the benchmarks: one-line summaries (percentiles as the load generator
+// computes them).
 
-export function percentile(sortedValues: readonly number[], fraction: number): number {
-  if (sortedValues.length === 0) return Number.NaN;
-  const index = Math.min(sortedValues.length - 1, Math.max(0, Math.ceil(fraction * sortedValues.length) - 1));
-  return sortedValues[index];
-}
+import { percentile } from "../src/loadgen/index.ts";
 
 export function latencySummary(latenciesMs: number[]): string {
   const sorted = [...latenciesMs].sort((a, b) => a - b);

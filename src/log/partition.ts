@@ -127,6 +127,8 @@ export class Partition {
   readonly id: number;
   readonly directory: string;
   readonly #options: PartitionOptions;
+  /** Derived once from the options: every read and recovery scan uses it. */
+  readonly #scanOptions: ReturnType<typeof scanOptions>;
   readonly #fdCache: FdCache;
   readonly #compressor: Compressor;
   readonly #onEvent: (event: LogEvent) => void;
@@ -169,6 +171,7 @@ export class Partition {
     this.id = id;
     this.directory = directory;
     this.#options = options;
+    this.#scanOptions = scanOptions(options);
     this.#fdCache = shared.fdCache;
     this.#compressor = shared.compressor;
     this.#onEvent = shared.onEvent;
@@ -585,7 +588,7 @@ export class Partition {
     endPosition: number,
   ): Generator<ScanItem & { kind: "batch" }> {
     const fd = this.#fdFor(segment);
-    for (const item of scanBatches(fd, startPosition, endPosition, scanOptions(this.#options))) {
+    for (const item of scanBatches(fd, startPosition, endPosition, this.#scanOptions)) {
       if (item.kind === "batch") {
         yield item;
         continue;
@@ -698,21 +701,17 @@ export class Partition {
     return this.#committedNextOffset;
   }
 
+  /** The epoch of the newest batch (the last segment holding one), 0 for an empty partition. */
   #lastLeaderEpoch(): number {
-    const active = this.#active;
-    let epoch = 0;
-    const positions = active.indexPositions;
-    const start = positions.length > 0 ? positions[positions.length - 1] : 0;
-    for (const batch of this.#scan(active, start, active.sizeBytes)) epoch = batch.header.leaderEpoch;
-    if (active.sizeBytes === 0 && this.#segments.length > 1) {
-      const previous = this.#segments[this.#segments.length - 2];
-      const previousPositions = previous.indexPositions;
-      const previousStart =
-        previousPositions.length > 0 ? previousPositions[previousPositions.length - 1] : 0;
-      for (const batch of this.#scan(previous, previousStart, previous.sizeBytes))
+    for (let s = this.#segments.length - 1; s >= 0; s--) {
+      const segment = this.#segments[s];
+      const positions = segment.indexPositions;
+      let epoch = -1;
+      for (const batch of this.#scan(segment, positions.at(-1) ?? 0, segment.sizeBytes))
         epoch = batch.header.leaderEpoch;
+      if (epoch >= 0) return epoch;
     }
-    return epoch;
+    return 0;
   }
 
   /**
@@ -780,12 +779,7 @@ export class Partition {
     fs.rmSync(segment.offsetIndexPath, { force: true });
     fs.rmSync(segment.timeIndexPath, { force: true });
     fs.rmSync(segment.logPath + compactedMarkerExtension, { force: true });
-    const reopened = Segment.open(
-      this.directory,
-      segment.baseOffset,
-      null,
-      scanOptions(this.#options),
-    ).segment;
+    const reopened = Segment.open(this.directory, segment.baseOffset, null, this.#scanOptions).segment;
     this.#segments.push(reopened);
   }
 
@@ -897,7 +891,7 @@ export class Partition {
         group = [];
         groupBytes = 0;
       };
-      for (const item of scanBatches(input, 0, segment.sizeBytes, scanOptions(this.#options))) {
+      for (const item of scanBatches(input, 0, segment.sizeBytes, this.#scanOptions)) {
         if (item.kind === "damaged") continue; // reported by readers; its offsets stay a gap
         const header = item.header;
         const contiguous = group.length > 0 && group[group.length - 1].offset + 1 === header.baseOffset;

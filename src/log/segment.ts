@@ -230,21 +230,31 @@ export class Segment {
     return true;
   }
 
-  #writeIndexFiles(sealNextOffset: number | null): void {
-    const count = this.#index.relOffsets.length + (sealNextOffset === null ? 0 : 1);
+  /** Encodes index entries [from, to) of both files; with sealNextOffset, the sealing sentinel after them. */
+  #encodeIndex(from: number, to: number, sealNextOffset: number | null): { offsets: Buffer; times: Buffer } {
+    const count = to - from + (sealNextOffset === null ? 0 : 1);
     const offsets = Buffer.alloc(count * offsetEntryBytes);
     const times = Buffer.alloc(count * timeEntryBytes);
     for (let i = 0; i < count; i++) {
-      const sentinel = i === this.#index.relOffsets.length;
-      const relOffset = sentinel ? sealNextOffset! - this.baseOffset : this.#index.relOffsets[i];
+      const entry = from + i;
+      const sentinel = entry === to;
+      const relOffset = sentinel ? sealNextOffset! - this.baseOffset : this.#index.relOffsets[entry];
       offsets.writeUInt32LE(relOffset, i * offsetEntryBytes);
-      offsets.writeUInt32LE(sentinel ? this.sizeBytes : this.#index.positions[i], i * offsetEntryBytes + 4);
+      offsets.writeUInt32LE(
+        sentinel ? this.sizeBytes : this.#index.positions[entry],
+        i * offsetEntryBytes + 4,
+      );
       times.writeBigInt64LE(
-        BigInt(sentinel ? this.maxTimestampMs : this.#index.maxTimestampsBefore[i]),
+        BigInt(sentinel ? this.maxTimestampMs : this.#index.maxTimestampsBefore[entry]),
         i * timeEntryBytes,
       );
       times.writeUInt32LE(relOffset, i * timeEntryBytes + 8);
     }
+    return { offsets, times };
+  }
+
+  #writeIndexFiles(sealNextOffset: number | null): void {
+    const { offsets, times } = this.#encodeIndex(0, this.#index.relOffsets.length, sealNextOffset);
     writeFileDurably(this.offsetIndexPath, offsets, sealNextOffset !== null);
     writeFileDurably(this.timeIndexPath, times, sealNextOffset !== null);
   }
@@ -254,20 +264,10 @@ export class Segment {
     assert.ok(this.writeFd !== null && !this.sealed, "append goes to the active segment");
     const buffers: Buffer[] = [];
     let position = this.sizeBytes;
-    const offsetEntries: Buffer[] = [];
-    const timeEntries: Buffer[] = [];
+    const indexedBefore = this.#index.relOffsets.length;
     for (const batch of batches) {
       assert.equal(batch.baseOffset, this.nextOffset, "batches are contiguous");
-      if (this.#addToIndex(position, batch.baseOffset, indexIntervalBytes)) {
-        const offsetEntry = Buffer.allocUnsafe(offsetEntryBytes);
-        offsetEntry.writeUInt32LE(batch.baseOffset - this.baseOffset, 0);
-        offsetEntry.writeUInt32LE(position, 4);
-        offsetEntries.push(offsetEntry);
-        const timeEntry = Buffer.allocUnsafe(timeEntryBytes);
-        timeEntry.writeBigInt64LE(BigInt(this.maxTimestampMs), 0);
-        timeEntry.writeUInt32LE(batch.baseOffset - this.baseOffset, 8);
-        timeEntries.push(timeEntry);
-      }
+      this.#addToIndex(position, batch.baseOffset, indexIntervalBytes);
       buffers.push(batch.header, batch.payload);
       position += batch.header.length + batch.payload.length;
       this.nextOffset = batch.baseOffset + batch.recordCount;
@@ -277,9 +277,11 @@ export class Segment {
     await writevAll(this.writeFd, buffers, this.sizeBytes);
     this.sizeBytes = position;
     // The index is a hint rebuilt on open, so its appends are not fsynced on the ack path.
-    if (offsetEntries.length > 0) {
-      fs.appendFileSync(this.offsetIndexPath, Buffer.concat(offsetEntries));
-      fs.appendFileSync(this.timeIndexPath, Buffer.concat(timeEntries));
+    const indexedAfter = this.#index.relOffsets.length;
+    if (indexedAfter > indexedBefore) {
+      const { offsets, times } = this.#encodeIndex(indexedBefore, indexedAfter, null);
+      fs.appendFileSync(this.offsetIndexPath, offsets);
+      fs.appendFileSync(this.timeIndexPath, times);
     }
   }
 
