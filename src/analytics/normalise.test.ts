@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { firstProductToken, minuteStartMs, pathKey, userAgentFamily } from "./normalise.ts";
+import { firstProductToken, pathKey, userAgentFamily } from "./normalise.ts";
+import { formatWindowStart, windowStartMs } from "./windows.ts";
 
 test("user-agent families: browsers, bots, tools, and the first-product-token fallback", () => {
   const cases: Array<[string, string]> = [
@@ -33,6 +34,12 @@ test("path keys, product tokens and minute windows", () => {
   assert.equal(pathKey("GET", "/about"), "GET /about");
   assert.equal(firstProductToken("  Wget/1.21 (linux)"), "Wget");
   assert.equal(firstProductToken(""), "");
-  assert.equal(minuteStartMs(Date.parse("2025-12-28T18:03:59.999Z")), Date.parse("2025-12-28T18:03:00.000Z"));
-  assert.equal(minuteStartMs(Date.parse("2025-12-28T18:04:00.000Z")), Date.parse("2025-12-28T18:04:00.000Z"));
+  const at = (text: string) => Date.parse(text);
+  assert.equal(windowStartMs("minute", at("2025-12-28T18:03:59.999Z")), at("2025-12-28T18:03:00.000Z"));
+  assert.equal(windowStartMs("minute", at("2025-12-28T18:04:00.000Z")), at("2025-12-28T18:04:00.000Z"));
+  assert.equal(windowStartMs("hour", at("2025-12-28T18:59:59.999Z")), at("2025-12-28T18:00:00.000Z"));
+  assert.equal(windowStartMs("day", at("2025-12-28T23:59:59.999Z")), at("2025-12-28T00:00:00.000Z"));
+  // Before 1970 windows still start on the boundary below (floor, not truncation toward zero).
+  assert.equal(windowStartMs("minute", at("1969-12-31T23:59:30.000Z")), at("1969-12-31T23:59:00.000Z"));
+  assert.equal(formatWindowStart(at("2025-12-28T18:03:00.000Z")), "2025-12-28T18:03:00Z");
 });

@@ -47,8 +47,3 @@ export function firstProductToken(userAgent: string): string {
   const match = /^\s*([^\s/()]+)/.exec(userAgent);
   return match ? match[1] : "";
 }
-
-/** The UTC minute a receivedAt (Unix ms) falls in, as Unix ms. */
-export function minuteStartMs(receivedAtMs: number): number {
-  return Math.floor(receivedAtMs / 60_000) * 60_000;
-}

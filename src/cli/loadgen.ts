@@ -20,6 +20,7 @@ const help = `usage: sluice loadgen [options]
   --rate <n>           records per second over all senders (default 0: as fast as answered)
   --duration <s>       run for this long instead of --total (default 0: use --total)
   --tenant <id>        X-Scope-OrgID (v1, loki, otlp) or x-customer-id (access, default cus-loadgen)
+  --tenants <n>        spread requests over n tenants <tenant>-0 … <tenant>-(n-1) (default 1)
   --prebuilt <n>       build n bodies up front and cycle them, to spend less CPU here (default 0)
   --seed <n>           generator seed (default: time-based)
 `;
@@ -47,6 +48,7 @@ export async function loadgen(argv: readonly string[]): Promise<number> {
         rate: { type: "string" },
         duration: { type: "string" },
         tenant: { type: "string" },
+        tenants: { type: "string" },
         prebuilt: { type: "string" },
         seed: { type: "string" },
         help: { type: "boolean", short: "h" },
@@ -70,6 +72,7 @@ export async function loadgen(argv: readonly string[]): Promise<number> {
       rate: integer("rate", values.rate, 0, 0),
       durationS: integer("duration", values.duration, 0, 0),
       tenant: values.tenant ?? null,
+      tenants: integer("tenants", values.tenants, 1, 1),
       prebuiltBodies: integer("prebuilt", values.prebuilt, 0, 0),
       seed: integer("seed", values.seed, Date.now() % 2 ** 31, 0),
     };

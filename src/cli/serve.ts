@@ -3,8 +3,10 @@
 
 import v8 from "node:v8";
 import pino from "pino";
+import { AnalyticsError } from "../analytics/index.ts";
 import { ConfigError, helpText, resolveConfig } from "../config/index.ts";
 import { startServer } from "../http/index.ts";
+import { LogError } from "../log/index.ts";
 
 export async function serve(argv: readonly string[]): Promise<number> {
   let resolved: ReturnType<typeof resolveConfig>;
@@ -28,7 +30,17 @@ export async function serve(argv: readonly string[]): Promise<number> {
     return 2;
   }
   const logger = pino({ level: config["log-level"], base: { component: "sluice" } });
-  const server = await startServer(config, logger);
+  let server: Awaited<ReturnType<typeof startServer>>;
+  try {
+    server = await startServer(config, logger);
+  } catch (error) {
+    // Operating failures at start (a locked data dir, an unreadable aggregate store): one clear line.
+    if (error instanceof LogError || error instanceof AnalyticsError) {
+      process.stderr.write(`sluice serve: ${error.message}\n`);
+      return 1;
+    }
+    throw error;
+  }
   let signals = 0;
   await new Promise<void>((resolve) => {
     const onSignal = (signal: NodeJS.Signals) => {

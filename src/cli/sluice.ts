@@ -1,11 +1,13 @@
 #!/usr/bin/env node
-// The sluice command: serve, loadgen.
+// The sluice command: serve, loadgen, aggregates.
 
 const usage = `usage: sluice <command> [options]
 
 commands:
   serve     run a Sluice node (HTTP on --port, data under --data-dir); see sluice serve --help
   loadgen   send realistic logs to a Sluice (or reference) endpoint; see sluice loadgen --help
+  aggregates rebuild
+            recompute the access-log aggregates from the log (server stopped)
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -15,6 +17,8 @@ async function main(argv: string[]): Promise<number> {
       return (await import("./serve.ts")).serve(rest);
     case "loadgen":
       return (await import("./loadgen.ts")).loadgen(rest);
+    case "aggregates":
+      return (await import("./aggregates.ts")).aggregates(rest);
     case undefined:
     case "help":
     case "--help":

@@ -138,6 +138,14 @@ export const serveOptions = {
     min: 1000,
     description: "idempotency keys held in memory (~120 B each); past it new batches get 503",
   },
+  "aggregate-keys-max": {
+    type: "integer",
+    default: 1000,
+    min: 1,
+    max: 1_000_000,
+    description:
+      "distinct paths (and user-agent families) one aggregate window keeps; the rest fold into `other`",
+  },
   "query-limit-max": {
     type: "integer",
     default: 5000,

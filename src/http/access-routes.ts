@@ -25,9 +25,27 @@ declare module "fastify" {
   }
 }
 
-function header(request: FastifyRequest, name: string): string | undefined {
+export function header(request: FastifyRequest, name: string): string | undefined {
   const value = request.headers[name];
   return Array.isArray(value) ? value[0] : value;
+}
+
+/** Reference B's request id: the client's x-request-id when sane, else a new ULID; echoed back. */
+export function assignRequestId(request: FastifyRequest, reply: FastifyReply): string {
+  const given = header(request, "x-request-id")?.trim();
+  const requestId = given && given.length <= accessLimits.requestIdCharsMax ? given : ulid();
+  request.sluiceRequestId = requestId;
+  reply.header("x-request-id", requestId);
+  return requestId;
+}
+
+/** The tenant of reference B's routes, or the error description when it is missing or too long. */
+export function customerIdProblem(request: FastifyRequest): string | null {
+  const customerId = header(request, "x-customer-id")?.trim();
+  if (!customerId) return "customerID is required";
+  if (customerId.length > accessLimits.customerIdCharsMax)
+    return `customerID too long: must be <= ${accessLimits.customerIdCharsMax} chars`;
+  return null;
 }
 
 export function registerAccessRoutes(app: FastifyInstance, context: ServerContext): void {
@@ -36,10 +54,7 @@ export function registerAccessRoutes(app: FastifyInstance, context: ServerContex
   app.post(route, {
     bodyLimit: bodyBytesMax,
     onRequest: async (request, reply) => {
-      const given = header(request, "x-request-id")?.trim();
-      const requestId = given && given.length <= accessLimits.requestIdCharsMax ? given : ulid();
-      request.sluiceRequestId = requestId;
-      reply.header("x-request-id", requestId);
+      const requestId = assignRequestId(request, reply);
       const problem = headerProblem(request);
       if (problem !== null) {
         context.metrics.rejectedRequests.inc({ route, reason: rejectReasons.invalidHeader });
@@ -118,10 +133,8 @@ export function registerAccessRoutes(app: FastifyInstance, context: ServerContex
 
 /** Header checks done before the body is read: the tenant, the media type, the key's size. */
 function headerProblem(request: FastifyRequest): string | null {
-  const customerId = header(request, "x-customer-id")?.trim();
-  if (!customerId) return "customerID is required";
-  if (customerId.length > accessLimits.customerIdCharsMax)
-    return `customerID too long: must be <= ${accessLimits.customerIdCharsMax} chars`;
+  const customerProblem = customerIdProblem(request);
+  if (customerProblem !== null) return customerProblem;
   const contentType = header(request, "content-type") ?? "";
   if (!contentType.toLowerCase().includes("json")) return "content-type must be application/json";
   const idempotencyKey = header(request, "idempotency-key")?.trim() ?? "";

@@ -33,7 +33,7 @@ export interface ServerContext {
   state: { ready: boolean };
 }
 
-export const topics = { serviceLogs: "logs", accessLogs: "access" } as const;
+export { topics } from "../config/index.ts";
 
 /**
  * Admits a request into the bounded ingest queue before its body is read, reserving its declared

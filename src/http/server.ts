@@ -10,13 +10,14 @@ import path from "node:path";
 import type { Duplex } from "node:stream";
 import Fastify, { type FastifyError, type FastifyInstance } from "fastify";
 import type { Logger } from "pino";
-import type { ServeConfig } from "../config/index.ts";
+import { AggregateStore, AnalyticsConsumer, type AnalyticsEvent } from "../analytics/index.ts";
+import { dataLayout, type ServeConfig, type Topic, topics } from "../config/index.ts";
 import { Admission, IdempotencyTable, TenantLimiter } from "../ingest/index.ts";
 import { type LogEvent, logLimits, PartitionLog } from "../log/index.ts";
 import { createMetrics } from "../metrics/index.ts";
 import { registerAccessRoutes } from "./access-routes.ts";
+import { type AnalyticsParts, registerAggregateRoutes } from "./aggregate-routes.ts";
 import type { ServerContext } from "./context.ts";
-import { topics } from "./context.ts";
 import { accessErrors, formatLimit, sendAccessError, sendPlainError } from "./replies.ts";
 import { registerServiceRoutes } from "./service-routes.ts";
 
@@ -41,10 +42,10 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
     recordBytesMax: Math.max(logLimits.recordBytesMax, bodyBytesMax + 64 * 1024),
     appendBytesMax: Math.max(logLimits.appendBytesMax, bodyBytesMax + entriesMax * 512 + 64 * 1024),
   });
-  const openLog = (topic: string, limits: { recordBytesMax: number; appendBytesMax: number }) =>
+  const openLog = (topic: Topic, limits: { recordBytesMax: number; appendBytesMax: number }) =>
     PartitionLog.open({
       ...limits,
-      directory: path.join(dataDir, "topics", topic),
+      directory: dataLayout.topicDirectory(dataDir, topic),
       partitionCount: config.partitions,
       fsync: config.fsync as "always" | "interval",
       fsyncIntervalMs: config["fsync-interval-ms"],
@@ -92,7 +93,8 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
     state: { ready: false },
   };
   built.context = context;
-  const app = buildApp(context);
+  const analytics = startAnalytics(dataDir, context);
+  const app = buildApp(context, analytics);
   await app.listen({ port: config.port, host: config.host });
   const address = app.server.address();
   const port = typeof address === "object" && address !== null ? address.port : config.port;
@@ -113,6 +115,8 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
       context.state.ready = false;
       clearInterval(maintenance);
       await app.close();
+      await analytics.consumer.stop();
+      analytics.store.close();
       await Promise.all([serviceLog.close(), accessLog.close()]);
       logger.info("sluice stopped");
     })();
@@ -121,7 +125,30 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
   return { app, port, context, close };
 }
 
-function buildApp(context: ServerContext): FastifyInstance {
+/** The analytics consumer over the access log, with its store under <data-dir>/analytics. */
+function startAnalytics(dataDir: string, context: ServerContext): AnalyticsParts {
+  const { logger, metrics } = context;
+  const store = AggregateStore.open(dataLayout.aggregateStoreFile(dataDir), {
+    windowKeysMax: context.config["aggregate-keys-max"],
+  });
+  const consumer = AnalyticsConsumer.start(context.accessLog, store, {
+    onEvent: (event: AnalyticsEvent) => {
+      metrics.analyticsEvents.inc({ kind: event.kind });
+      if (event.kind === "records-expired")
+        logger.warn(event, "access-log records expired before analytics read them");
+      else logger.error({ ...event, err: event.error }, `analytics: ${event.kind}`);
+    },
+    onStep: (_partition, step, committedAtMs) => {
+      metrics.analyticsEntries.inc(step.entries);
+      for (const appendedMs of step.recordTimestampsMs)
+        metrics.analyticsFreshness.observe(Math.max(0, committedAtMs - appendedMs) / 1000);
+    },
+  });
+  metrics.analyticsStatus.read = () => consumer.status(Date.now());
+  return { store, consumer };
+}
+
+function buildApp(context: ServerContext, analytics: AnalyticsParts): FastifyInstance {
   const { config } = context;
   const app = Fastify({
     logger: false,
@@ -148,7 +175,7 @@ function buildApp(context: ServerContext): FastifyInstance {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const tooLarge = error.code === "FST_ERR_CTP_BODY_TOO_LARGE";
     const routeUrl = request.routeOptions.url;
-    if (routeUrl === "/logs") {
+    if (routeUrl === "/logs" || routeUrl?.startsWith("/v1/aggregates")) {
       const requestId = request.sluiceRequestId ?? "";
       if (tooLarge)
         return sendAccessError(
@@ -159,7 +186,7 @@ function buildApp(context: ServerContext): FastifyInstance {
         );
       if ((error.statusCode ?? 500) < 500)
         return sendAccessError(reply, requestId, accessErrors.invalidArgument, error.message);
-      context.logger.error({ err: error }, "POST /logs failed");
+      context.logger.error({ err: error, url: request.url }, "request failed");
       return sendAccessError(reply, requestId, accessErrors.internal, "internal server error");
     }
     if (tooLarge)
@@ -171,6 +198,7 @@ function buildApp(context: ServerContext): FastifyInstance {
   app.setNotFoundHandler((_request, reply) => sendPlainError(reply, 404, "404 page not found"));
   registerServiceRoutes(app, context);
   registerAccessRoutes(app, context);
+  registerAggregateRoutes(app, analytics);
   app.get("/metrics", async (_request, reply) => {
     const body = await context.metrics.registry.metrics();
     return reply.header("content-type", context.metrics.registry.contentType).send(body);
@@ -197,7 +225,7 @@ function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
 
 /** A node id generated once per data directory and kept in <data-dir>/node-id. */
 function persistentNodeId(dataDir: string): string {
-  const file = path.join(dataDir, "node-id");
+  const file = dataLayout.nodeIdFile(dataDir);
   try {
     const existing = fs.readFileSync(file, "utf8").trim();
     if (existing) return existing;

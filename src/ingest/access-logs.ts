@@ -74,29 +74,89 @@ function normaliseEntry(item: unknown, index: number): AccessEntry {
   return { receivedAtMs, method, path, userAgent };
 }
 
-const rfc3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})$/;
+// RFC 3339 by hand: it runs once per entry on the ingest path, and the regex + Date version it
+// replaced was the largest single cost of POST /logs (9.8% of the server's samples at 500-entry
+// batches). access-logs.test.ts checks it against a regex + Date reference on random input.
+const zero = 48;
 
-/** RFC 3339 (with the Go layout 2006-01-02T15:04:05.000Z as a special case) to Unix ms; null if invalid. */
-export function parseRfc3339(text: string): number | null {
-  const match = rfc3339.exec(text);
-  if (match === null) return null;
-  const [year, month, day, hour, minute, second] = match.slice(1, 7).map(Number);
-  if (month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || second > 59) return null;
-  const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
-  if (day > daysInMonth) return null;
-  const milliseconds = match[7] ? Number(match[7].slice(0, 3).padEnd(3, "0")) : 0;
-  let offsetMs = 0;
-  const zone = match[8];
-  if (zone !== "Z" && zone !== "z") {
-    const zoneHours = Number(zone.slice(1, 3));
-    const zoneMinutes = Number(zone.slice(4, 6));
-    if (zoneHours > 23 || zoneMinutes > 59) return null;
-    offsetMs = (zone[0] === "-" ? -1 : 1) * (zoneHours * 60 + zoneMinutes) * 60_000;
+/** Value of `count` decimal digits at `start`, or -1 if any is not a digit. */
+function digitsAt(text: string, start: number, count: number): number {
+  let value = 0;
+  for (let index = start; index < start + count; index++) {
+    const digit = text.charCodeAt(index) - zero;
+    if (digit < 0 || digit > 9) return -1;
+    value = value * 10 + digit;
   }
-  const utc = new Date(0);
-  utc.setUTCFullYear(year, month - 1, day);
-  utc.setUTCHours(hour, minute, second, milliseconds);
-  return utc.getTime() - offsetMs;
+  return value;
+}
+
+function isLeapYear(year: number): boolean {
+  return (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
+}
+
+const monthDays = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/** Days from 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's days_from_civil). */
+function daysFromCivil(year: number, month: number, day: number): number {
+  const shifted = month <= 2 ? year - 1 : year;
+  const era = Math.floor(shifted / 400);
+  const yearOfEra = shifted - era * 400;
+  const dayOfYear = Math.floor((153 * (month + (month > 2 ? -3 : 9)) + 2) / 5) + day - 1;
+  const dayOfEra = yearOfEra * 365 + Math.floor(yearOfEra / 4) - Math.floor(yearOfEra / 100) + dayOfYear;
+  return era * 146_097 + dayOfEra - 719_468;
+}
+
+/**
+ * RFC 3339 date-time (`2025-12-28T18:03:15.000Z`, `T`/`t`/space separator, 1–9 fraction digits,
+ * `Z`/`z` or ±HH:MM) to Unix ms, fractions truncated to the millisecond; null if invalid.
+ */
+export function parseRfc3339(text: string): number | null {
+  const length = text.length;
+  if (length < 20) return null;
+  const year = digitsAt(text, 0, 4);
+  const month = digitsAt(text, 5, 2);
+  const day = digitsAt(text, 8, 2);
+  const hour = digitsAt(text, 11, 2);
+  const minute = digitsAt(text, 14, 2);
+  const second = digitsAt(text, 17, 2);
+  if ((year | month | day | hour | minute | second) < 0) return null;
+  const separator = text[10];
+  if (text[4] !== "-" || text[7] !== "-" || text[13] !== ":" || text[16] !== ":") return null;
+  if (separator !== "T" && separator !== "t" && separator !== " ") return null;
+  if (month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || second > 59) return null;
+  if (day > (month === 2 && isLeapYear(year) ? 29 : monthDays[month - 1])) return null;
+  let position = 19;
+  let milliseconds = 0;
+  if (text[position] === ".") {
+    const fractionStart = ++position;
+    while (position < length && position - fractionStart < 10) {
+      const digit = text.charCodeAt(position) - zero;
+      if (digit < 0 || digit > 9) break;
+      if (position - fractionStart < 3) milliseconds = milliseconds * 10 + digit;
+      position++;
+    }
+    const fractionDigits = position - fractionStart;
+    if (fractionDigits === 0 || fractionDigits > 9) return null;
+    for (let missing = fractionDigits; missing < 3; missing++) milliseconds *= 10;
+  }
+  let offsetMs = 0;
+  const zone = text[position];
+  if (zone === "Z" || zone === "z") {
+    if (position + 1 !== length) return null;
+  } else if (zone === "+" || zone === "-") {
+    if (position + 6 !== length || text[position + 3] !== ":") return null;
+    const zoneHours = digitsAt(text, position + 1, 2);
+    const zoneMinutes = digitsAt(text, position + 4, 2);
+    if (zoneHours < 0 || zoneMinutes < 0 || zoneHours > 23 || zoneMinutes > 59) return null;
+    offsetMs = (zone === "-" ? -1 : 1) * (zoneHours * 60 + zoneMinutes) * 60_000;
+  } else return null;
+  const dayMs = 86_400_000;
+  return (
+    daysFromCivil(year, month, day) * dayMs +
+    ((hour * 60 + minute) * 60 + second) * 1000 +
+    milliseconds -
+    offsetMs
+  );
 }
 
 /** The stored record of a batch: key "customer\nidempotencyKey"; value holds the normalised entries. */
@@ -107,6 +167,7 @@ export function accessBatchKey(customerId: string, idempotencyKey: string): Buff
 export function splitAccessBatchKey(key: Uint8Array): { customerId: string; idempotencyKey: string } {
   const text = Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString("utf8");
   const split = text.indexOf("\n");
+  if (split < 0) return { customerId: "", idempotencyKey: text };
   return { customerId: text.slice(0, split), idempotencyKey: text.slice(split + 1) };
 }
 

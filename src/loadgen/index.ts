@@ -19,3 +19,11 @@ export {
   percentile,
   runLoad,
 } from "./run.ts";
+export {
+  referenceScenario,
+  type Scenario,
+  type ScenarioBatch,
+  scenarioCustomerId,
+  scenarioPaths,
+  scenarioUserAgents,
+} from "./scenario.ts";

@@ -27,6 +27,9 @@ export interface LoadOptions {
   /** Records per second over all senders; 0 sends as fast as answers come back. */
   rate: number;
   tenant: string | null;
+  /** Spread batches over this many tenants (<tenant>-0 … <tenant>-N-1), so they land on several
+   * partitions; 1 (the default) sends everything as <tenant>. */
+  tenants?: number;
   /** Build this many distinct bodies up front and cycle through them (0: a fresh body per request). */
   prebuiltBodies: number;
   seed: number;
@@ -168,10 +171,13 @@ export async function runLoad(options: LoadOptions): Promise<LoadSummary> {
         if (slotMs > nowMs) await new Promise((resolve) => setTimeout(resolve, slotMs - nowMs));
       }
       const headers: Record<string, string> = { "content-type": "application/json" };
+      const tenantCount = options.tenants ?? 1;
+      const baseTenant = options.tenant ?? (options.format === "access" ? "cus-loadgen" : null);
+      const tenant = tenantCount > 1 ? `${baseTenant ?? "tenant"}-${number % tenantCount}` : baseTenant;
       if (options.format === "access") {
-        headers["x-customer-id"] = options.tenant ?? "cus-loadgen";
+        headers["x-customer-id"] = tenant!;
         headers["idempotency-key"] = `loadgen-${runId}-${String(number).padStart(9, "0")}`;
-      } else if (options.tenant) headers["x-scope-orgid"] = options.tenant;
+      } else if (tenant) headers["x-scope-orgid"] = tenant;
       const sentMs = performance.now();
       let status: number;
       try {

@@ -1,6 +1,7 @@
 // Prometheus instruments of a Sluice process, on one registry served at GET /metrics.
 
 import client from "prom-client";
+import type { PartitionStatus } from "../analytics/index.ts";
 import type { PartitionLog } from "../log/index.ts";
 
 export interface Metrics {
@@ -11,6 +12,11 @@ export interface Metrics {
   rejectedRequests: client.Counter<"route" | "reason">;
   appendLatency: client.Histogram<"topic">;
   damagedBatches: client.Counter<"topic">;
+  analyticsEntries: client.Counter;
+  analyticsFreshness: client.Histogram;
+  analyticsEvents: client.Counter<"kind">;
+  /** Set once the analytics consumer runs; read at scrape time for the lag and fold gauges. */
+  analyticsStatus: { read: (() => PartitionStatus[]) | null };
 }
 
 /** Log statistics are read at scrape time, so the append path does no metric work for them. */
@@ -59,7 +65,57 @@ export function createMetrics(
       labelNames: ["topic"],
       registers: [registry],
     }),
+    analyticsEntries: new client.Counter({
+      name: "sluice_analytics_entries_total",
+      help: "access-log entries added to the aggregates since start",
+      registers: [registry],
+    }),
+    analyticsFreshness: new client.Histogram({
+      name: "sluice_analytics_freshness_seconds",
+      help: "time from a batch's durable append to its entries being visible in the aggregates",
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 60],
+      registers: [registry],
+    }),
+    analyticsEvents: new client.Counter({
+      name: "sluice_analytics_events_total",
+      help: "analytics consumer events: undecodable records skipped, records expired unread, failed steps",
+      labelNames: ["kind"],
+      registers: [registry],
+    }),
+    analyticsStatus: { read: null },
   };
+  const analyticsGauge = (name: string, help: string, pick: (status: PartitionStatus) => number) =>
+    new client.Gauge({
+      name,
+      help,
+      labelNames: ["partition"],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const status of metrics.analyticsStatus.read?.() ?? [])
+          this.set({ partition: String(status.partition) }, pick(status));
+      },
+    });
+  analyticsGauge(
+    "sluice_analytics_lag_records",
+    "access-log records appended but not yet in the aggregates",
+    (status) => status.lagRecords,
+  );
+  analyticsGauge(
+    "sluice_analytics_lag_seconds",
+    "age of the oldest access-log record not yet in the aggregates",
+    (status) => status.lagSeconds,
+  );
+  analyticsGauge(
+    "sluice_analytics_paths_folded",
+    "entries whose path went to the other bucket of their minute window (all time)",
+    (status) => status.pathsFolded,
+  );
+  analyticsGauge(
+    "sluice_analytics_user_agents_folded",
+    "entries whose user-agent family went to the other bucket of their minute window (all time)",
+    (status) => status.agentsFolded,
+  );
   new client.Gauge({
     name: "sluice_ingest_queue_requests",
     help: "ingest requests admitted and not yet answered",
