@@ -1,14 +1,17 @@
 // The analytics consumer: one loop per partition of the access log. Each step reads up to
-// stepReadBytesMax of records from the partition's committed offset, aggregates their entries in
-// memory and commits counts + new offset in one transaction (store.ts). The log is the source of
-// truth: a restart resumes at the committed offset, and a rebuild replays the log from its start.
+// stepReadBytesMax of records from the partition's committed offset on the main thread (the log
+// lives there), then hands them to the aggregation thread, which decodes, aggregates and commits
+// counts + new offset in one transaction (store.ts). The log is the source of truth: a restart
+// resumes at the committed offset, and a rebuild replays the log from its start (consumeStep).
 
-import { setTimeout as sleep, setImmediate as yieldToEventLoop } from "node:timers/promises";
-import { decodeAccessBatch, splitAccessBatchKey } from "../ingest/index.ts";
-import type { PartitionLog, StoredRecord } from "../log/index.ts";
+import { setTimeout as sleep } from "node:timers/promises";
+import { type AccessEntry, decodeAccessBatch, splitAccessBatchKey } from "../ingest/index.ts";
+import type { PartitionLog, ReadResult } from "../log/index.ts";
+import { AggregationThread } from "./aggregation-thread.ts";
 import { ChunkAggregator } from "./aggregator.ts";
 import { analyticsLimits } from "./limits.ts";
-import type { AggregateStore, StepCounts } from "./store.ts";
+import { packRecords, type RecordView } from "./records.ts";
+import type { AggregateStore, ConsumerPosition, StepCounts } from "./store.ts";
 
 export type AnalyticsEvent =
   | { kind: "undecodable-record"; partition: number; offset: number; error: Error }
@@ -22,9 +25,40 @@ export interface StepResult extends StepCounts {
   recordTimestampsMs: number[];
 }
 
+/** Reads one step's records from `fromOffset`; null when there is nothing below `endOffset`. */
+function readStep(
+  log: PartitionLog,
+  partition: number,
+  fromOffset: number,
+  onEvent: (event: AnalyticsEvent) => void,
+  endOffset?: number,
+): ReadResult | null {
+  const read = log.read(partition, fromOffset, { bytesMax: analyticsLimits.stepReadBytesMax, endOffset });
+  if (read.nextOffset <= fromOffset) return null;
+  const firstOffset = read.records.length > 0 ? read.records[0].offset : read.nextOffset;
+  if (firstOffset > fromOffset)
+    onEvent({ kind: "records-expired", partition, fromOffset, toOffset: firstOffset });
+  return read;
+}
+
+/** Decodes, aggregates and commits one step's records (on whichever thread owns `store`). */
+export function applyRecords(
+  store: AggregateStore,
+  partition: number,
+  records: Iterable<RecordView>,
+  fromOffset: number,
+  nextOffset: number,
+  onEvent: (event: AnalyticsEvent) => void,
+): StepCounts {
+  const chunk = new ChunkAggregator();
+  for (const record of records) addRecord(chunk, record, partition, onEvent);
+  return store.apply(partition, chunk, fromOffset, nextOffset);
+}
+
 /**
- * One step over `partition` from the store's committed offset: read, aggregate, commit. Returns null
- * when there is nothing below `endOffset` (default: the committed end of the partition).
+ * One synchronous step over `partition` from the store's committed offset: read, aggregate, commit.
+ * Returns null when there is nothing below `endOffset` (default: the committed end). Used by the
+ * rebuild, which owns its store on the main thread.
  */
 export function consumeStep(
   log: PartitionLog,
@@ -34,14 +68,9 @@ export function consumeStep(
   endOffset?: number,
 ): StepResult | null {
   const fromOffset = store.position(partition).nextOffset;
-  const read = log.read(partition, fromOffset, { bytesMax: analyticsLimits.stepReadBytesMax, endOffset });
-  if (read.nextOffset <= fromOffset) return null;
-  const firstOffset = read.records.length > 0 ? read.records[0].offset : read.nextOffset;
-  if (firstOffset > fromOffset)
-    onEvent({ kind: "records-expired", partition, fromOffset, toOffset: firstOffset });
-  const chunk = new ChunkAggregator();
-  for (const record of read.records) addRecord(chunk, record, partition, onEvent);
-  const counts = store.apply(partition, chunk, read.nextOffset);
+  const read = readStep(log, partition, fromOffset, onEvent, endOffset);
+  if (read === null) return null;
+  const counts = applyRecords(store, partition, read.records, fromOffset, read.nextOffset, onEvent);
   return {
     ...counts,
     records: read.records.length,
@@ -52,25 +81,24 @@ export function consumeStep(
 
 function addRecord(
   chunk: ChunkAggregator,
-  record: StoredRecord,
+  record: RecordView,
   partition: number,
   onEvent: (event: AnalyticsEvent) => void,
 ): void {
   let customerId: string;
-  let entries: ReturnType<typeof decodeAccessBatch>["entries"];
+  let entries: AccessEntry[];
   try {
     customerId = splitAccessBatchKey(record.key).customerId;
     if (customerId === "") throw new Error("record key names no customer");
-    entries = decodeAccessBatch(record.value).entries;
-    if (!Array.isArray(entries)) throw new Error("entries is not an array");
+    entries = decodeAccessBatch(record.value);
   } catch (error) {
-    // The log's CRC makes this a record some other writer put there, not damage: skip it, loudly,
-    // the same way on every replay so a rebuild stays identical.
+    // The log's CRC makes this a record some other writer (or version) put there, not damage: skip
+    // it, loudly, the same way on every replay so a rebuild stays identical.
     onEvent({ kind: "undecodable-record", partition, offset: record.offset, error: error as Error });
     return;
   }
-  for (const [receivedAtMs, method, path, userAgent] of entries)
-    chunk.add(customerId, receivedAtMs, method, path, userAgent);
+  for (const entry of entries)
+    chunk.add(customerId, entry.receivedAtMs, entry.method, entry.path, entry.userAgent);
 }
 
 export interface PartitionStatus {
@@ -93,19 +121,25 @@ export interface ConsumerHooks {
 
 export class AnalyticsConsumer {
   readonly #log: PartitionLog;
-  readonly #store: AggregateStore;
   readonly #hooks: ConsumerHooks;
+  readonly #thread: AggregationThread;
+  readonly #positions: ConsumerPosition[];
   readonly #abort = new AbortController();
   readonly #loops: Promise<void>[];
 
   private constructor(log: PartitionLog, store: AggregateStore, hooks: ConsumerHooks) {
     this.#log = log;
-    this.#store = store;
     this.#hooks = hooks;
+    this.#thread = new AggregationThread(store.file, store.windowKeysMax);
+    this.#positions = Array.from({ length: log.partitionCount }, (_, partition) => store.position(partition));
     this.#loops = Array.from({ length: log.partitionCount }, (_, partition) => this.#run(partition));
   }
 
-  /** Starts one loop per partition, each resuming at its committed offset. */
+  /**
+   * Starts one loop per partition, each resuming at the offset committed in `store`. The steps are
+   * committed by the aggregation thread on a connection of its own to store.file; `store` itself is
+   * only read here (start positions) and stays the caller's for queries.
+   */
   static start(log: PartitionLog, store: AggregateStore, hooks: ConsumerHooks): AnalyticsConsumer {
     return new AnalyticsConsumer(log, store, hooks);
   }
@@ -115,7 +149,7 @@ export class AnalyticsConsumer {
     const source = this.#log.partition(partition);
     let lastStepMs = Number.NEGATIVE_INFINITY;
     while (!signal.aborted) {
-      const fromOffset = this.#store.position(partition).nextOffset;
+      const fromOffset = this.#positions[partition].nextOffset;
       await source.waitForData(fromOffset, signal);
       if (signal.aborted) return;
       const waitMs = lastStepMs + analyticsLimits.stepIntervalMinMs - performance.now();
@@ -123,22 +157,33 @@ export class AnalyticsConsumer {
       if (signal.aborted) return;
       lastStepMs = performance.now();
       try {
-        const step = consumeStep(this.#log, this.#store, partition, this.#hooks.onEvent);
-        if (step !== null) this.#hooks.onStep(partition, step, Date.now());
+        const read = readStep(this.#log, partition, fromOffset, this.#hooks.onEvent);
+        if (read === null) continue;
+        const records = packRecords(read.records);
+        const reply = await this.#thread.apply(partition, records, fromOffset, read.nextOffset);
+        for (const event of reply.events) this.#hooks.onEvent(event);
+        this.#positions[partition] = reply.position;
+        const step: StepResult = {
+          ...reply.counts,
+          records: read.records.length,
+          nextOffset: read.nextOffset,
+          recordTimestampsMs: read.records.map((record) => record.timestampMs),
+        };
+        this.#hooks.onStep(partition, step, Date.now());
+        // A full step means a backlog: take the next one at once rather than after the interval.
+        if (read.nextOffset < read.endOffset) lastStepMs = Number.NEGATIVE_INFINITY;
       } catch (error) {
+        for (const event of (error as { events?: AnalyticsEvent[] }).events ?? []) this.#hooks.onEvent(event);
         this.#hooks.onEvent({ kind: "step-failed", partition, offset: fromOffset, error: error as Error });
         await sleep(analyticsLimits.retryDelayMs, undefined, { signal }).catch(() => {});
-        continue;
       }
-      // A step holds the main thread for a few ms; let requests in between steps.
-      await yieldToEventLoop();
     }
   }
 
   status(nowMs: number): PartitionStatus[] {
     const statuses: PartitionStatus[] = [];
     for (let partition = 0; partition < this.#log.partitionCount; partition++) {
-      const position = this.#store.position(partition);
+      const position = this.#positions[partition];
       const source = this.#log.partition(partition);
       const endOffset = source.endOffset;
       const committedOffset = Math.max(position.nextOffset, source.logStartOffset);
@@ -161,9 +206,10 @@ export class AnalyticsConsumer {
     return statuses;
   }
 
-  /** Stops every loop after its current step; the store stays open (its owner closes it). */
+  /** Stops every loop after its current step and closes the aggregation thread. */
   async stop(): Promise<void> {
     this.#abort.abort();
     await Promise.all(this.#loops);
+    await this.#thread.close();
   }
 }

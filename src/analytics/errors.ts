@@ -3,6 +3,7 @@
 export const analyticsErrorCodes = {
   storeFormat: "ANALYTICS_STORE_FORMAT",
   storeIo: "ANALYTICS_STORE_IO",
+  storeConflict: "ANALYTICS_STORE_CONFLICT",
 } as const;
 
 export type AnalyticsErrorCode = (typeof analyticsErrorCodes)[keyof typeof analyticsErrorCodes];
@@ -29,5 +30,13 @@ export class StoreIoError extends AnalyticsError {
   constructor(message: string, options?: { cause?: unknown }) {
     super(analyticsErrorCodes.storeIo, message, options);
     this.name = "StoreIoError";
+  }
+}
+
+/** A step did not start where the store's committed offset is: applying it would lose or double-count. */
+export class StoreConflictError extends AnalyticsError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(analyticsErrorCodes.storeConflict, message, options);
+    this.name = "StoreConflictError";
   }
 }

@@ -10,7 +10,13 @@ export {
   type PartitionStatus,
   type StepResult,
 } from "./consumer.ts";
-export { AnalyticsError, analyticsErrorCodes, StoreFormatError, StoreIoError } from "./errors.ts";
+export {
+  AnalyticsError,
+  analyticsErrorCodes,
+  StoreConflictError,
+  StoreFormatError,
+  StoreIoError,
+} from "./errors.ts";
 export { analyticsLimits, otherKey } from "./limits.ts";
 export { firstProductToken, pathKey, userAgentFamily } from "./normalise.ts";
 export { type RebuildProgress, type RebuildSummary, rebuildAggregates } from "./rebuild.ts";

@@ -7,7 +7,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterEach, test } from "node:test";
 import fc from "fast-check";
-import { type AccessEntry, accessBatchKey, encodeAccessBatch } from "../ingest/index.ts";
+import { type AccessEntry, accessBatchKey } from "../ingest/index.ts";
 import { PartitionLog } from "../log/index.ts";
 import {
   type AggregateDocument,
@@ -16,6 +16,7 @@ import {
   type AnalyticsEvent,
   ChunkAggregator,
   consumeStep,
+  StoreConflictError,
   StoreFormatError,
   type WindowSize,
 } from "./index.ts";
@@ -72,6 +73,7 @@ test("entries count in their minute, hour and day; late entries update old windo
       entry("2025-12-28T18:03:16.000Z", "/about", firefox),
       entry("2025-12-28T18:04:01.000Z", "/", "curl/8.5.0"),
     ]),
+    0,
     1,
   );
   assert.deepEqual(all(store, "cus-axon", "minute"), [
@@ -91,7 +93,7 @@ test("entries count in their minute, hour and day; late entries update old windo
     },
   ]);
   // A late entry, an hour and a day behind, arrives in a later step.
-  store.apply(0, chunkOf([entry("2025-12-27T17:10:00.000Z", "/", chrome)]), 2);
+  store.apply(0, chunkOf([entry("2025-12-27T17:10:00.000Z", "/", chrome)]), 1, 2);
   const minutes = all(store, "cus-axon", "minute");
   assert.equal(minutes.length, 3);
   assert.equal(minutes[0].windowStart, "2025-12-27T17:10:00Z");
@@ -127,7 +129,7 @@ test("keys beyond windowKeysMax fold into other, per window and per dimension, a
     path: pathName,
     userAgent: "curl/8",
   }));
-  const counts = store.apply(0, chunkOf(entries), 6);
+  const counts = store.apply(0, chunkOf(entries), 0, 6);
   assert.deepEqual(counts, { entries: 6, pathsFolded: 3, agentsFolded: 0 });
   // A later step: a known key still counts as itself, a new one folds.
   store.apply(
@@ -137,6 +139,7 @@ test("keys beyond windowKeysMax fold into other, per window and per dimension, a
       { customerId: "c", at, method: "GET", path: "/e", userAgent: "Wget/1" },
       { customerId: "c", at, method: "GET", path: "/f", userAgent: "python-requests/2" },
     ]),
+    6,
     9,
   );
   const [minute] = all(store, "c", "minute");
@@ -167,12 +170,12 @@ test("the documents do not depend on how the entries were split into steps", () 
       fc.array(fc.integer({ min: 1, max: 40 }), { minLength: 1, maxLength: 10 }),
       (entries, cuts) => {
         const whole = openStore(3);
-        whole.apply(0, chunkOf(entries), entries.length);
+        whole.apply(0, chunkOf(entries), 0, entries.length);
         const split = openStore(3);
         let start = 0;
         for (let index = 0; start < entries.length; index++) {
           const end = Math.min(entries.length, start + cuts[index % cuts.length]);
-          split.apply(0, chunkOf(entries.slice(start, end)), end);
+          split.apply(0, chunkOf(entries.slice(start, end)), start, end);
           start = end;
         }
         for (const customerId of ["c1", "c2"]) {
@@ -210,7 +213,7 @@ test("query honours from (inclusive), to (exclusive) and limit, and says where t
     path: "/",
     userAgent: "curl/8",
   }));
-  store.apply(0, chunkOf(entries), 1);
+  store.apply(0, chunkOf(entries), 0, 1);
   const from = Date.UTC(2025, 11, 28, 18, 1);
   const to = Date.UTC(2025, 11, 28, 18, 4);
   const page = store.query("c", "minute", from, to, 2);
@@ -234,8 +237,21 @@ test("offsets and counts survive a reopen; a foreign or newer file is refused wi
   store.apply(
     3,
     chunkOf([{ customerId: "c", at: "2025-12-28T18:03:00Z", method: "GET", path: "/", userAgent: "x" }]),
+    0,
     41,
   );
+  // A step that does not start at the committed offset would double-count or skip: refused whole.
+  assert.throws(
+    () =>
+      store.apply(
+        3,
+        chunkOf([{ customerId: "c", at: "2025-12-28T18:03:00Z", method: "GET", path: "/", userAgent: "x" }]),
+        0,
+        42,
+      ),
+    StoreConflictError,
+  );
+  assert.equal(store.position(3).nextOffset, 41);
   store.close();
   const reopened = openStore(1000, directory);
   assert.equal(reopened.position(3).nextOffset, 41);
@@ -254,10 +270,16 @@ test("offsets and counts survive a reopen; a foreign or newer file is refused wi
 });
 
 function accessRecord(customerId: string, key: string, entries: AccessEntry[]) {
+  const body = entries.map((entry) => ({
+    receivedAt: new Date(entry.receivedAtMs).toISOString(),
+    method: entry.method,
+    path: entry.path,
+    userAgent: entry.userAgent,
+  }));
   return {
     timestampMs: Date.now(),
-    key: accessBatchKey(customerId, key),
-    value: encodeAccessBatch(key, entries),
+    key: accessBatchKey(customerId, key, `request-${key}`),
+    value: Buffer.from(JSON.stringify(body)),
   };
 }
 

@@ -8,7 +8,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import type { ChunkAggregator, WindowDelta } from "./aggregator.ts";
-import { StoreFormatError, StoreIoError } from "./errors.ts";
+import { StoreConflictError, StoreFormatError, StoreIoError } from "./errors.ts";
 import { otherKey } from "./limits.ts";
 import { formatWindowStart, type WindowSize } from "./windows.ts";
 
@@ -81,9 +81,6 @@ export class AggregateStore {
   readonly windowKeysMax: number;
   readonly #db: DatabaseSync;
   readonly #statements: ReturnType<typeof prepare>;
-  // The committed positions, read once per partition and then kept in step with each commit: a
-  // step asks for its position and the status route for every partition's.
-  readonly #positions = new Map<number, ConsumerPosition>();
   #closed = false;
 
   private constructor(file: string, db: DatabaseSync, windowKeysMax: number) {
@@ -135,33 +132,37 @@ export class AggregateStore {
   /** Where each partition's consumer resumes (0 for a partition never consumed). */
   position(partition: number): ConsumerPosition {
     this.#assertOpen();
-    const known = this.#positions.get(partition);
-    if (known !== undefined) return known;
     const row = this.#statements.getConsumer.get(partition) as
       | { next_offset: number; entries_counted: number; paths_folded: number; agents_folded: number }
       | undefined;
-    const position: ConsumerPosition = {
+    return {
       partition,
       nextOffset: row?.next_offset ?? 0,
       entriesCounted: row?.entries_counted ?? 0,
       pathsFolded: row?.paths_folded ?? 0,
       agentsFolded: row?.agents_folded ?? 0,
     };
-    this.#positions.set(partition, position);
-    return position;
   }
 
   /**
-   * Adds one step's windows to the counts and moves the partition's offset to `nextOffset`, in one
-   * transaction. On failure nothing of the step is kept and the error is a StoreIoError.
+   * Adds one step's windows — the records [fromOffset, nextOffset) of `partition` — to the counts and
+   * moves the partition's offset to `nextOffset`, in one transaction. The committed offset is read
+   * inside that transaction: if it is not `fromOffset` (another writer, or a step applied twice) the
+   * step is refused with StoreConflictError and nothing changes. On an I/O failure nothing of the
+   * step is kept and the error is a StoreIoError.
    */
-  apply(partition: number, chunk: ChunkAggregator, nextOffset: number): StepCounts {
+  apply(partition: number, chunk: ChunkAggregator, fromOffset: number, nextOffset: number): StepCounts {
     this.#assertOpen();
-    const before = this.position(partition);
-    assert.ok(nextOffset >= before.nextOffset, "a consumer's offset never moves backwards");
+    assert.ok(nextOffset >= fromOffset, "a consumer's offset never moves backwards");
     const counts: StepCounts = { entries: chunk.entryCount, pathsFolded: 0, agentsFolded: 0 };
     try {
       this.#db.exec("BEGIN IMMEDIATE");
+      const before = this.position(partition);
+      if (before.nextOffset !== fromOffset) {
+        throw new StoreConflictError(
+          `partition ${partition}: step from offset ${fromOffset}, but the store is at ${before.nextOffset}`,
+        );
+      }
       for (const window of chunk.windows()) {
         const folded = this.#applyWindow(window);
         if (window.size === "minute") {
@@ -184,9 +185,9 @@ export class AggregateStore {
         after.agentsFolded,
       );
       this.#db.exec("COMMIT");
-      this.#positions.set(partition, after);
     } catch (error) {
       if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
+      if (error instanceof StoreConflictError) throw error;
       throw new StoreIoError(`aggregate store write failed: ${(error as Error).message}`, { cause: error });
     }
     return counts;

@@ -5,7 +5,6 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import {
   accessBatchKey,
   accessLimits,
-  encodeAccessBatch,
   IdempotencyTable,
   IngestError,
   parseAccessBatch,
@@ -109,8 +108,8 @@ export function registerAccessRoutes(app: FastifyInstance, context: ServerContex
         pair = reserving;
         const record = {
           timestampMs: nowMs,
-          key: accessBatchKey(customerId, idempotencyKey),
-          value: encodeAccessBatch(requestId, entries),
+          key: accessBatchKey(customerId, idempotencyKey, requestId),
+          value: body,
         };
         await appendRouted(
           context,

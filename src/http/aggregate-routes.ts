@@ -54,7 +54,8 @@ export function registerAggregateRoutes(app: FastifyInstance, analytics: Analyti
     return reply.header("content-type", "application/json").send(JSON.stringify(body));
   });
 
-  app.get("/v1/aggregates/status", async (_request, reply: FastifyReply) => {
+  app.get("/v1/aggregates/status", async (request, reply: FastifyReply) => {
+    assignRequestId(request, reply);
     const partitions = analytics.consumer.status(Date.now());
     const sum = (pick: (status: (typeof partitions)[number]) => number) =>
       partitions.reduce((total, status) => total + pick(status), 0);

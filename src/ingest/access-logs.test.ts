@@ -4,7 +4,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
-import { parseRfc3339 } from "./access-logs.ts";
+import { accessBatchKey, decodeAccessBatch, parseRfc3339, splitAccessBatchKey } from "./access-logs.ts";
+import { IngestError } from "./errors.ts";
 
 const pattern = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})$/;
 
@@ -91,4 +92,31 @@ test("agrees with the regex + Date reference on valid and mangled timestamps", (
     }),
     { numRuns: 5000 },
   );
+});
+
+test("stored batches: keys with and without a request id, raw bodies and the first format's values", () => {
+  assert.deepEqual(splitAccessBatchKey(accessBatchKey("cus-axon", "batch-1", "req-9")), {
+    customerId: "cus-axon",
+    idempotencyKey: "batch-1",
+    requestId: "req-9",
+  });
+  assert.deepEqual(splitAccessBatchKey(Buffer.from("cus-axon\nbatch-1")), {
+    customerId: "cus-axon",
+    idempotencyKey: "batch-1",
+    requestId: "",
+  });
+  const raw = Buffer.from(
+    JSON.stringify([
+      { receivedAt: "2025-12-28T18:03:15.000Z", method: " get ", path: " /a ", userAgent: "curl/8" },
+    ]),
+  );
+  const expected = [
+    { receivedAtMs: Date.UTC(2025, 11, 28, 18, 3, 15), method: "GET", path: "/a", userAgent: "curl/8" },
+  ];
+  assert.deepEqual(decodeAccessBatch(raw), expected);
+  const legacy = Buffer.from(
+    JSON.stringify({ requestId: "r", entries: [[expected[0].receivedAtMs, "GET", "/a", "curl/8"]] }),
+  );
+  assert.deepEqual(decodeAccessBatch(legacy), expected);
+  assert.throws(() => decodeAccessBatch(Buffer.from("[1]")), IngestError);
 });

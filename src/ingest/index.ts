@@ -4,10 +4,8 @@ export {
   accessBatchKey,
   accessLimits,
   decodeAccessBatch,
-  encodeAccessBatch,
   parseAccessBatch,
   parseRfc3339,
-  type StoredAccessBatch,
   splitAccessBatchKey,
 } from "./access-logs.ts";
 export { Admission, type AdmissionLimits } from "./admission.ts";
