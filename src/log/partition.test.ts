@@ -1,6 +1,7 @@
 // Functional tests of the partition log's public surface, on real files in a temp directory.
 
 import assert from "node:assert/strict";
+import { getEventListeners } from "node:events";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -176,6 +177,26 @@ describe("append and read", () => {
     assert.equal(woke, false);
     await log.append(0, records(1));
     await waiting;
+    assert.equal(woke, true);
+    await log.close();
+  });
+  test("waitForData on one signal, many times, leaves no listener behind; abort wakes the waiter", async () => {
+    const log = openLog();
+    const partition = log.partition(0);
+    const controller = new AbortController();
+    for (let round = 0; round < 50; round++) {
+      const waiting = partition.waitForData(round, controller.signal);
+      await log.append(0, records(1, round + 1));
+      await waiting;
+    }
+    assert.equal(getEventListeners(controller.signal, "abort").length, 0, "listeners accumulate");
+    let woke = false;
+    const aborted = partition.waitForData(1000, controller.signal).then(() => {
+      woke = true;
+    });
+    assert.equal(getEventListeners(controller.signal, "abort").length, 1);
+    controller.abort();
+    await aborted;
     assert.equal(woke, true);
     await log.close();
   });

@@ -556,9 +556,21 @@ export class Partition {
   waitForData(offset: number, signal?: AbortSignal): Promise<void> {
     if (offset < this.#committedNextOffset || this.#closed || signal?.aborted) return Promise.resolve();
     return new Promise((resolve) => {
-      const waiter = { offset, resolve };
+      // A long-lived reader waits on one signal over and over: each wait must take its abort
+      // listener away again, or the signal collects one listener per wait.
+      const onAbort = () => {
+        this.#waiters = this.#waiters.filter((candidate) => candidate !== waiter);
+        resolve();
+      };
+      const waiter = {
+        offset,
+        resolve: () => {
+          signal?.removeEventListener("abort", onAbort);
+          resolve();
+        },
+      };
       this.#waiters.push(waiter);
-      signal?.addEventListener("abort", () => resolve(), { once: true });
+      signal?.addEventListener("abort", onAbort, { once: true });
     });
   }
 
