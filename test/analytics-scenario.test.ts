@@ -44,6 +44,13 @@ async function shutDown(server: ServerProcess): Promise<number | null> {
   const timer = setTimeout(() => server.child.kill("SIGKILL"), 10_000);
   const code = await server.stop();
   clearTimeout(timer);
+  // Exit 0 alone proves little: a process whose event loop runs dry also exits 0. The last line
+  // says the shutdown ran to its end (consumer stopped, store and logs closed).
+  if (code === 0)
+    assert.ok(
+      server.logs.at(-1)?.includes('"sluice stopped"'),
+      `shutdown did not finish: ${server.logs.at(-1)}`,
+    );
   return code;
 }
 

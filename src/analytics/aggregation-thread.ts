@@ -4,7 +4,7 @@
 
 import { Worker } from "node:worker_threads";
 import type { AnalyticsEvent } from "./consumer.ts";
-import { StoreIoError } from "./errors.ts";
+import { AnalyticsError, StoreConflictError, StoreFormatError, StoreIoError } from "./errors.ts";
 import { type PackedRecords, transferList } from "./records.ts";
 import type { ConsumerPosition, StepCounts } from "./store.ts";
 
@@ -41,7 +41,7 @@ export class AggregationThread {
       this.#waiting.delete(message.id);
       if (this.#waiting.size === 0) worker.unref();
       if (message.error !== undefined) {
-        const error = message.error instanceof Error ? message.error : new Error(String(message.error));
+        const error = reviveError(message.error as SerializedError);
         waiting.reject(Object.assign(error, { events: message.events }));
       } else waiting.resolve(message as StepReply);
     });
@@ -82,7 +82,36 @@ export class AggregationThread {
     if (worker === null) return;
     this.#worker = null;
     const exited = new Promise((resolve) => worker.once("exit", resolve));
+    // An idle worker is unref'ed; waiting for its exit must keep the process alive, or a shutdown
+    // with nothing else pending would end here, before the logs are closed.
+    worker.ref();
     worker.postMessage({ kind: "close" });
     await exited;
   }
+}
+
+/** An error as it crosses the thread boundary: structured clone keeps neither class nor `code`. */
+export interface SerializedError {
+  name: string;
+  message: string;
+  code?: string;
+}
+
+export function serializeError(error: unknown): SerializedError {
+  if (error instanceof AnalyticsError) return { name: error.name, message: error.message, code: error.code };
+  if (error instanceof Error) return { name: error.name, message: error.message };
+  return { name: "Error", message: String(error) };
+}
+
+const errorClasses: Record<string, new (message: string) => Error> = {
+  StoreConflictError,
+  StoreFormatError,
+  StoreIoError,
+};
+
+function reviveError(serialized: SerializedError): Error {
+  const ErrorClass = errorClasses[serialized.name];
+  return ErrorClass
+    ? new ErrorClass(serialized.message)
+    : new StoreIoError(`${serialized.name}: ${serialized.message}`);
 }

@@ -3,6 +3,7 @@
 // main thread keeps ~30% of the main thread's time (measured at 500-entry batches) for requests.
 
 import { parentPort, workerData } from "node:worker_threads";
+import { serializeError } from "./aggregation-thread.ts";
 import { type AnalyticsEvent, applyRecords } from "./consumer.ts";
 import type { PackedRecords } from "./records.ts";
 import { unpackRecords } from "./records.ts";
@@ -40,6 +41,6 @@ port.on("message", (message: StepRequest | { kind: "close" }) => {
     );
     port.postMessage({ id: message.id, counts, position: store.position(message.partition), events });
   } catch (error) {
-    port.postMessage({ id: message.id, error, events });
+    port.postMessage({ id: message.id, error: serializeError(error), events });
   }
 });

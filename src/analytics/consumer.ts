@@ -16,7 +16,9 @@ import type { AggregateStore, ConsumerPosition, StepCounts } from "./store.ts";
 export type AnalyticsEvent =
   | { kind: "undecodable-record"; partition: number; offset: number; error: Error }
   | { kind: "records-expired"; partition: number; fromOffset: number; toOffset: number }
-  | { kind: "step-failed"; partition: number; offset: number; error: Error };
+  | { kind: "records-damaged"; partition: number; fromOffset: number; toOffset: number }
+  | { kind: "step-failed"; partition: number; offset: number; error: Error }
+  | { kind: "store-ahead-of-log"; partition: number; storeOffset: number; logEndOffset: number };
 
 export interface StepResult extends StepCounts {
   records: number;
@@ -101,6 +103,26 @@ function addRecord(
     chunk.add(customerId, entry.receivedAtMs, entry.method, entry.path, entry.userAgent);
 }
 
+/**
+ * Where a partition's consumer starts: the store's committed offset, unless that lies beyond the
+ * log's end. That happens only with --fsync interval after an OS crash or power loss: the log lost
+ * acknowledged records the aggregates had already counted. New records will take those offsets
+ * again, so the store is moved back to the log's end (loudly) rather than skipping them.
+ */
+function startPosition(
+  log: PartitionLog,
+  store: AggregateStore,
+  partition: number,
+  onEvent: (event: AnalyticsEvent) => void,
+): ConsumerPosition {
+  const position = store.position(partition);
+  const logEndOffset = log.partition(partition).endOffset;
+  if (position.nextOffset <= logEndOffset) return position;
+  onEvent({ kind: "store-ahead-of-log", partition, storeOffset: position.nextOffset, logEndOffset });
+  store.rewind(partition, logEndOffset);
+  return store.position(partition);
+}
+
 export interface PartitionStatus {
   partition: number;
   committedOffset: number;
@@ -121,6 +143,7 @@ export interface ConsumerHooks {
 
 export class AnalyticsConsumer {
   readonly #log: PartitionLog;
+  readonly #store: AggregateStore;
   readonly #hooks: ConsumerHooks;
   readonly #thread: AggregationThread;
   readonly #positions: ConsumerPosition[];
@@ -129,9 +152,12 @@ export class AnalyticsConsumer {
 
   private constructor(log: PartitionLog, store: AggregateStore, hooks: ConsumerHooks) {
     this.#log = log;
+    this.#store = store;
     this.#hooks = hooks;
     this.#thread = new AggregationThread(store.file, store.windowKeysMax);
-    this.#positions = Array.from({ length: log.partitionCount }, (_, partition) => store.position(partition));
+    this.#positions = Array.from({ length: log.partitionCount }, (_, partition) =>
+      startPosition(log, store, partition, hooks.onEvent),
+    );
     this.#loops = Array.from({ length: log.partitionCount }, (_, partition) => this.#run(partition));
   }
 
@@ -161,8 +187,8 @@ export class AnalyticsConsumer {
         if (read === null) continue;
         const records = packRecords(read.records);
         const reply = await this.#thread.apply(partition, records, fromOffset, read.nextOffset);
-        for (const event of reply.events) this.#hooks.onEvent(event);
         this.#positions[partition] = reply.position;
+        for (const event of reply.events) this.#hooks.onEvent(event);
         const step: StepResult = {
           ...reply.counts,
           records: read.records.length,
@@ -173,6 +199,13 @@ export class AnalyticsConsumer {
         // A full step means a backlog: take the next one at once rather than after the interval.
         if (read.nextOffset < read.endOffset) lastStepMs = Number.NEGATIVE_INFINITY;
       } catch (error) {
+        // The step may have committed even so (a worker that died after COMMIT, a hook that
+        // threw): resume from what the store holds, never from what this thread last heard.
+        try {
+          this.#positions[partition] = this.#store.position(partition);
+        } catch {
+          // the store is unreadable too: retry from the same position
+        }
         for (const event of (error as { events?: AnalyticsEvent[] }).events ?? []) this.#hooks.onEvent(event);
         this.#hooks.onEvent({ kind: "step-failed", partition, offset: fromOffset, error: error as Error });
         await sleep(analyticsLimits.retryDelayMs, undefined, { signal }).catch(() => {});

@@ -24,6 +24,12 @@ export const analyticsLimits = {
   // a day of minute windows is 1,440 documents.
   queryWindowsDefault: 1440,
   queryWindowsMax: 10_000,
+  // …and stops adding windows once it has read this many count rows (each window at least whole):
+  // windows full of distinct keys (a scanner's) would otherwise make one response hold up to
+  // limit × 2 × windowKeysMax rows — measured: 300 windows of 1,000 keys blocked the event loop for
+  // 2.9 s and took ~280 MiB; 1,440 of them ran a 1 GiB heap out of memory. 50,000 rows is ~0.2 s and
+  // a few MiB; the response's x-next-window-start continues.
+  queryRowsMax: 50_000,
   // After a failed step (disk full, I/O error) a consumer waits this long before retrying the same
   // records; nothing is skipped.
   retryDelayMs: 1000,

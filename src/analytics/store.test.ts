@@ -9,6 +9,7 @@ import { afterEach, test } from "node:test";
 import fc from "fast-check";
 import { type AccessEntry, accessBatchKey } from "../ingest/index.ts";
 import { PartitionLog } from "../log/index.ts";
+import { AggregationThread } from "./aggregation-thread.ts";
 import {
   type AggregateDocument,
   AggregateStore,
@@ -20,6 +21,7 @@ import {
   StoreFormatError,
   type WindowSize,
 } from "./index.ts";
+import { packRecords } from "./records.ts";
 
 const directories: string[] = [];
 afterEach(() => {
@@ -342,4 +344,160 @@ test("the consumer follows the access log, skips undecodable records loudly, and
   replay.close();
   store.close();
   await log.close();
+});
+
+test("query pages stop at a row budget on a window boundary, always with one whole window", () => {
+  const store = openStore();
+  const entries: Entry[] = [];
+  for (let minute = 0; minute < 5; minute++)
+    for (let key = 0; key < 3 + minute; key++)
+      entries.push({
+        customerId: "c",
+        at: new Date(Date.UTC(2025, 11, 28, 18, minute)).toISOString(),
+        method: "GET",
+        path: `/p${key}`,
+        userAgent: "curl/8",
+      });
+  store.apply(0, chunkOf(entries), 0, 1);
+  const full = store.query("c", "minute", -(2 ** 50), 2 ** 50, 100).documents;
+  assert.equal(full.length, 5);
+  // Window m holds 3 + m path rows and 1 agent row; a budget of 5 rows takes one window at a time.
+  const pages: AggregateDocument[][] = [];
+  let from = -(2 ** 50);
+  for (;;) {
+    const page = store.query("c", "minute", from, 2 ** 50, 100, 5);
+    assert.ok(page.documents.length >= 1, "a page always holds at least one window");
+    pages.push(page.documents);
+    if (page.nextStartMs === null) break;
+    from = page.nextStartMs;
+  }
+  assert.deepEqual(pages.flat(), full);
+  assert.deepEqual(
+    pages.map((page) => page.length),
+    [2, 1, 1, 1],
+    "windows of 4 and 5 rows: the first page takes two (4 < 5), then one each",
+  );
+  store.close();
+});
+
+test("a user-agent family named __proto__ is counted as an own key", () => {
+  const store = openStore();
+  store.apply(
+    0,
+    chunkOf([
+      { customerId: "c", at: "2025-12-28T18:03:00Z", method: "GET", path: "/", userAgent: "__proto__/1.0" },
+      { customerId: "c", at: "2025-12-28T18:03:01Z", method: "GET", path: "/", userAgent: "curl/8" },
+    ]),
+    0,
+    1,
+  );
+  const [document] = all(store, "c", "minute");
+  assert.equal(JSON.stringify(document.requestsByUserAgent), '{"__proto__":1,"curl":1}');
+  assert.equal(Object.getPrototypeOf(document.requestsByUserAgent), Object.prototype);
+  store.close();
+});
+
+test("a store ahead of its log (fsync interval + power loss) is moved back to the log's end, loudly", async () => {
+  const directory = temporaryDirectory();
+  const log = PartitionLog.open({
+    directory: path.join(directory, "log"),
+    partitionCount: 1,
+    onEvent: () => {},
+  });
+  const store = openStore(1000, directory);
+  const entry = (second: number): AccessEntry => ({
+    receivedAtMs: Date.UTC(2025, 11, 28, 18, 3, second),
+    method: "GET",
+    path: "/",
+    userAgent: "curl/8",
+  });
+  await log.append(0, [accessRecord("c", "b1", [entry(1)])]);
+  // The store counted 5 records the log no longer has.
+  store.apply(
+    0,
+    chunkOf([{ customerId: "c", at: "2025-12-28T18:00:00Z", method: "GET", path: "/", userAgent: "x" }]),
+    0,
+    5,
+  );
+  const events: AnalyticsEvent[] = [];
+  const consumer = AnalyticsConsumer.start(log, store, {
+    onEvent: (event) => events.push(event),
+    onStep: () => {},
+  });
+  assert.deepEqual(
+    events.filter((event) => event.kind === "store-ahead-of-log"),
+    [{ kind: "store-ahead-of-log", partition: 0, storeOffset: 5, logEndOffset: 1 }],
+  );
+  try {
+    await log.append(0, [accessRecord("c", "b2", [entry(2), entry(3)])]);
+    for (let attempt = 0; attempt < 200 && consumer.status(Date.now())[0].lagRecords > 0; attempt++)
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    assert.equal(
+      consumer.status(Date.now())[0].committedOffset,
+      2,
+      "the new record, at offset 1, is counted",
+    );
+  } finally {
+    await consumer.stop();
+  }
+  assert.equal(
+    all(store, "c", "minute").find((d) => d.windowStart === "2025-12-28T18:03:00Z")?.requestsByPath["GET /"],
+    2,
+  );
+  store.close();
+  await log.close();
+});
+
+test("a hook that throws after a committed step neither wedges the partition nor counts twice", async () => {
+  const directory = temporaryDirectory();
+  const log = PartitionLog.open({
+    directory: path.join(directory, "log"),
+    partitionCount: 1,
+    onEvent: () => {},
+  });
+  const store = openStore(1000, directory);
+  const entry = (second: number): AccessEntry => ({
+    receivedAtMs: Date.UTC(2025, 11, 28, 18, 3, second),
+    method: "GET",
+    path: "/",
+    userAgent: "curl/8",
+  });
+  await log.append(0, [{ timestampMs: Date.now(), key: Buffer.from("c\nbad"), value: Buffer.from("[1]") }]);
+  await log.append(0, [accessRecord("c", "b1", [entry(1), entry(2)])]);
+  let thrown = 0;
+  const events: AnalyticsEvent[] = [];
+  const consumer = AnalyticsConsumer.start(log, store, {
+    onEvent: (event) => {
+      events.push(event);
+      if (event.kind === "undecodable-record" && thrown++ === 0) throw new Error("a metrics hook failed");
+    },
+    onStep: () => {},
+  });
+  try {
+    for (let attempt = 0; attempt < 300 && consumer.status(Date.now())[0].lagRecords > 0; attempt++)
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    await log.append(0, [accessRecord("c", "b2", [entry(3)])]);
+    for (let attempt = 0; attempt < 300 && consumer.status(Date.now())[0].lagRecords > 0; attempt++)
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    const [status] = consumer.status(Date.now());
+    assert.deepEqual([status.committedOffset, status.lagRecords, status.entriesCounted], [3, 0, 3]);
+    assert.equal(thrown, 1);
+  } finally {
+    await consumer.stop();
+  }
+  assert.equal(all(store, "c", "minute")[0].requestsByPath["GET /"], 3);
+  store.close();
+  await log.close();
+});
+
+test("the aggregation thread refuses a step that does not start at the committed offset, with its class", async () => {
+  const directory = temporaryDirectory();
+  const store = openStore(1000, directory);
+  const thread = new AggregationThread(store.file, store.windowKeysMax);
+  await assert.rejects(thread.apply(0, packRecords([]), 5, 6), StoreConflictError);
+  const reply = await thread.apply(0, packRecords([]), 0, 6);
+  assert.equal(reply.position.nextOffset, 6);
+  await thread.close();
+  assert.equal(store.position(0).nextOffset, 6);
+  store.close();
 });

@@ -9,7 +9,7 @@ import path from "node:path";
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import type { ChunkAggregator, WindowDelta } from "./aggregator.ts";
 import { StoreConflictError, StoreFormatError, StoreIoError } from "./errors.ts";
-import { otherKey } from "./limits.ts";
+import { analyticsLimits, otherKey } from "./limits.ts";
 import { formatWindowStart, type WindowSize } from "./windows.ts";
 
 const formatVersion = 1;
@@ -236,8 +236,26 @@ export class AggregateStore {
   }
 
   /**
-   * The documents of one customer's windows of `size` with fromMs <= start < toMs, oldest first, at
-   * most `limit`. `more` says whether further windows follow in the range.
+   * Moves a partition's committed offset back to `offset` without touching the counts: only for a
+   * store that is ahead of its log (see consumer.ts, startPosition).
+   */
+  rewind(partition: number, offset: number): void {
+    this.#assertOpen();
+    const position = this.position(partition);
+    assert.ok(offset <= position.nextOffset, "rewind moves an offset backwards only");
+    this.#statements.putConsumer.run(
+      partition,
+      offset,
+      position.entriesCounted,
+      position.pathsFolded,
+      position.agentsFolded,
+    );
+  }
+
+  /**
+   * The documents of one customer's windows of `size` with fromMs <= start < toMs, oldest first: at
+   * most `limit` windows, and no more windows once `rowsMax` count rows have been read (but always
+   * at least one whole window). `nextStartMs` is the start of the first window left out, if any.
    */
   query(
     customerId: string,
@@ -245,6 +263,7 @@ export class AggregateStore {
     fromMs: number,
     toMs: number,
     limit: number,
+    rowsMax: number = analyticsLimits.queryRowsMax,
   ): { documents: AggregateDocument[]; nextStartMs: number | null } {
     this.#assertOpen();
     assert.ok(Number.isSafeInteger(limit) && limit >= 1);
@@ -254,9 +273,9 @@ export class AggregateStore {
       }>
     ).map((row) => row.start_ms);
     if (starts.length === 0) return { documents: [], nextStartMs: null };
-    const nextStartMs = starts.length > limit ? starts[limit] : null;
+    let nextStartMs = starts.length > limit ? starts[limit] : null;
     const lastMs = starts[Math.min(starts.length, limit) - 1];
-    const rows = this.#statements.windowCounts.all(customerId, size, starts[0], lastMs) as Array<{
+    const rows = this.#statements.windowCounts.iterate(customerId, size, starts[0], lastMs) as Iterable<{
       start_ms: number;
       dimension: number;
       key: string;
@@ -265,8 +284,13 @@ export class AggregateStore {
     const documents: AggregateDocument[] = [];
     let current: AggregateDocument | null = null;
     let currentStartMs = Number.NaN;
+    let rowsRead = 0;
     for (const row of rows) {
-      if (row.start_ms !== currentStartMs) {
+      if (current === null || row.start_ms !== currentStartMs) {
+        if (rowsRead >= rowsMax) {
+          nextStartMs = row.start_ms; // the rest is the next page; breaking finalizes the statement
+          break;
+        }
         currentStartMs = row.start_ms;
         current = {
           customerId,
@@ -277,9 +301,18 @@ export class AggregateStore {
         };
         documents.push(current);
       }
-      const target =
-        row.dimension === dimensions.path ? current!.requestsByPath : current!.requestsByUserAgent;
-      target[row.key] = row.count;
+      rowsRead++;
+      const target = row.dimension === dimensions.path ? current.requestsByPath : current.requestsByUserAgent;
+      // A family may be literally "__proto__" (a user agent "__proto__/1.0"): define it as an own
+      // property, since assigning it would set the object's prototype and drop the count.
+      if (row.key === "__proto__")
+        Object.defineProperty(target, row.key, {
+          value: row.count,
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
+      else target[row.key] = row.count;
     }
     return { documents, nextStartMs };
   }

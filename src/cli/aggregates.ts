@@ -6,6 +6,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { AnalyticsError, rebuildAggregates } from "../analytics/index.ts";
 import { ConfigError, dataLayout, helpText, resolveConfig, topics } from "../config/index.ts";
+import { accessLogLimits } from "../http/index.ts";
 import { LogError, LogLockedError, PartitionLog } from "../log/index.ts";
 
 const usage = `usage: sluice aggregates rebuild [options]
@@ -51,9 +52,14 @@ export async function aggregates(argv: readonly string[]): Promise<number> {
   let log: PartitionLog;
   try {
     log = PartitionLog.open({
+      ...accessLogLimits(config), // the server's limits: a record it may write must read back whole
       directory: logDirectory,
       partitionCount: config.partitions,
-      onEvent: () => {},
+      onEvent: (event) => {
+        // Recovery reports and damaged batches: the rebuild cannot count what the log cannot read.
+        if (event.kind === "damaged-batch" || event.kind === "recovered")
+          process.stderr.write(`rebuild: log: ${JSON.stringify(event)}\n`);
+      },
     });
   } catch (error) {
     if (error instanceof LogLockedError) {

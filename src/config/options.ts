@@ -142,7 +142,9 @@ export const serveOptions = {
     type: "integer",
     default: 1000,
     min: 1,
-    max: 1_000_000,
+    // A window's document holds up to twice this many keys, and a query returns at least one whole
+    // window: past 100,000 a single document would block the event loop for about a second.
+    max: 100_000,
     description:
       "distinct paths (and user-agent families) one aggregate window keeps; the rest fold into `other`",
   },

@@ -1,1 +1,1 @@
-export { type SluiceServer, startServer } from "./server.ts";
+export { accessLogLimits, type SluiceServer, startServer } from "./server.ts";

@@ -36,12 +36,6 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
   fs.mkdirSync(dataDir, { recursive: true });
   const nodeId = config["node-id"] ?? persistentNodeId(dataDir);
   const built: { context?: ServerContext } = {};
-  // A stored record is at most its request body plus the enrichment; one append (a request's records
-  // for one partition) at most the body plus the enrichment of every entry.
-  const recordLimits = (bodyBytesMax: number, entriesMax: number) => ({
-    recordBytesMax: Math.max(logLimits.recordBytesMax, bodyBytesMax + 64 * 1024),
-    appendBytesMax: Math.max(logLimits.appendBytesMax, bodyBytesMax + entriesMax * 512 + 64 * 1024),
-  });
   const openLog = (topic: Topic, limits: { recordBytesMax: number; appendBytesMax: number }) =>
     PartitionLog.open({
       ...limits,
@@ -58,7 +52,7 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
     topics.serviceLogs,
     recordLimits(config["body-bytes-max"], config["batch-entries-max"]),
   );
-  const accessLog = openLog(topics.accessLogs, recordLimits(config["access-body-bytes-max"], 1));
+  const accessLog = openLog(topics.accessLogs, accessLogLimits(config));
   const admission = new Admission({
     requestsMax: config["queue-requests-max"],
     bytesMax: config["queue-bytes-max"],
@@ -93,9 +87,22 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
     state: { ready: false },
   };
   built.context = context;
-  const analytics = startAnalytics(dataDir, context);
-  const app = buildApp(context, analytics);
-  await app.listen({ port: config.port, host: config.host });
+  let analytics: AnalyticsParts | null = null;
+  let app: FastifyInstance | null = null;
+  try {
+    analytics = startAnalytics(dataDir, context);
+    app = buildApp(context, analytics);
+    await app.listen({ port: config.port, host: config.host });
+  } catch (error) {
+    // Nothing is served: release what was opened (the logs' LOCKs, the aggregation thread).
+    await app?.close();
+    if (analytics !== null) {
+      await analytics.consumer.stop();
+      analytics.store.close();
+    }
+    await Promise.all([serviceLog.close(), accessLog.close()]);
+    throw error;
+  }
   const address = app.server.address();
   const port = typeof address === "object" && address !== null ? address.port : config.port;
   context.state.ready = true;
@@ -114,15 +121,29 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
     closing ??= (async () => {
       context.state.ready = false;
       clearInterval(maintenance);
-      await app.close();
-      await analytics.consumer.stop();
-      analytics.store.close();
+      await app!.close();
+      await analytics!.consumer.stop();
+      analytics!.store.close();
       await Promise.all([serviceLog.close(), accessLog.close()]);
       logger.info("sluice stopped");
     })();
     return closing;
   };
   return { app, port, context, close };
+}
+
+/** A stored record is at most its request body plus the enrichment; one append (a request's records
+ * for one partition) at most the body plus the enrichment of every entry. */
+function recordLimits(bodyBytesMax: number, entriesMax: number) {
+  return {
+    recordBytesMax: Math.max(logLimits.recordBytesMax, bodyBytesMax + 64 * 1024),
+    appendBytesMax: Math.max(logLimits.appendBytesMax, bodyBytesMax + entriesMax * 512 + 64 * 1024),
+  };
+}
+
+/** The access log's record limits for a configuration; the rebuild must open it with the same. */
+export function accessLogLimits(config: ServeConfig): { recordBytesMax: number; appendBytesMax: number } {
+  return recordLimits(config["access-body-bytes-max"], 1);
 }
 
 /** The analytics consumer over the access log, with its store under <data-dir>/analytics. */
@@ -134,9 +155,8 @@ function startAnalytics(dataDir: string, context: ServerContext): AnalyticsParts
   const consumer = AnalyticsConsumer.start(context.accessLog, store, {
     onEvent: (event: AnalyticsEvent) => {
       metrics.analyticsEvents.inc({ kind: event.kind });
-      if (event.kind === "records-expired")
-        logger.warn(event, "access-log records expired before analytics read them");
-      else logger.error({ ...event, err: event.error }, `analytics: ${event.kind}`);
+      if ("error" in event) logger.error({ ...event, err: event.error }, `analytics: ${event.kind}`);
+      else logger.warn(event, `analytics: ${event.kind}`);
     },
     onStep: (_partition, step, committedAtMs) => {
       metrics.analyticsEntries.inc(step.entries);

@@ -54,7 +54,8 @@ export async function startServerProcess(
   child.stderr!.on("data", (chunk) => {
     stderr += chunk;
   });
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  // "close" comes after the process exited and its stdout and stderr ended, so `logs` is complete.
+  const exited = new Promise<number | null>((resolve) => child.once("close", (code) => resolve(code)));
   const port = await new Promise<number>((resolve, reject) => {
     let buffered = "";
     const timer = setTimeout(
