@@ -6,7 +6,7 @@
 // time until the consumer has caught up (lag 0) gives the sustained rate at which entries became
 // visible. One line per configuration:
 //   analytics b=<batch> c=<senders>   entries_per_s (acknowledged), visible_per_s, freshness pXX
-// Usage: node bench/analytics.bench.ts [--seconds 8] [--tenants 16]
+// Usage: node bench/analytics.bench.ts [--seconds 8] [--tenants 16] [--concurrency 16]
 
 import fs from "node:fs";
 import { parseArgs } from "node:util";
@@ -16,7 +16,11 @@ import { startServerProcess } from "../test/support/server.ts";
 import { benchLine, formatCount, latencySummary } from "./stats.ts";
 
 const { values: args } = parseArgs({
-  options: { seconds: { type: "string", default: "8" }, tenants: { type: "string", default: "16" } },
+  options: {
+    seconds: { type: "string", default: "8" },
+    tenants: { type: "string", default: "16" },
+    concurrency: { type: "string", default: "16" },
+  },
 });
 const durationS = Number(args.seconds);
 const tenants = Number(args.tenants);
@@ -113,5 +117,5 @@ async function run(batch: number, concurrency: number): Promise<void> {
   }
 }
 
-await run(500, 12);
-await run(20, 16);
+await run(500, Number(args.concurrency));
+await run(20, Number(args.concurrency));
