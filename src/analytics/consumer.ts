@@ -72,7 +72,10 @@ export function consumeStep(
   const fromOffset = store.position(partition).nextOffset;
   const read = readStep(log, partition, fromOffset, onEvent, endOffset);
   if (read === null) return null;
-  const counts = applyRecords(store, partition, read.records, fromOffset, read.nextOffset, onEvent);
+  return stepResult(applyRecords(store, partition, read.records, fromOffset, read.nextOffset, onEvent), read);
+}
+
+function stepResult(counts: StepCounts, read: ReadResult): StepResult {
   return {
     ...counts,
     records: read.records.length,
@@ -189,13 +192,7 @@ export class AnalyticsConsumer {
         const reply = await this.#thread.apply(partition, records, fromOffset, read.nextOffset);
         this.#positions[partition] = reply.position;
         for (const event of reply.events) this.#hooks.onEvent(event);
-        const step: StepResult = {
-          ...reply.counts,
-          records: read.records.length,
-          nextOffset: read.nextOffset,
-          recordTimestampsMs: read.records.map((record) => record.timestampMs),
-        };
-        this.#hooks.onStep(partition, step, Date.now());
+        this.#hooks.onStep(partition, stepResult(reply.counts, read), Date.now());
         // A full step means a backlog: take the next one at once rather than after the interval.
         if (read.nextOffset < read.endOffset) lastStepMs = Number.NEGATIVE_INFINITY;
       } catch (error) {

@@ -97,7 +97,7 @@ export async function aggregates(argv: readonly string[]): Promise<number> {
         `records ${summary.records} · entries ${summary.entries} (${Math.round(summary.entries / Math.max(seconds, 0.001)).toLocaleString("en-US")}/s)`,
         `windows minute ${summary.windows.minute} · hour ${summary.windows.hour} · day ${summary.windows.day}`,
         `folded into other: paths ${summary.pathsFolded} · user agents ${summary.agentsFolded}`,
-        `skipped: undecodable records ${summary.undecodableRecords} · records expired by retention ${summary.expiredRecords}`,
+        `skipped: undecodable records ${summary.undecodableRecords} · records expired by retention ${summary.expiredRecords} · records in damaged batches ${summary.damagedRecords}`,
         "",
       ].join("\n"),
     );
