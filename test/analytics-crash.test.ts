@@ -23,7 +23,8 @@ import path from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { referenceScenario } from "../src/loadgen/scenario.ts";
+import { referenceScenario, seededRandom } from "../src/loadgen/index.ts";
+import type { AggregateDocument, AggregateStatus } from "./support/scenario-client.ts";
 import { type ServerProcess, startServerProcess, temporaryDataDir } from "./support/server.ts";
 
 const seed = Number(process.env.SLUICE_CRASH_SEED ?? 20251228);
@@ -32,42 +33,6 @@ const randomKills = 5;
 const requestTimeoutMs = 15_000;
 const catchUpWaitMs = 30_000;
 const catchUpAttemptsMax = 4;
-
-/** mulberry32: a small seeded PRNG, so a failing run can be replayed with SLUICE_CRASH_SEED. */
-function random(seedValue: number): () => number {
-  let state = seedValue >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-interface PartitionStatus {
-  partition: number;
-  committedOffset: number;
-  endOffset: number;
-  lagRecords: number;
-}
-
-interface AggregateStatus {
-  lagRecords: number;
-  lagSeconds: number;
-  entriesCounted: number;
-  pathsFolded: number;
-  userAgentsFolded: number;
-  partitions: PartitionStatus[];
-}
-
-interface AggregateDocument {
-  customerId: string;
-  windowStart: string;
-  windowSize: string;
-  requestsByPath: Record<string, number>;
-  requestsByUserAgent: Record<string, number>;
-}
 
 async function getJson<T>(url: string, headers: Record<string, string> = {}): Promise<T> {
   const response = await fetch(url, { headers, signal: AbortSignal.timeout(requestTimeoutMs) });
@@ -246,7 +211,7 @@ test("analytics counts every acknowledged entry exactly once across repeated kil
     servers.push(server);
     return server;
   };
-  const next = random(seed);
+  const next = seededRandom(seed);
   const runStartedMs = performance.now();
 
   try {

@@ -271,6 +271,11 @@ test("offsets and counts survive a reopen; a foreign or newer file is refused wi
   assert.throws(() => AggregateStore.open(garbage, { windowKeysMax: 10 }), StoreFormatError);
 });
 
+/** A GET / at 2025-12-28T18:03:<second>Z. */
+function accessEntry(second: number, userAgent: string): AccessEntry {
+  return { receivedAtMs: Date.UTC(2025, 11, 28, 18, 3, second), method: "GET", path: "/", userAgent };
+}
+
 function accessRecord(customerId: string, key: string, entries: AccessEntry[]) {
   const body = entries.map((entry) => ({
     receivedAt: new Date(entry.receivedAtMs).toISOString(),
@@ -293,12 +298,7 @@ test("the consumer follows the access log, skips undecodable records loudly, and
     onEvent: () => {},
   });
   const store = openStore(1000, directory);
-  const entry = (second: number): AccessEntry => ({
-    receivedAtMs: Date.UTC(2025, 11, 28, 18, 3, second),
-    method: "GET",
-    path: "/",
-    userAgent: chrome,
-  });
+  const entry = (second: number) => accessEntry(second, chrome);
   await log.append(0, [accessRecord("c0", "b1", [entry(1), entry(2)])]);
   await log.append(0, [
     { timestampMs: Date.now(), key: Buffer.from("c0\nbad"), value: Buffer.from("{not json") },
@@ -405,12 +405,7 @@ test("a store ahead of its log (fsync interval + power loss) is moved back to th
     onEvent: () => {},
   });
   const store = openStore(1000, directory);
-  const entry = (second: number): AccessEntry => ({
-    receivedAtMs: Date.UTC(2025, 11, 28, 18, 3, second),
-    method: "GET",
-    path: "/",
-    userAgent: "curl/8",
-  });
+  const entry = (second: number) => accessEntry(second, "curl/8");
   await log.append(0, [accessRecord("c", "b1", [entry(1)])]);
   // The store counted 5 records the log no longer has.
   store.apply(
@@ -456,12 +451,7 @@ test("a hook that throws after a committed step neither wedges the partition nor
     onEvent: () => {},
   });
   const store = openStore(1000, directory);
-  const entry = (second: number): AccessEntry => ({
-    receivedAtMs: Date.UTC(2025, 11, 28, 18, 3, second),
-    method: "GET",
-    path: "/",
-    userAgent: "curl/8",
-  });
+  const entry = (second: number) => accessEntry(second, "curl/8");
   await log.append(0, [{ timestampMs: Date.now(), key: Buffer.from("c\nbad"), value: Buffer.from("[1]") }]);
   await log.append(0, [accessRecord("c", "b1", [entry(1), entry(2)])]);
   let thrown = 0;

@@ -5,16 +5,15 @@
 
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import type {
+  PartitionStatus,
+  AggregateDocument as ServerAggregateDocument,
+} from "../../src/analytics/index.ts";
 import { type Reply, send } from "./http-client.ts";
 import { sluiceEntry } from "./server.ts";
 
-export interface AggregateDocument {
-  customerId: string;
-  windowStart: string;
-  windowSize: string;
-  requestsByPath: Record<string, number>;
-  requestsByUserAgent: Record<string, number>;
-}
+/** The reference's aggregate document as it arrives over HTTP (windowSize unchecked: tests check it). */
+export type AggregateDocument = Omit<ServerAggregateDocument, "windowSize"> & { windowSize: string };
 
 export interface AggregateStatus {
   lagRecords: number;
@@ -23,16 +22,7 @@ export interface AggregateStatus {
   pathsFolded: number;
   userAgentsFolded: number;
   windowKeysMax: number;
-  partitions: Array<{
-    partition: number;
-    committedOffset: number;
-    endOffset: number;
-    lagRecords: number;
-    lagSeconds: number;
-    entriesCounted: number;
-    pathsFolded: number;
-    agentsFolded: number;
-  }>;
+  partitions: PartitionStatus[];
 }
 
 export interface SentBatch {
