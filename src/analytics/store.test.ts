@@ -271,6 +271,26 @@ test("offsets and counts survive a reopen; a foreign or newer file is refused wi
   assert.throws(() => AggregateStore.open(garbage, { windowKeysMax: 10 }), StoreFormatError);
 });
 
+/** An access log and an aggregate store in a fresh temporary directory. */
+function openLogAndStore(partitionCount: number): { log: PartitionLog; store: AggregateStore } {
+  const directory = temporaryDirectory();
+  const log = PartitionLog.open({
+    directory: path.join(directory, "log"),
+    partitionCount,
+    onEvent: () => {},
+  });
+  return { log, store: openStore(1000, directory) };
+}
+
+/** Waits (3 s at most, else fails) until every partition's lag is 0. */
+async function caughtUp(consumer: AnalyticsConsumer): Promise<void> {
+  for (let attempt = 0; attempt < 300; attempt++) {
+    if (consumer.status(Date.now()).every((status) => status.lagRecords === 0)) return;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  assert.fail("the consumer did not catch up");
+}
+
 /** A GET / at 2025-12-28T18:03:<second>Z. */
 function accessEntry(second: number, userAgent: string): AccessEntry {
   return { receivedAtMs: Date.UTC(2025, 11, 28, 18, 3, second), method: "GET", path: "/", userAgent };
@@ -291,13 +311,7 @@ function accessRecord(customerId: string, key: string, entries: AccessEntry[]) {
 }
 
 test("the consumer follows the access log, skips undecodable records loudly, and reports its lag", async () => {
-  const directory = temporaryDirectory();
-  const log = PartitionLog.open({
-    directory: path.join(directory, "log"),
-    partitionCount: 2,
-    onEvent: () => {},
-  });
-  const store = openStore(1000, directory);
+  const { log, store } = openLogAndStore(2);
   const entry = (second: number) => accessEntry(second, chrome);
   await log.append(0, [accessRecord("c0", "b1", [entry(1), entry(2)])]);
   await log.append(0, [
@@ -310,16 +324,9 @@ test("the consumer follows the access log, skips undecodable records loudly, and
     onEvent: (event) => events.push(event),
     onStep: (partition, step) => steps.push(partition, step.entries),
   });
-  const caughtUp = async () => {
-    for (let attempt = 0; attempt < 200; attempt++) {
-      if (consumer.status(Date.now()).every((status) => status.lagRecords === 0)) return;
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-    assert.fail("the consumer did not catch up");
-  };
-  await caughtUp();
+  await caughtUp(consumer);
   await log.append(0, [accessRecord("c0", "b3", [entry(4), entry(5), entry(6)])]);
-  await caughtUp();
+  await caughtUp(consumer);
   const status = consumer.status(Date.now());
   assert.deepEqual(
     status.map((partition) => [partition.committedOffset, partition.endOffset, partition.entriesCounted]),
@@ -398,13 +405,7 @@ test("a user-agent family named __proto__ is counted as an own key", () => {
 });
 
 test("a store ahead of its log (fsync interval + power loss) is moved back to the log's end, loudly", async () => {
-  const directory = temporaryDirectory();
-  const log = PartitionLog.open({
-    directory: path.join(directory, "log"),
-    partitionCount: 1,
-    onEvent: () => {},
-  });
-  const store = openStore(1000, directory);
+  const { log, store } = openLogAndStore(1);
   const entry = (second: number) => accessEntry(second, "curl/8");
   await log.append(0, [accessRecord("c", "b1", [entry(1)])]);
   // The store counted 5 records the log no longer has.
@@ -425,8 +426,7 @@ test("a store ahead of its log (fsync interval + power loss) is moved back to th
   );
   try {
     await log.append(0, [accessRecord("c", "b2", [entry(2), entry(3)])]);
-    for (let attempt = 0; attempt < 200 && consumer.status(Date.now())[0].lagRecords > 0; attempt++)
-      await new Promise((resolve) => setTimeout(resolve, 10));
+    await caughtUp(consumer);
     assert.equal(
       consumer.status(Date.now())[0].committedOffset,
       2,
@@ -444,13 +444,7 @@ test("a store ahead of its log (fsync interval + power loss) is moved back to th
 });
 
 test("a hook that throws after a committed step neither wedges the partition nor counts twice", async () => {
-  const directory = temporaryDirectory();
-  const log = PartitionLog.open({
-    directory: path.join(directory, "log"),
-    partitionCount: 1,
-    onEvent: () => {},
-  });
-  const store = openStore(1000, directory);
+  const { log, store } = openLogAndStore(1);
   const entry = (second: number) => accessEntry(second, "curl/8");
   await log.append(0, [{ timestampMs: Date.now(), key: Buffer.from("c\nbad"), value: Buffer.from("[1]") }]);
   await log.append(0, [accessRecord("c", "b1", [entry(1), entry(2)])]);
@@ -464,11 +458,9 @@ test("a hook that throws after a committed step neither wedges the partition nor
     onStep: () => {},
   });
   try {
-    for (let attempt = 0; attempt < 300 && consumer.status(Date.now())[0].lagRecords > 0; attempt++)
-      await new Promise((resolve) => setTimeout(resolve, 10));
+    await caughtUp(consumer);
     await log.append(0, [accessRecord("c", "b2", [entry(3)])]);
-    for (let attempt = 0; attempt < 300 && consumer.status(Date.now())[0].lagRecords > 0; attempt++)
-      await new Promise((resolve) => setTimeout(resolve, 10));
+    await caughtUp(consumer);
     const [status] = consumer.status(Date.now());
     assert.deepEqual([status.committedOffset, status.lagRecords, status.entriesCounted], [3, 0, 3]);
     assert.equal(thrown, 1);

@@ -24,9 +24,13 @@ declare module "fastify" {
   }
 }
 
-export function header(request: FastifyRequest, name: string): string | undefined {
-  const value = request.headers[name];
+/** The first of a repeated header or query parameter: reference B reads one value of each. */
+export function firstValue(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
+}
+
+export function header(request: FastifyRequest, name: string): string | undefined {
+  return firstValue(request.headers[name]);
 }
 
 /** Reference B's request id: the client's x-request-id when sane, else a new ULID; echoed back. */

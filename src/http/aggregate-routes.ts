@@ -15,7 +15,7 @@ import {
   windowSizes,
 } from "../analytics/index.ts";
 import { parseRfc3339 } from "../ingest/index.ts";
-import { assignRequestId, customerIdProblem, header } from "./access-routes.ts";
+import { assignRequestId, customerIdProblem, firstValue, header } from "./access-routes.ts";
 import { accessErrors, sendAccessError } from "./replies.ts";
 
 export interface AnalyticsParts {
@@ -77,10 +77,7 @@ function parseQuery(request: FastifyRequest): AggregateQuery | string {
   const problem = customerIdProblem(request);
   if (problem !== null) return problem;
   const query = request.query as Record<string, string | string[] | undefined>;
-  const single = (name: string): string | undefined => {
-    const value = query[name];
-    return Array.isArray(value) ? value[0] : value;
-  };
+  const single = (name: string): string | undefined => firstValue(query[name]);
   const sizeText = single("windowSize") ?? windowSizes.minute;
   if (!isWindowSize(sizeText)) return "invalid windowSize: must be one of minute, hour, day";
   const time = (name: string, fallback: number): number | string => {
