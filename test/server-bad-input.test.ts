@@ -6,6 +6,7 @@
 
 import assert from "node:assert/strict";
 import fs from "node:fs";
+import net from "node:net";
 import { after, before, describe, test } from "node:test";
 import {
   accessEntry,
@@ -315,6 +316,52 @@ describe("bad input to a running server", () => {
     );
     assert.equal(reply.status, 413, reply.text);
     assert.equal(reply.headers["content-type"], "text/plain; charset=utf-8");
+  });
+
+  test("/v1/logs: a client still uploading after its 413 reads the answer, not a reset", async () => {
+    // Raw socket: the body over the limit goes out, then the client keeps sending for 600 ms after the
+    // answer came. The server drains for a while (replies.ts, lingerMs) instead of closing at once, so
+    // none of those writes meets a reset and the 413 is read whole.
+    const { port } = new URL(fixture.url);
+    // Half-open allowed: the server's FIN after its answer must not stop this side from sending.
+    const socket = net.connect({ port: Number(port), host: "127.0.0.1", allowHalfOpen: true });
+    await new Promise((resolve, reject) => socket.once("connect", resolve).once("error", reject));
+    let received = "";
+    let socketError: Error | null = null;
+    socket.on("data", (part) => {
+      received += part.toString("latin1");
+    });
+    socket.on("error", (error) => {
+      socketError = error;
+    });
+    const closed = new Promise((resolve) => socket.once("close", resolve));
+    const chunk = Buffer.alloc(256 * 1024, 0x20);
+    const framed = Buffer.concat([
+      Buffer.from(`${chunk.length.toString(16)}\r\n`),
+      chunk,
+      Buffer.from("\r\n"),
+    ]);
+    socket.write(
+      "POST /v1/logs HTTP/1.1\r\nhost: sluice\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n",
+    );
+    const writeFramed = () =>
+      new Promise<void>((resolve) => {
+        if (socket.destroyed || socket.write(framed)) return resolve();
+        socket.once("drain", resolve).once("close", resolve);
+      });
+    for (let i = 0; i < 44 && !received.includes("\r\n\r\n"); i++) await writeFramed(); // 11 MiB
+    const answeredAt = Date.now();
+    while (Date.now() - answeredAt < 600 && socketError === null && !socket.destroyed) {
+      await writeFramed();
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    socket.end("0\r\n\r\n");
+    await closed;
+    assert.equal(socketError, null, `the upload met ${socketError}`);
+    assert.ok(Date.now() - answeredAt >= 600, "the client could send for 600 ms after the answer");
+    assert.match(received, /^HTTP\/1\.1 413 /);
+    assert.match(received, /body too large/);
+    await assertStillUp(fixture);
   });
 
   test("/v1/logs: 10 MB of garbage under the limit is a 400 invalid json", async () => {

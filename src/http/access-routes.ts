@@ -14,7 +14,7 @@ import {
 import { partitionFor } from "../model/hash.ts";
 import { ulid } from "../model/ulid.ts";
 import { admit, appendRouted, type ServerContext, topics } from "./context.ts";
-import { accessErrors, accessKindFor, formatLimit, sendAccessError } from "./replies.ts";
+import { accessErrors, accessKindFor, formatLimit, lingerBeforeClose, sendAccessError } from "./replies.ts";
 
 const route = "/logs";
 
@@ -66,6 +66,7 @@ export function registerAccessRoutes(app: FastifyInstance, context: ServerContex
       const declared = Number(header(request, "content-length"));
       if (declared > bodyBytesMax) {
         context.metrics.rejectedRequests.inc({ route, reason: rejectReasons.bodyTooLarge });
+        lingerBeforeClose(request.raw.socket);
         return sendAccessError(
           reply,
           requestId,
@@ -76,6 +77,7 @@ export function registerAccessRoutes(app: FastifyInstance, context: ServerContex
       if (!admit(context, request, reply, bodyBytesMax)) {
         context.metrics.rejectedRequests.inc({ route, reason: rejectReasons.queueFull });
         reply.header("connection", "close"); // do not read the refused body: the client resends it
+        lingerBeforeClose(request.raw.socket);
         return sendAccessError(
           reply,
           requestId,

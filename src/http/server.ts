@@ -18,7 +18,7 @@ import { createMetrics } from "../metrics/index.ts";
 import { registerAccessRoutes } from "./access-routes.ts";
 import { type AnalyticsParts, registerAggregateRoutes } from "./aggregate-routes.ts";
 import type { ServerContext } from "./context.ts";
-import { accessErrors, formatLimit, sendAccessError, sendPlainError } from "./replies.ts";
+import { accessErrors, formatLimit, lingerBeforeClose, sendAccessError, sendPlainError } from "./replies.ts";
 import { registerServiceRoutes } from "./service-routes.ts";
 
 export interface SluiceServer {
@@ -194,6 +194,7 @@ function buildApp(context: ServerContext, analytics: AnalyticsParts): FastifyIns
   });
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const tooLarge = error.code === "FST_ERR_CTP_BODY_TOO_LARGE";
+    if (tooLarge) lingerBeforeClose(request.raw.socket);
     const routeUrl = request.routeOptions.url;
     if (routeUrl === "/logs" || routeUrl?.startsWith("/v1/aggregates")) {
       const requestId = request.sluiceRequestId ?? "";

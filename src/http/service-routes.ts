@@ -11,7 +11,7 @@ import {
 } from "../ingest/index.ts";
 import { partitionFor } from "../model/hash.ts";
 import { admit, appendRouted, clientIp, type ServerContext, topics } from "./context.ts";
-import { sendPlainError } from "./replies.ts";
+import { lingerBeforeClose, sendPlainError } from "./replies.ts";
 
 export const defaultTenant = "fake"; // Loki's tenant when none is sent, so Loki clients see the same data
 const tenantCharsMax = 150;
@@ -49,11 +49,13 @@ export function registerServiceRoutes(app: FastifyInstance, context: ServerConte
       // the body parser instead would reset the connection under a client still sending.
       if (Number(request.headers["content-length"]) > config["body-bytes-max"]) {
         context.metrics.rejectedRequests.inc({ route, reason: rejectReasons.bodyTooLarge });
+        lingerBeforeClose(request.raw.socket);
         return sendPlainError(reply, 413, `body too large: the limit is ${config["body-bytes-max"]} bytes`);
       }
       if (!admit(context, request, reply, config["body-bytes-max"])) {
         context.metrics.rejectedRequests.inc({ route, reason: rejectReasons.queueFull });
         reply.header("connection", "close"); // do not read the refused body: the client resends it
+        lingerBeforeClose(request.raw.socket);
         return sendPlainError(reply, 429, "too many requests in flight, retry later", 1);
       }
     },
