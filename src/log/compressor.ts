@@ -1,10 +1,14 @@
-// Compression off the main thread: a small pool of worker threads running synchronous zstd. The main
-// thread only encodes records and moves buffers (transferred, not copied), so on two cores the
-// append path uses both. With threads = 0 it compresses inline on the main thread.
+// The log thread(s): a small pool of worker threads that compress (compaction) and run whole flights of
+// the append path — compress, write, fdatasync (src/log/write-job.ts). The main thread only encodes
+// records and moves buffers (transferred, not copied), so on two cores the append path uses both, and
+// each flight costs the main thread one hand-off. Flights handed over in the same event-loop turn go
+// to one thread in one message and come back in one reply. With threads = 0 all of it runs inline.
 
 import assert from "node:assert/strict";
 import { Worker } from "node:worker_threads";
 import { type Codec, codecs, compressPayloadSync } from "./batch.ts";
+import type { FromLogThread, ToLogThread } from "./compress-worker.ts";
+import { runWriteJob, type WriteJob, type WriteOutcome } from "./write-job.ts";
 
 /**
  * One pool per process, shared by every open log: each worker thread is a V8 isolate of its own
@@ -31,10 +35,20 @@ interface Waiting {
   reject: (error: Error) => void;
 }
 
+interface WaitingWrite {
+  worker: number;
+  resolve: (outcome: WriteOutcome) => void;
+}
+
 export class Compressor {
   readonly #workers: Worker[] = [];
   readonly #waiting = new Map<number, Waiting>();
+  readonly #waitingWrites = new Map<number, WaitingWrite>();
   readonly #load: number[] = [];
+  /** Flights handed over in this event-loop turn, sent together at its end. */
+  #outbox: Array<{ id: number; job: WriteJob }> = [];
+  #turnTasks: Array<() => void> = [];
+  #turnScheduled = false;
   #nextId = 0;
   #closed = false;
 
@@ -48,7 +62,18 @@ export class Compressor {
 
   #start(slot: number): Worker {
     const worker = new Worker(new URL("./compress-worker.ts", import.meta.url));
-    worker.on("message", (message: { id: number; compressed?: Uint8Array; error?: string }) => {
+    worker.on("message", (message: FromLogThread) => {
+      if (message.kind === "written") {
+        for (const { id, outcome } of message.results) {
+          const waiting = this.#waitingWrites.get(id);
+          if (waiting === undefined) continue; // already failed over when its worker died
+          this.#waitingWrites.delete(id);
+          waiting.resolve(outcome);
+        }
+        this.#load[slot] -= message.results.length;
+        if (this.#load[slot] === 0) worker.unref();
+        return;
+      }
       const waiting = this.#waiting.get(message.id);
       if (waiting === undefined) return; // already failed over when its worker died
       this.#waiting.delete(message.id);
@@ -66,6 +91,13 @@ export class Compressor {
         if (waiting.worker !== slot) continue;
         this.#waiting.delete(id);
         waiting.reject(error);
+      }
+      // A flight whose thread died may or may not have reached the file: the partition rolls the
+      // file back to its committed end, so the bytes of an unacknowledged flight never count.
+      for (const [id, waiting] of this.#waitingWrites) {
+        if (waiting.worker !== slot) continue;
+        this.#waitingWrites.delete(id);
+        waiting.resolve({ ok: false, stage: "write", message: error.message, code: null });
       }
       this.#load[slot] = 0;
       if (!this.#closed) this.#workers[slot] = this.#start(slot);
@@ -85,17 +117,86 @@ export class Compressor {
         return Promise.reject(error);
       }
     }
-    let target = 0;
-    for (let i = 1; i < this.#workers.length; i++) if (this.#load[i] < this.#load[target]) target = i;
-    if (this.#load[target]++ === 0) this.#workers[target].ref();
+    const target = this.#leastLoaded();
+    this.#load[target]++;
+    this.#workers[target].ref();
     const id = this.#nextId++;
-    // Transfer only a buffer that owns its whole ArrayBuffer; a pooled slice is copied instead.
-    const ownsMemory = raw.byteOffset === 0 && raw.byteLength === raw.buffer.byteLength;
-    const view = ownsMemory ? new Uint8Array(raw.buffer) : new Uint8Array(raw);
+    const view = transferable(raw);
     return new Promise((resolve, reject) => {
       this.#waiting.set(id, { worker: target, resolve, reject });
-      this.#workers[target].postMessage({ id, raw: view, level }, [view.buffer as ArrayBuffer]);
+      this.#post(target, { kind: "compress", id, raw: view, level }, [view.buffer as ArrayBuffer]);
     });
+  }
+
+  /**
+   * Runs one flight (compress, write at job.position, fdatasync when job.sync) and reports how it
+   * went; never rejects. The batches' raw buffers are handed over. A partition has at most one
+   * flight out at a time, so flights of one file never overtake each other.
+   */
+  write(job: WriteJob): Promise<WriteOutcome> {
+    if (this.#closed)
+      return Promise.resolve({ ok: false, stage: "write", message: "the log thread is closed", code: null });
+    if (this.#workers.length === 0) return new Promise((resolve) => runWriteJob(job, resolve));
+    for (const batch of job.batches) batch.raw = transferable(batch.raw);
+    const id = this.#nextId++;
+    const promise = new Promise<WriteOutcome>((resolve) => {
+      this.#waitingWrites.set(id, { worker: -1, resolve });
+    });
+    this.#outbox.push({ id, job });
+    this.#scheduleTurnEnd();
+    return promise;
+  }
+
+  /**
+   * Runs `task` once the I/O callbacks of this event-loop turn are done (setImmediate), before the
+   * flights handed over in this turn leave. Partitions take their pending appends here, so every
+   * request read in one turn joins one flight per partition and all of them go in one message.
+   */
+  atTurnEnd(task: () => void): void {
+    this.#turnTasks.push(task);
+    this.#scheduleTurnEnd();
+  }
+
+  #scheduleTurnEnd(): void {
+    if (this.#turnScheduled) return;
+    this.#turnScheduled = true;
+    setImmediate(() => this.#endTurn());
+  }
+
+  #endTurn(): void {
+    this.#turnScheduled = false;
+    const tasks = this.#turnTasks;
+    this.#turnTasks = [];
+    try {
+      for (const task of tasks) task();
+    } finally {
+      this.#flushOutbox();
+    }
+  }
+
+  #flushOutbox(): void {
+    const jobs = this.#outbox;
+    this.#outbox = [];
+    if (jobs.length === 0 || this.#closed) return;
+    const target = this.#leastLoaded();
+    this.#load[target] += jobs.length;
+    this.#workers[target].ref();
+    const transfer: ArrayBuffer[] = [];
+    for (const { id, job } of jobs) {
+      this.#waitingWrites.get(id)!.worker = target;
+      for (const batch of job.batches) transfer.push(batch.raw.buffer as ArrayBuffer);
+    }
+    this.#post(target, { kind: "write", jobs }, transfer);
+  }
+
+  #leastLoaded(): number {
+    let target = 0;
+    for (let i = 1; i < this.#workers.length; i++) if (this.#load[i] < this.#load[target]) target = i;
+    return target;
+  }
+
+  #post(slot: number, message: ToLogThread, transfer: ArrayBuffer[]): void {
+    this.#workers[slot].postMessage(message, transfer);
   }
 
   /** Test hook: kills a worker thread as a crash would. */
@@ -108,6 +209,16 @@ export class Compressor {
     const workers = this.#workers.splice(0);
     for (const waiting of this.#waiting.values()) waiting.reject(new Error("the compressor is closed"));
     this.#waiting.clear();
+    for (const waiting of this.#waitingWrites.values())
+      waiting.resolve({ ok: false, stage: "write", message: "the log thread is closed", code: null });
+    this.#waitingWrites.clear();
+    this.#outbox = [];
     await Promise.all(workers.map((worker) => worker.terminate()));
   }
+}
+
+/** A view that owns its whole ArrayBuffer, so it can be transferred; a pooled slice is copied. */
+function transferable(raw: Uint8Array): Uint8Array {
+  const ownsMemory = raw.byteOffset === 0 && raw.byteLength === raw.buffer.byteLength;
+  return ownsMemory ? new Uint8Array(raw.buffer) : new Uint8Array(raw);
 }

@@ -20,11 +20,6 @@ export const logLimits = {
   // A single record (key + value) above this is refused: it would have to be a batch of its own and
   // would dominate read memory.
   recordBytesMax: 1 * MiB,
-  // While a group commit is being written, the next group starts compressing only once this many
-  // raw bytes are waiting; smaller ones wait and join a bigger group: fewer hand-offs (compressor,
-  // writev, fdatasync) per record. Measured, 3 runs each: POST /v1/logs at 16 senders 121k -> 148k
-  // records/s (median); bench/log.bench.ts at 64 appenders 1.01M vs 0.997M (within noise).
-  pipelineBytesMin: 64 * KiB,
   // One append call above this many raw bytes is refused; callers split larger inputs.
   appendBytesMax: 16 * MiB,
   // Appends waiting for the next group commit, per partition. Past this the log answers

@@ -7,7 +7,15 @@ import os from "node:os";
 import path from "node:path";
 import { afterEach, describe, test } from "node:test";
 import { ServiceLogGenerator, storedRecordsFor } from "../loadgen/index.ts";
-import { type LogOptions, logErrorCodes, PartitionLog, partitionDirectoryName } from "./index.ts";
+import { batchHeaderBytes, readHeader } from "./batch.ts";
+import { acquireCompressor, releaseCompressor } from "./compressor.ts";
+import {
+  type LogEvent,
+  type LogOptions,
+  logErrorCodes,
+  PartitionLog,
+  partitionDirectoryName,
+} from "./index.ts";
 
 const directories: string[] = [];
 afterEach(() => {
@@ -35,6 +43,17 @@ function records(count: number, seed = 1) {
 
 function text(bytes: Uint8Array): string {
   return Buffer.from(bytes).toString();
+}
+
+/** How many whole batches a segment file holds, walking its headers. */
+function batchesIn(bytes: Buffer): number {
+  let count = 0;
+  for (let position = 0; position < bytes.length; count++) {
+    const header = readHeader(bytes, position, bytes.length);
+    assert.ok(typeof header !== "string", `a batch header at ${position}`);
+    position += batchHeaderBytes + header.payloadBytes;
+  }
+  return count;
 }
 
 function readAll(log: PartitionLog, partition: number, fromOffset = 0) {
@@ -219,6 +238,80 @@ describe("segments, indexes and lookups", () => {
       assert.equal(log.read(0, offset, { bytesMax: 1 }).records[0].offset, offset);
     }
     await log.close();
+  });
+
+  test("segments roll under concurrent appends: flights held for a roll land in order", async () => {
+    const segmentBytesMax = 12 * 1024;
+    const log = openLog({ segmentBytesMax, indexIntervalBytes: 512 });
+    const input = records(3000);
+    await log.append(1, input.slice(0, 10)); // the log thread is up: later flights take milliseconds
+    const appends = [];
+    // Appends of 10 records in bursts a millisecond apart: a flight per burst, several out at once
+    // when a roll falls due, so flights are held back for it and must still land in order.
+    for (let i = 0; i < input.length; i += 10) {
+      appends.push(log.append(0, input.slice(i, i + 10)));
+      if (i % 40 === 30) await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    const results = await Promise.all(appends);
+    assert.deepEqual(
+      results.map((result) => result.baseOffset),
+      Array.from({ length: 300 }, (_, i) => i * 10),
+      "offsets follow the order of the appends",
+    );
+    const stored = readAll(log, 0);
+    assert.equal(stored.length, 3000);
+    assert.deepEqual(
+      stored.map((record) => record.offset),
+      Array.from({ length: 3000 }, (_, i) => i),
+    );
+    const directory = path.join(log.directory, partitionDirectoryName(0));
+    const segments = fs.readdirSync(directory).filter((name) => name.endsWith(".log"));
+    assert.ok(segments.length > 5, `expected many segments, got ${segments.length}`);
+    for (const name of segments) {
+      const bytes = fs.readFileSync(path.join(directory, name));
+      const batches = batchesIn(bytes);
+      assert.ok(bytes.length <= segmentBytesMax || batches === 1, `${name}: ${bytes.length} bytes`);
+    }
+    await log.close();
+    const reopened = PartitionLog.open({ directory: log.directory, partitionCount: 2, onEvent: () => {} });
+    assert.equal(readAll(reopened, 0).length, 3000);
+    await reopened.close();
+  });
+
+  test("a log thread dying mid-flight fails those appends, leaves no bytes behind, and the next succeed", async () => {
+    const events: LogEvent[] = [];
+    // Level 19 on ~1 MB keeps the first flight on the thread long enough to kill it there.
+    const log = openLog({ compressionLevel: 19, onEvent: (event) => events.push(event) });
+    const big = records(4000);
+    const first = log.append(0, big);
+    await new Promise((resolve) => setImmediate(resolve)); // the first flight has left
+    const second = log.append(0, records(20, 2)); // continues behind the first
+    await new Promise((resolve) => setImmediate(resolve));
+    const compressor = acquireCompressor(1); // the process's one pool, shared with the log
+    try {
+      await compressor.crashWorkerForTest(0);
+    } finally {
+      await releaseCompressor(compressor);
+    }
+    await assert.rejects(first, { code: logErrorCodes.write });
+    await assert.rejects(second, { code: logErrorCodes.write });
+    assert.ok(events.some((event) => event.kind === "write-failed"));
+    const after = records(30, 3);
+    assert.deepEqual(await log.append(0, after), { baseOffset: 0, recordCount: 30 });
+    await log.close();
+    const reopenEvents: LogEvent[] = [];
+    const reopened = PartitionLog.open({
+      directory: log.directory,
+      partitionCount: 2,
+      onEvent: (event) => reopenEvents.push(event),
+    });
+    assert.deepEqual(reopenEvents, [], "recovery found nothing to cut: the failed flights left no bytes");
+    const stored = readAll(reopened, 0);
+    assert.deepEqual(
+      stored.map((record) => text(record.value)),
+      after.map((record) => text(record.value)),
+    );
+    await reopened.close();
   });
 
   test("segments roll by age", async () => {

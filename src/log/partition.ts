@@ -7,7 +7,9 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import {
+  batchHeaderBytes,
   type Codec,
+  codecs,
   compressPayloadSync,
   decodeRecords,
   encodeHeader,
@@ -30,14 +32,8 @@ import type { LogLimits } from "./limits.ts";
 import { Mutex } from "./mutex.ts";
 import type { DamagedRegion, ScanItem } from "./scan.ts";
 import { scanBatches } from "./scan.ts";
-import {
-  type RecoveryReport,
-  Segment,
-  segmentExtensions,
-  syncDirectory,
-  timestampNone,
-  type WrittenBatch,
-} from "./segment.ts";
+import { type RecoveryReport, Segment, segmentExtensions, syncDirectory } from "./segment.ts";
+import { type BatchToWrite, outcomeError, type WriteOutcome } from "./write-job.ts";
 
 export const fsyncModes = { always: "always", interval: "interval" } as const;
 export type FsyncMode = (typeof fsyncModes)[keyof typeof fsyncModes];
@@ -102,15 +98,22 @@ export interface PartitionStats {
   segmentCount: number;
 }
 
-/** Flights in the pipeline: one being written and fsynced, one compressing (see #pump). */
-const flightsMax = 2;
+/**
+ * Flights of one partition out at once. While one is being fsynced the next is already compressing
+ * and writing on the log thread, so the thread never waits to be woken between them (each wake-up
+ * of an idle thread costs ~1 ms on this VM, measured: docs/benchmarks.md).
+ */
+const flightsMax = 3;
 
+/** A group commit on its way to the disk: the appends it carries, encoded into batches. */
 interface Flight {
   taken: PendingAppend[];
   baseOffset: number;
-  batches: WrittenBatch[] | null;
-  error: unknown;
-  settled: Promise<void>;
+  batches: BatchToWrite[];
+  /** Bytes the flight can take on disk at most: what the roll decision counts before it lands. */
+  bytesAtMost: number;
+  /** Null while held back: a segment roll is due first, which waits for the earlier flights. */
+  outcome: Promise<WriteOutcome> | null;
 }
 
 interface PendingAppend {
@@ -136,7 +139,10 @@ export class Partition {
   #segments: Segment[];
   #pending: PendingAppend[] = [];
   #pendingBytes = 0;
+  /** Flights taken and not yet landed, in offset order (at most flightsMax). */
   #flights: Flight[] = [];
+  /** bytesAtMost of the flights sent and not yet landed. */
+  #flyingBytesAtMost = 0;
   #writer: Promise<void> | null = null;
   #takeScheduled = false;
   /** Offsets are handed out when appends are taken into a flight, ahead of the write. */
@@ -312,24 +318,22 @@ export class Partition {
   }
 
   /**
-   * Moves pending appends into a flight: offsets are assigned now, compression starts on the thread
-   * pool, and the writer writes flights in offset order. At most `flightsMax` flights exist, so while
-   * one is being written and fsynced the next is compressing and later appends accumulate into one
-   * big group: this is the group commit (one write + one fdatasync for every append that waited).
+   * Moves pending appends into a flight: offsets are assigned now, and the flight goes to the log
+   * thread, which compresses, writes and fsyncs it (src/log/write-job.ts). Appends read in one
+   * event-loop turn join one flight (taken at the turn's end), and while flightsMax flights are out
+   * later appends accumulate into one big group: this is the group commit (one write + one
+   * fdatasync for every append that waited).
    */
   #pump(deferred: boolean): void {
     if (this.#pending.length === 0 || this.#flights.length >= flightsMax || this.#takeScheduled) return;
-    // A second flight only when there is enough to compress ahead: small appends wait for the
-    // write in progress and go out together (see pipelineBytesMin in limits.ts).
-    if (this.#flights.length > 0 && this.#pendingBytes < this.#options.pipelineBytesMin) return;
     if (!deferred) {
       this.#take();
       return;
     }
     this.#takeScheduled = true;
-    queueMicrotask(() => {
+    this.#compressor.atTurnEnd(() => {
       this.#takeScheduled = false;
-      if (this.#flights.length < flightsMax) this.#take(); // appends of the same tick join one flight
+      if (this.#flights.length < flightsMax) this.#take();
     });
   }
 
@@ -343,53 +347,57 @@ export class Partition {
       for (const pending of taken) pending.reject(error);
       return;
     }
-    const groups = this.#group(taken);
     const baseOffset = this.#assignedNextOffset;
     let nextOffset = baseOffset;
-    const encoding: Promise<WrittenBatch>[] = [];
-    for (const group of groups) {
-      encoding.push(this.#encodeBatch(group, nextOffset));
+    let bytesAtMost = 0;
+    const batches: BatchToWrite[] = [];
+    for (const group of this.#group(taken)) {
+      const batch = this.#encodeBatch(group, nextOffset);
+      batches.push(batch);
+      bytesAtMost += this.#bytesAtMost(batch.rawBytes);
       for (const pending of group) nextOffset += pending.records.length;
     }
     this.#assignedNextOffset = nextOffset;
-    const flight: Flight = {
-      taken,
-      baseOffset,
-      batches: null,
-      error: null,
-      settled: Promise.all(encoding).then(
-        (batches) => {
-          flight.batches = batches;
-        },
-        (error) => {
-          flight.error = error;
-        },
-      ),
-    };
+    const flight: Flight = { taken, baseOffset, batches, bytesAtMost, outcome: null };
     this.#flights.push(flight);
+    // Sent now unless an earlier flight is held back or this one must wait for a roll.
+    const held = this.#flights.length > 1 && this.#flights.at(-2)!.outcome === null;
+    if (!held && !this.#rollDue(bytesAtMost)) this.#send(flight);
     if (this.#writer === null) this.#writer = this.#writeLoop();
   }
 
-  async #encodeBatch(group: readonly PendingAppend[], baseOffset: number): Promise<WrittenBatch> {
+  /** Hands a flight to the log thread, at the committed end when it is the only one out. */
+  #send(flight: Flight): void {
+    const active = this.#active;
+    assert.ok(active.writeFd !== null && flight.outcome === null);
+    const first = this.#flights[0] === flight;
+    flight.outcome = this.#compressor.write({
+      fd: active.writeFd,
+      position: first ? active.sizeBytes : null,
+      codec: this.#options.codec,
+      level: this.#options.compressionLevel,
+      sync: this.#options.fsync === fsyncModes.always,
+      batches: flight.batches,
+    });
+    this.#flyingBytesAtMost += flight.bytesAtMost;
+  }
+
+  /** Whether the active segment must roll before `incomingBytesAtMost` more bytes go to it. */
+  #rollDue(incomingBytesAtMost: number): boolean {
+    const active = this.#active;
+    if (active.sizeBytes === 0 && this.#flyingBytesAtMost === 0) return false;
+    const full =
+      active.sizeBytes + this.#flyingBytesAtMost + incomingBytesAtMost > this.#options.segmentBytesMax;
+    return full || Date.now() - active.createdWallMs > this.#options.segmentAgeMaxMs;
+  }
+
+  #encodeBatch(group: readonly PendingAppend[], baseOffset: number): BatchToWrite {
     const encoded = encodePayload(
       group.length === 1 ? group[0].records : group.flatMap((pending) => pending.records),
     );
-    const payload = await this.#compressor.compress(
-      encoded.raw,
-      this.#options.codec,
-      this.#options.compressionLevel,
-    );
     let sourcePosition = -1;
     for (const pending of group) sourcePosition = Math.max(sourcePosition, pending.sourcePosition);
-    const meta = { baseOffset, sourcePosition, leaderEpoch: this.#leaderEpoch, codec: this.#options.codec };
-    const header = encodeHeader(meta, encoded, payload);
-    return {
-      baseOffset,
-      recordCount: encoded.recordCount,
-      maxTimestampMs: encoded.maxTimestampMs,
-      header,
-      payload,
-    };
+    return { ...encoded, baseOffset, sourcePosition, leaderEpoch: this.#leaderEpoch };
   }
 
   /** Groups whole appends into batches of at most batchRawBytesMax (an append is never split). */
@@ -410,18 +418,11 @@ export class Partition {
     return groups;
   }
 
+  /** Lands flights in offset order as the log thread reports them. */
   async #writeLoop(): Promise<void> {
     try {
       while (this.#flights.length > 0) {
-        await this.#flights[0].settled;
-        let ready = 1; // every flight already compressed goes into the same write and fsync
-        while (
-          ready < this.#flights.length &&
-          (this.#flights[ready].batches !== null || this.#flights[ready].error !== null)
-        )
-          ready++;
-        await this.#mutex.run(() => this.#write(this.#flights.slice(0, ready)));
-        this.#flights.splice(0, ready);
+        await this.#mutex.run(() => this.#land());
         this.#pump(false);
       }
     } finally {
@@ -429,55 +430,57 @@ export class Partition {
     }
   }
 
-  async #write(flights: readonly Flight[]): Promise<void> {
-    const active = this.#active;
-    const before = {
-      sizeBytes: active.sizeBytes,
-      nextOffset: active.nextOffset,
-      maxTimestampMs: active.maxTimestampMs,
-    };
+  /** Lands the oldest flight: accounts for its bytes, commits it and answers its appends. */
+  async #land(): Promise<void> {
+    const flight = this.#flights[0];
     let stage = "write";
     const failedBefore = this.#failure !== null;
     try {
-      if (this.#failure) throw this.#failure;
-      const batches: WrittenBatch[] = [];
-      for (const flight of flights) {
-        if (flight.error !== null) throw flight.error;
-        batches.push(...flight.batches!);
+      if (flight.outcome === null) {
+        // Held back for a roll: every earlier flight has landed, so the segment's size is exact.
+        if (this.#failure) throw this.#failure;
+        if (this.#rollDue(flight.bytesAtMost)) await this.#roll();
+        for (const later of this.#flights) {
+          if (later !== flight && this.#rollDue(later.bytesAtMost)) break;
+          this.#send(later);
+        }
       }
-      assert.equal(batches[0].baseOffset, active.nextOffset, "flights are written in offset order");
-      await this.#rollIfDue(
-        batches.reduce((sum, batch) => sum + batch.header.length + batch.payload.length, 0),
-      );
+      const outcome = await flight.outcome!;
       const target = this.#active;
-      try {
-        await target.append(batches, this.#options.indexIntervalBytes);
-      } catch (error) {
-        target.rollBack(
-          target === active ? before.sizeBytes : 0,
-          batches[0].baseOffset,
-          target === active ? before.maxTimestampMs : timestampNone,
-        );
-        throw error;
+      if (!outcome.ok) {
+        stage = outcome.stage;
+        throw outcomeError(outcome);
       }
-      if (this.#options.fsync === fsyncModes.always) {
-        stage = "fsync";
-        await target.sync();
-        this.#stats.fsyncCount++;
-      } else this.#dirty = true;
-      this.#commit(target, batches.length, flights);
+      assert.equal(flight.baseOffset, target.nextOffset, "flights land in offset order");
+      target.appendWritten(flight.batches, outcome.batchBytes, this.#options.indexIntervalBytes);
+      this.#flights.shift();
+      this.#flyingBytesAtMost -= flight.bytesAtMost;
+      if (this.#options.fsync === fsyncModes.always) this.#stats.fsyncCount++;
+      else this.#dirty = true;
+      this.#commit(target, flight);
     } catch (error) {
       // After a failed fsync the kernel may have dropped the dirty pages: nothing about the file can
       // be trusted until recovery reads it back, so the partition refuses writes until reopened.
-      const preexisting = failedBefore;
-      if (stage === "fsync") this.#failure = error as Error;
-      if (!preexisting) this.#onEvent({ kind: "write-failed", partition: this.id, error });
-      // Later flights were given offsets that assumed this write: they fail with it.
+      if (stage === "sync") this.#failure = error as Error;
+      if (!failedBefore) this.#onEvent({ kind: "write-failed", partition: this.id, error });
+      // The later flights were written after this one (or fail on the log thread because it
+      // failed): wait until the thread is done with all of them, then cut the file back to its
+      // committed end so no byte of an unacknowledged flight stays behind.
+      const failed = this.#flights.splice(0);
+      await Promise.all(failed.map((each) => each.outcome));
+      this.#flyingBytesAtMost = 0;
+      const target = this.#active;
+      if (stage === "write") target.rollBack(target.sizeBytes, target.nextOffset, target.maxTimestampMs);
       const failure = new LogWriteError(`partition ${this.id}: ${stage} failed`, error);
-      for (const flight of this.#flights) for (const pending of flight.taken) pending.reject(failure);
-      this.#flights.length = flights.length; // the write loop then removes exactly these
-      this.#assignedNextOffset = this.#active.nextOffset;
+      for (const each of failed) for (const pending of each.taken) pending.reject(failure);
+      this.#assignedNextOffset = target.nextOffset;
     }
+  }
+
+  /** Bytes a batch of `rawBytes` can take on disk at most: header + the codec's worst case. */
+  #bytesAtMost(rawBytes: number): number {
+    const growth = this.#options.codec === codecs.none ? 0 : (rawBytes >> 8) + 64; // zstd's bound
+    return batchHeaderBytes + rawBytes + growth;
   }
 
   /** Waits until no append is pending or in flight. */
@@ -488,19 +491,16 @@ export class Partition {
     }
   }
 
-  #commit(active: Segment, batchCount: number, flights: readonly Flight[]): void {
+  #commit(active: Segment, flight: Flight): void {
     this.#committedPosition = active.sizeBytes;
     this.#committedNextOffset = active.nextOffset;
-    this.#stats.batchesWritten += batchCount;
-    let offset = flights[0].baseOffset;
-    for (const flight of flights) {
-      assert.equal(flight.baseOffset, offset, "flights are contiguous");
-      for (const pending of flight.taken) {
-        this.#stats.appendedRecords += pending.records.length;
-        this.#stats.appendedBytes += pending.rawBytes;
-        pending.resolve({ baseOffset: offset, recordCount: pending.records.length });
-        offset += pending.records.length;
-      }
+    this.#stats.batchesWritten += flight.batches.length;
+    let offset = flight.baseOffset;
+    for (const pending of flight.taken) {
+      this.#stats.appendedRecords += pending.records.length;
+      this.#stats.appendedBytes += pending.rawBytes;
+      pending.resolve({ baseOffset: offset, recordCount: pending.records.length });
+      offset += pending.records.length;
     }
     assert.equal(offset, this.#committedNextOffset, "every appended record got exactly one offset");
     if (this.#waiters.length > 0) {
@@ -513,20 +513,12 @@ export class Partition {
     }
   }
 
-  async #rollIfDue(incomingBytes: number): Promise<void> {
-    const active = this.#active;
-    if (active.sizeBytes === 0) return;
-    const full = active.sizeBytes + incomingBytes > this.#options.segmentBytesMax;
-    const old = Date.now() - active.createdWallMs > this.#options.segmentAgeMaxMs;
-    if (full || old) await this.#roll();
-  }
-
   async #roll(): Promise<void> {
     const active = this.#active;
     try {
       await active.seal();
     } catch (error) {
-      this.#failure = error as Error; // the seal's fsync failed: see #write
+      this.#failure = error as Error; // the seal's fsync failed: see #land
       throw error;
     }
     this.#stats.fsyncCount++;
@@ -544,7 +536,7 @@ export class Partition {
       try {
         await this.#active.sync();
       } catch (error) {
-        // As in #write: after a failed fsync nothing written since the last good one is trusted.
+        // As in #land: after a failed fsync nothing written since the last good one is trusted.
         this.#failure = error as Error;
         throw error;
       }

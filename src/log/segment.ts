@@ -26,12 +26,11 @@ interface IndexEntries {
   maxTimestampsBefore: number[];
 }
 
+/** What the segment's bookkeeping needs of a batch written at its end. */
 export interface WrittenBatch {
   baseOffset: number;
   recordCount: number;
   maxTimestampMs: number;
-  header: Buffer;
-  payload: Buffer;
 }
 
 export interface RecoveryReport {
@@ -259,22 +258,29 @@ export class Segment {
     writeFileDurably(this.timeIndexPath, times, sealNextOffset !== null);
   }
 
-  /** Appends whole batches at the end of the active segment (not yet fsynced). */
-  async append(batches: readonly WrittenBatch[], indexIntervalBytes: number): Promise<void> {
+  /**
+   * Accounts for whole batches the log thread has just written at the end of the active segment
+   * (src/log/write-job.ts): `batchBytes[i]` is what batch i took on disk, header included.
+   */
+  appendWritten(
+    batches: readonly WrittenBatch[],
+    batchBytes: readonly number[],
+    indexIntervalBytes: number,
+  ): void {
     assert.ok(this.writeFd !== null && !this.sealed, "append goes to the active segment");
-    const buffers: Buffer[] = [];
+    assert.equal(batches.length, batchBytes.length, "one size per batch written");
     let position = this.sizeBytes;
     const indexedBefore = this.#index.relOffsets.length;
-    for (const batch of batches) {
+    for (let i = 0; i < batches.length; i++) {
+      const batch = batches[i];
       assert.equal(batch.baseOffset, this.nextOffset, "batches are contiguous");
+      assert.ok(batchBytes[i] > batchHeaderBytes, "a written batch has a header and a payload");
       this.#addToIndex(position, batch.baseOffset, indexIntervalBytes);
-      buffers.push(batch.header, batch.payload);
-      position += batch.header.length + batch.payload.length;
+      position += batchBytes[i];
       this.nextOffset = batch.baseOffset + batch.recordCount;
       if (batch.maxTimestampMs > this.maxTimestampMs) this.maxTimestampMs = batch.maxTimestampMs;
     }
     assert.ok(position < 2 ** 32, "segment positions are u32");
-    await writevAll(this.writeFd, buffers, this.sizeBytes);
     this.sizeBytes = position;
     // The index is a hint rebuilt on open, so its appends are not fsynced on the ack path.
     const indexedAfter = this.#index.relOffsets.length;
@@ -428,17 +434,4 @@ export function syncDirectory(directory: string): void {
   } finally {
     fs.closeSync(fd);
   }
-}
-
-function writevAll(fd: number, buffers: Buffer[], position: number): Promise<void> {
-  const total = buffers.reduce((sum, buffer) => sum + buffer.length, 0);
-  return new Promise((resolve, reject) => {
-    fs.writev(fd, buffers, position, (error, written) => {
-      if (error) return reject(error);
-      if (written === total) return resolve();
-      // Short write (rare: signals, full disks): finish the rest from one concatenated buffer.
-      const rest = Buffer.concat(buffers).subarray(written);
-      writevAll(fd, [rest], position + written).then(resolve, reject);
-    });
-  });
 }
