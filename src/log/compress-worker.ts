@@ -16,19 +16,46 @@ export type FromLogThread =
   | { kind: "compressed"; id: number; compressed?: Uint8Array; error?: string }
   | { kind: "written"; results: Array<{ id: number; outcome: WriteOutcome }> };
 
+if (parentPort === null) throw new Error("compress-worker.ts runs only as a worker thread");
 const port = parentPort;
-if (port === null) throw new Error("compress-worker.ts runs only as a worker thread");
+
+/** Flights waiting for this thread, oldest first; run one per event-loop turn (see drain). */
+const queue: Array<{ id: number; job: WriteJob }> = [];
+let draining = false;
+/** Outcomes not yet reported: sent together at the end of the turn they complete in. */
+let outcomes: Array<{ id: number; outcome: WriteOutcome }> = [];
+
+/**
+ * Runs one flight, then yields: fdatasync completions of earlier flights are handled between
+ * flights, so a partition whose flight is durable hears so while the next one compresses instead
+ * of after every flight of the message (measured: bench/log.bench.ts, docs/benchmarks.md).
+ */
+function drain(): void {
+  const next = queue.shift();
+  if (next === undefined) {
+    draining = false;
+    return;
+  }
+  runWriteJob(next.job, (outcome) => report(next.id, outcome));
+  setImmediate(drain);
+}
+
+function report(id: number, outcome: WriteOutcome): void {
+  if (outcomes.length === 0)
+    setImmediate(() => {
+      const results = outcomes;
+      outcomes = [];
+      port.postMessage({ kind: "written", results });
+    });
+  outcomes.push({ id, outcome });
+}
 
 port.on("message", (message: ToLogThread) => {
   if (message.kind === "write") {
-    // Every flight of the message is written before any fdatasync is awaited, so the partitions'
-    // fsyncs overlap on the thread pool; one reply carries all outcomes (one main-thread turn).
-    const results: Array<{ id: number; outcome: WriteOutcome }> = [];
-    for (const { id, job } of message.jobs) {
-      runWriteJob(job, (outcome) => {
-        results.push({ id, outcome });
-        if (results.length === message.jobs.length) port.postMessage({ kind: "written", results });
-      });
+    queue.push(...message.jobs);
+    if (!draining) {
+      draining = true;
+      drain();
     }
     return;
   }

@@ -46,7 +46,7 @@ export class Compressor {
   readonly #waitingWrites = new Map<number, WaitingWrite>();
   readonly #load: number[] = [];
   /** Flights handed over in this event-loop turn, sent together at its end. */
-  #outbox: Array<{ id: number; job: WriteJob }> = [];
+  #outbox: Array<{ id: number; lane: number; job: WriteJob }> = [];
   #turnTasks: Array<() => void> = [];
   #turnScheduled = false;
   #nextId = 0;
@@ -130,10 +130,10 @@ export class Compressor {
 
   /**
    * Runs one flight (compress, write at job.position, fdatasync when job.sync) and reports how it
-   * went; never rejects. The batches' raw buffers are handed over. A partition has at most one
-   * flight out at a time, so flights of one file never overtake each other.
+   * went; never rejects. The batches' raw buffers are handed over. Flights of one `lane` (the
+   * partition's id) all run on the same thread, in the order handed over.
    */
-  write(job: WriteJob): Promise<WriteOutcome> {
+  write(job: WriteJob, lane: number): Promise<WriteOutcome> {
     if (this.#closed)
       return Promise.resolve({ ok: false, stage: "write", message: "the log thread is closed", code: null });
     if (this.#workers.length === 0) return new Promise((resolve) => runWriteJob(job, resolve));
@@ -142,7 +142,7 @@ export class Compressor {
     const promise = new Promise<WriteOutcome>((resolve) => {
       this.#waitingWrites.set(id, { worker: -1, resolve });
     });
-    this.#outbox.push({ id, job });
+    this.#outbox.push({ id, lane, job });
     this.#scheduleTurnEnd();
     return promise;
   }
@@ -175,18 +175,23 @@ export class Compressor {
   }
 
   #flushOutbox(): void {
-    const jobs = this.#outbox;
+    const outbox = this.#outbox;
     this.#outbox = [];
-    if (jobs.length === 0 || this.#closed) return;
-    const target = this.#leastLoaded();
-    this.#load[target] += jobs.length;
-    this.#workers[target].ref();
-    const transfer: ArrayBuffer[] = [];
-    for (const { id, job } of jobs) {
-      this.#waitingWrites.get(id)!.worker = target;
-      for (const batch of job.batches) transfer.push(batch.raw.buffer as ArrayBuffer);
+    if (outbox.length === 0 || this.#closed) return;
+    // Every flight of one lane (a partition) goes to the same thread: a continuing flight needs the
+    // file position its predecessor left behind there (write-job.ts).
+    for (let target = 0; target < this.#workers.length; target++) {
+      const jobs = outbox.filter((entry) => entry.lane % this.#workers.length === target);
+      if (jobs.length === 0) continue;
+      this.#load[target] += jobs.length;
+      this.#workers[target].ref();
+      const transfer: ArrayBuffer[] = [];
+      for (const { id, job } of jobs) {
+        this.#waitingWrites.get(id)!.worker = target;
+        for (const batch of job.batches) transfer.push(batch.raw.buffer as ArrayBuffer);
+      }
+      this.#post(target, { kind: "write", jobs: jobs.map(({ id, job }) => ({ id, job })) }, transfer);
     }
-    this.#post(target, { kind: "write", jobs }, transfer);
   }
 
   #leastLoaded(): number {

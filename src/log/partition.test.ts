@@ -278,6 +278,28 @@ describe("segments, indexes and lookups", () => {
     await reopened.close();
   });
 
+  test("with two log threads each partition's flights stay on one thread, in order", async () => {
+    const log = openLog({ partitionCount: 4, compressionThreads: 2 });
+    const input = records(40);
+    await Promise.all([0, 1, 2, 3].map((partition) => log.append(partition, input))); // threads up
+    const appends = [];
+    for (let turn = 0; turn < 60; turn++) {
+      for (let partition = 0; partition < 4; partition++) appends.push(log.append(partition, input));
+      await new Promise((resolve) => setImmediate(resolve)); // a flight per partition per turn
+    }
+    const results = await Promise.all(appends);
+    for (let partition = 0; partition < 4; partition++) {
+      const offsets = results.filter((_, i) => i % 4 === partition).map((result) => result.baseOffset);
+      assert.deepEqual(
+        offsets,
+        Array.from({ length: 60 }, (_, i) => 40 + i * 40),
+        `partition ${partition}`,
+      );
+      assert.equal(readAll(log, partition).length, 40 * 61);
+    }
+    await log.close();
+  });
+
   test("a log thread dying mid-flight fails those appends, leaves no bytes behind, and the next succeed", async () => {
     const events: LogEvent[] = [];
     // Level 19 on ~1 MB keeps the first flight on the thread long enough to kill it there.

@@ -371,14 +371,17 @@ export class Partition {
     const active = this.#active;
     assert.ok(active.writeFd !== null && flight.outcome === null);
     const first = this.#flights[0] === flight;
-    flight.outcome = this.#compressor.write({
-      fd: active.writeFd,
-      position: first ? active.sizeBytes : null,
-      codec: this.#options.codec,
-      level: this.#options.compressionLevel,
-      sync: this.#options.fsync === fsyncModes.always,
-      batches: flight.batches,
-    });
+    flight.outcome = this.#compressor.write(
+      {
+        fd: active.writeFd,
+        position: first ? active.sizeBytes : null,
+        codec: this.#options.codec,
+        level: this.#options.compressionLevel,
+        sync: this.#options.fsync === fsyncModes.always,
+        batches: flight.batches,
+      },
+      this.id,
+    );
     this.#flyingBytesAtMost += flight.bytesAtMost;
   }
 
