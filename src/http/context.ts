@@ -59,16 +59,29 @@ export function admit(
   return true;
 }
 
-/** Appends records grouped by partition; resolves when all are durable. */
-export async function appendRouted(
+/**
+ * Appends records grouped by partition; resolves when all are durable. Not itself async: a
+ * suspended async frame would keep `routed` (and every record buffer in it) alive until the fsync.
+ */
+export function appendRouted(
   context: ServerContext,
   topic: string,
   log: PartitionLog,
   routed: Map<number, LogRecord[]>,
 ): Promise<void> {
   const startedMs = performance.now();
+  const appends = Array.from(routed, ([partition, records]) => log.append(partition, records));
+  return settleAppends(context, topic, startedMs, Promise.all(appends));
+}
+
+async function settleAppends(
+  context: ServerContext,
+  topic: string,
+  startedMs: number,
+  appends: Promise<unknown>,
+): Promise<void> {
   try {
-    await Promise.all(Array.from(routed, ([partition, records]) => log.append(partition, records)));
+    await appends;
   } catch (error) {
     // The routes validate first, so these mean a limit of the log below a limit of the route.
     if (error instanceof RecordTooLargeError)

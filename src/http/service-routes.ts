@@ -64,23 +64,32 @@ export function registerServiceRoutes(app: FastifyInstance, context: ServerConte
         const tenant = tenantOf(request);
         const body = (request.body as Buffer | undefined) ?? Buffer.alloc(0);
         const entries = parseServiceLogs(body, limits);
+        // Only counts cross the await below: the parsed entries must not outlive the request's
+        // parsing (held across the fsync, they would be promoted to the old generation).
+        const entryCount = entries.length;
+        const bodyBytes = body.length;
         const receivedAtMs = Date.now();
-        context.tenantLimiter.admit(tenant, entries.length, body.length, receivedAtMs, "tenant");
-        if (entries.length > 0) {
-          const routed = enrichAndRoute(
-            entries,
-            { receivedAtMs, clientIp: clientIp(request), nodeId: context.nodeId },
-            tenant,
-            config.partitions,
+        context.tenantLimiter.admit(tenant, entryCount, bodyBytes, receivedAtMs, "tenant");
+        if (entryCount > 0) {
+          const appended = appendRouted(
+            context,
+            topics.serviceLogs,
+            context.serviceLog,
+            enrichAndRoute(
+              entries,
+              { receivedAtMs, clientIp: clientIp(request), nodeId: context.nodeId },
+              tenant,
+              config.partitions,
+            ),
           );
-          await appendRouted(context, topics.serviceLogs, context.serviceLog, routed);
+          await appended;
         }
-        context.metrics.ingestedRecords.inc({ route, tenant }, entries.length);
-        context.metrics.ingestedBytes.inc({ route, tenant }, body.length);
+        context.metrics.ingestedRecords.inc({ route, tenant }, entryCount);
+        context.metrics.ingestedBytes.inc({ route, tenant }, bodyBytes);
         return reply
           .code(200)
           .header("content-type", "application/json")
-          .send(`{"received":${entries.length}}\n`);
+          .send(`{"received":${entryCount}}\n`);
       } catch (error) {
         return replyPlainError(context, reply, error);
       }

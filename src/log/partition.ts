@@ -117,7 +117,9 @@ interface Flight {
 }
 
 interface PendingAppend {
+  /** Dropped (emptied) once encoded into a flight: see #take. */
   records: readonly LogRecord[];
+  recordCount: number;
   rawBytes: number;
   sourcePosition: number;
   resolve: (result: AppendResult) => void;
@@ -125,6 +127,7 @@ interface PendingAppend {
 }
 
 const compactedMarkerExtension = ".compacted";
+const noRecords: readonly LogRecord[] = Object.freeze([]);
 
 export class Partition {
   readonly id: number;
@@ -279,6 +282,7 @@ export class Partition {
     return new Promise<AppendResult>((resolve, reject) => {
       this.#pending.push({
         records,
+        recordCount: records.length,
         rawBytes,
         sourcePosition: options.sourcePosition ?? -1,
         resolve,
@@ -355,9 +359,14 @@ export class Partition {
       const batch = this.#encodeBatch(group, nextOffset);
       batches.push(batch);
       bytesAtMost += this.#bytesAtMost(batch.rawBytes);
-      for (const pending of group) nextOffset += pending.records.length;
+      for (const pending of group) nextOffset += pending.recordCount;
     }
     this.#assignedNextOffset = nextOffset;
+    // The records are in the payload now. Letting go of them here, not when the flight lands, lets
+    // the caller's buffers die young: held until the fsync they outlive a scavenge, get promoted,
+    // and their external memory then forces a full GC (measured: 20 -> 5 in 6 s at 100k
+    // records/s, docs/benchmarks.md).
+    for (const pending of taken) pending.records = noRecords;
     const flight: Flight = { taken, baseOffset, batches, bytesAtMost, outcome: null };
     this.#flights.push(flight);
     // Sent now unless an earlier flight is held back or this one must wait for a roll.
@@ -500,10 +509,10 @@ export class Partition {
     this.#stats.batchesWritten += flight.batches.length;
     let offset = flight.baseOffset;
     for (const pending of flight.taken) {
-      this.#stats.appendedRecords += pending.records.length;
+      this.#stats.appendedRecords += pending.recordCount;
       this.#stats.appendedBytes += pending.rawBytes;
-      pending.resolve({ baseOffset: offset, recordCount: pending.records.length });
-      offset += pending.records.length;
+      pending.resolve({ baseOffset: offset, recordCount: pending.recordCount });
+      offset += pending.recordCount;
     }
     assert.equal(offset, this.#committedNextOffset, "every appended record got exactly one offset");
     if (this.#waiters.length > 0) {
