@@ -110,8 +110,12 @@ export function registerAccessRoutes(app: FastifyInstance, context: ServerContex
           );
         }
         pair = reserving;
-        context.tenantLimiter.admit(customerId, entries.length, body.length, nowMs, "customer");
-        pair = reserving;
+        // Only counts cross the await below (see the same in service-routes.ts); the body itself is
+        // the record's value, which the log lets go of once it is encoded into a flight.
+        const entryCount = entries.length;
+        const bodyBytes = body.length;
+        request.body = undefined;
+        context.tenantLimiter.admit(customerId, entryCount, bodyBytes, nowMs, "customer");
         const record = {
           timestampMs: nowMs,
           key: accessBatchKey(customerId, idempotencyKey, requestId),
@@ -125,8 +129,8 @@ export function registerAccessRoutes(app: FastifyInstance, context: ServerContex
         );
         context.idempotency.confirm(pair, nowMs);
         pair = null;
-        context.metrics.ingestedRecords.inc({ route, tenant: customerId }, entries.length);
-        context.metrics.ingestedBytes.inc({ route, tenant: customerId }, body.length);
+        context.metrics.ingestedRecords.inc({ route, tenant: customerId }, entryCount);
+        context.metrics.ingestedBytes.inc({ route, tenant: customerId }, bodyBytes);
         return reply.code(202).send();
       } catch (error) {
         if (pair !== null) context.idempotency.release(pair);

@@ -68,6 +68,7 @@ export function registerServiceRoutes(app: FastifyInstance, context: ServerConte
         // parsing (held across the fsync, they would be promoted to the old generation).
         const entryCount = entries.length;
         const bodyBytes = body.length;
+        request.body = undefined; // parsed: fastify would hold the buffer until the reply
         const receivedAtMs = Date.now();
         context.tenantLimiter.admit(tenant, entryCount, bodyBytes, receivedAtMs, "tenant");
         if (entryCount > 0) {
