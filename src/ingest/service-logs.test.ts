@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import fc from "fast-check";
 import { partitionFor } from "../model/hash.ts";
-import { enrichAndRoute, parseServiceLogs } from "./service-logs.ts";
+import { enrichAndRoute, parseServiceLogs, storedJson } from "./service-logs.ts";
 
 const limits = { entriesMax: 100, labelsMax: 5, lineBytesMax: 1000 };
 
@@ -68,4 +69,31 @@ test("enriched values round-trip exactly, ASCII and not, several to a partition"
   );
   assert.equal(Buffer.from(auth[0].key).toString(), "tenant-1\u0000auth_service");
   assert.equal(routed.get(partitionFor("event_creator", 4))!.length, 1);
+});
+
+test("the stored text of an entry is exactly JSON.stringify of its fields in the reference's order", () => {
+  const suffix = ',"received_at":5,"client_ip":"::1","ingested_node_id":"n"}';
+  fc.assert(
+    fc.property(
+      fc.record(
+        {
+          timestamp: fc.maxSafeNat(),
+          service: fc.string({ unit: "binary" }),
+          level: fc.string({ unit: "binary" }),
+          message: fc.string({ unit: "binary", maxLength: 200 }),
+          labels: fc.dictionary(fc.string({ unit: "binary" }), fc.string({ unit: "binary" })),
+        },
+        { requiredKeys: ["timestamp", "service", "message"] },
+      ),
+      (entry) => {
+        const fields: Record<string, unknown> = { timestamp: entry.timestamp, service: entry.service };
+        if (entry.level !== undefined) fields.level = entry.level;
+        fields.message = entry.message;
+        if (entry.labels !== undefined) fields.labels = entry.labels;
+        const expected = JSON.stringify(fields).slice(0, -1) + suffix;
+        assert.equal(storedJson(entry, JSON.stringify(entry.service), suffix), expected);
+      },
+    ),
+    { numRuns: 2000 },
+  );
 });
