@@ -167,11 +167,18 @@ export class Compressor {
     this.#turnScheduled = false;
     const tasks = this.#turnTasks;
     this.#turnTasks = [];
-    try {
-      for (const task of tasks) task();
-    } finally {
-      this.#flushOutbox();
+    // One task failing (a bug) must not keep the others' partitions from ever taking again: each
+    // runs, the turn's flights leave, then the first error surfaces.
+    let failure: { error: unknown } | null = null;
+    for (const task of tasks) {
+      try {
+        task();
+      } catch (error) {
+        failure ??= { error };
+      }
     }
+    this.#flushOutbox();
+    if (failure !== null) throw failure.error;
   }
 
   #flushOutbox(): void {

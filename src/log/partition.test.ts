@@ -507,6 +507,146 @@ describe("retention, truncation, compaction", () => {
   });
 });
 
+describe("failures on the append path", () => {
+  const smallRecord = (i: number, bytes = 40) => ({
+    timestampMs: i,
+    key: Buffer.from(`k${i}`),
+    value: Buffer.from(`value-${i}-`.padEnd(bytes, "-")),
+  });
+  const turn = () => new Promise((resolve) => setImmediate(resolve));
+
+  test("roll() while flights are out: every acknowledged record stays readable, also after reopen", async () => {
+    const log = openLog({ partitionCount: 1 });
+    await log.append(0, [smallRecord(-1)]);
+    const appends: Array<Promise<{ baseOffset: number }>> = [];
+    const sent: number[] = [];
+    for (let round = 0; round < 20; round++) {
+      for (let t = 0; t < 3; t++) {
+        for (let j = 0; j < 4; j++) {
+          sent.push(sent.length);
+          appends.push(log.append(0, [smallRecord(sent.length - 1, 2000)]));
+        }
+        await turn();
+      }
+      await log.partition(0).roll(); // flights of the last turns are still on the log thread
+    }
+    const results = await Promise.all(appends);
+    const check = (reader: PartitionLog) => {
+      results.forEach((result, i) => {
+        const [record] = reader.read(0, result.baseOffset, { endOffset: result.baseOffset + 1 }).records;
+        assert.equal(text(record.value), text(smallRecord(i, 2000).value), `append ${i}`);
+      });
+    };
+    check(log);
+    assert.ok(log.stats().partitions[0].segmentCount >= 20);
+    await log.close();
+    const events: LogEvent[] = [];
+    const reopened = PartitionLog.open({
+      directory: log.directory,
+      partitionCount: 1,
+      onEvent: (event) => events.push(event),
+    });
+    assert.deepEqual(events, [], "nothing to repair on reopen");
+    check(reopened);
+    await reopened.close();
+  });
+
+  test("an index write that fails rejects its append, and nothing of it becomes readable", async (t) => {
+    const log = openLog({ partitionCount: 1, indexIntervalBytes: 1 });
+    await log.append(0, [smallRecord(0)]);
+    let armed = true;
+    const appendFileSync = fs.appendFileSync;
+    t.mock.method(fs, "appendFileSync", (...args: Parameters<typeof fs.appendFileSync>) => {
+      if (armed && String(args[0]).endsWith(".index")) {
+        armed = false;
+        throw Object.assign(new Error("ENOSPC: no space left on device"), { code: "ENOSPC" });
+      }
+      return appendFileSync(...args);
+    });
+    await assert.rejects(log.append(0, [smallRecord(1)]), { code: logErrorCodes.write });
+    assert.deepEqual(await log.append(0, [smallRecord(2)]), { baseOffset: 1, recordCount: 1 });
+    assert.deepEqual(
+      readAll(log, 0).map((record) => text(record.value)),
+      [smallRecord(0), smallRecord(2)].map((record) => text(record.value)),
+    );
+    await log.close();
+  });
+
+  test("a roll that fails after sealing fails the partition: appends are refused, none hang", async (t) => {
+    const log = openLog({ partitionCount: 2, segmentBytesMax: 2000, codec: "none" });
+    await log.append(0, [smallRecord(0, 1500)]);
+    let armed = true;
+    const openSync = fs.openSync;
+    t.mock.method(fs, "openSync", (...args: Parameters<typeof fs.openSync>) => {
+      if (armed && args[1] === "wx+") {
+        armed = false;
+        throw Object.assign(new Error("EMFILE: too many open files"), { code: "EMFILE" });
+      }
+      return openSync(...args);
+    });
+    const bounded = <T>(promise: Promise<T>) =>
+      Promise.race([promise, new Promise((_, reject) => setTimeout(() => reject(new Error("hung")), 5000))]);
+    await assert.rejects(bounded(log.append(0, [smallRecord(1, 1500)])), { code: logErrorCodes.write });
+    await assert.rejects(bounded(log.append(0, [smallRecord(2)])), /failed until reopened/);
+    assert.deepEqual(await bounded(log.append(1, [smallRecord(3)])), { baseOffset: 0, recordCount: 1 });
+    await bounded(log.close());
+  });
+
+  test("appends issued while a failed flight is being cut back are not failed with it", async () => {
+    const log = openLog({ partitionCount: 1 });
+    await log.append(0, [smallRecord(-1)]);
+    const compressor = acquireCompressor(1); // the log's own (shared) log thread
+    const write = compressor.write.bind(compressor);
+    let calls = 0;
+    let failedAtMs = 0; // when the failed flight's outcome reached the partition
+    compressor.write = (job, lane) => {
+      const call = calls++;
+      if (call === 0) job.fd = 987_654; // this flight's write fails on the log thread (EBADF)
+      const outcome = write(job, lane);
+      if (call === 0)
+        // Reported after 10 ms, so the next flight is out behind it by then.
+        return outcome.then(
+          (o) =>
+            new Promise((r) =>
+              setTimeout(() => {
+                failedAtMs = performance.now();
+                r(o);
+              }, 10),
+            ),
+        );
+      // The flight behind it answers late, so the failure is handled while it is still out.
+      return call === 1 ? outcome.then((o) => new Promise((r) => setTimeout(() => r(o), 40))) : outcome;
+    };
+    try {
+      const results: Array<{ i: number; ok: boolean; issuedAfterFailure: boolean }> = [];
+      const appends = [];
+      for (let i = 0; i < 30; i++) {
+        const issuedMs = performance.now();
+        appends.push(
+          log.append(0, [smallRecord(i)]).then(
+            () => results.push({ i, ok: true, issuedAfterFailure: false }),
+            () => results.push({ i, ok: false, issuedAfterFailure: failedAtMs > 0 && issuedMs > failedAtMs }),
+          ),
+        );
+        await new Promise((resolve) => setTimeout(resolve, 2));
+      }
+      await Promise.all(appends);
+      const failed = results.filter((result) => !result.ok);
+      assert.ok(failed.length >= 1 && failed.length <= 3, `${failed.length} failed`);
+      assert.deepEqual(
+        failed.filter((result) => result.issuedAfterFailure),
+        [],
+        "nothing issued after the failure was reported fails",
+      );
+      assert.equal(readAll(log, 0).length, 1 + results.filter((result) => result.ok).length);
+    } finally {
+      delete (compressor as { write?: unknown }).write; // back to the prototype's method
+      await releaseCompressor(compressor);
+    }
+    await log.close();
+  });
+});
+
 describe("lifecycle", () => {
   test("close flushes pending appends, later appends fail with LOG_CLOSED, reopen sees everything", async () => {
     const log = openLog();

@@ -148,6 +148,10 @@ export class Partition {
   #flyingBytesAtMost = 0;
   #writer: Promise<void> | null = null;
   #takeScheduled = false;
+  /** Set while failed flights are being cut back (#failFlights): nothing is taken meanwhile. */
+  #recovering = false;
+  /** Set while the active segment rolls: flights taken meanwhile are held (#take) and sent by #land. */
+  #rolling = false;
   /** Offsets are handed out when appends are taken into a flight, ahead of the write. */
   #assignedNextOffset: number;
   #closing = false;
@@ -330,6 +334,7 @@ export class Partition {
    */
   #pump(deferred: boolean): void {
     if (this.#pending.length === 0 || this.#flights.length >= flightsMax || this.#takeScheduled) return;
+    if (this.#recovering) return; // #writeLoop pumps again once the failed flights are cut back
     if (!deferred) {
       this.#take();
       return;
@@ -337,7 +342,7 @@ export class Partition {
     this.#takeScheduled = true;
     this.#compressor.atTurnEnd(() => {
       this.#takeScheduled = false;
-      if (this.#flights.length < flightsMax) this.#take();
+      if (this.#flights.length < flightsMax && !this.#recovering) this.#take();
     });
   }
 
@@ -369,8 +374,9 @@ export class Partition {
     for (const pending of taken) pending.records = noRecords;
     const flight: Flight = { taken, baseOffset, batches, bytesAtMost, outcome: null };
     this.#flights.push(flight);
-    // Sent now unless an earlier flight is held back or this one must wait for a roll.
-    const held = this.#flights.length > 1 && this.#flights.at(-2)!.outcome === null;
+    // Sent now unless a roll is in progress, an earlier flight is held back, or this one must wait
+    // for a roll.
+    const held = this.#rolling || (this.#flights.length > 1 && this.#flights.at(-2)!.outcome === null);
     if (!held && !this.#rollDue(bytesAtMost)) this.#send(flight);
     if (this.#writer === null) this.#writer = this.#writeLoop();
   }
@@ -445,12 +451,16 @@ export class Partition {
   /** Lands the oldest flight: accounts for its bytes, commits it and answers its appends. */
   async #land(): Promise<void> {
     const flight = this.#flights[0];
-    let stage = "write";
+    // "failed": the partition already refuses writes (an earlier fsync failed); nothing is cut.
+    let stage: "write" | "sync" | "failed" = "write";
     const failedBefore = this.#failure !== null;
     try {
       if (flight.outcome === null) {
         // Held back for a roll: every earlier flight has landed, so the segment's size is exact.
-        if (this.#failure) throw this.#failure;
+        if (this.#failure) {
+          stage = "failed";
+          throw this.#failure;
+        }
         if (this.#rollDue(flight.bytesAtMost)) await this.#roll();
         for (const later of this.#flights) {
           if (later !== flight && this.#rollDue(later.bytesAtMost)) break;
@@ -458,11 +468,16 @@ export class Partition {
         }
       }
       const outcome = await flight.outcome!;
-      const target = this.#active;
       if (!outcome.ok) {
         stage = outcome.stage;
         throw outcomeError(outcome);
       }
+      if (this.#failure) {
+        // An fsync of the interval mode failed while this flight was out: it is not trusted either.
+        stage = "failed";
+        throw this.#failure;
+      }
+      const target = this.#active;
       assert.equal(flight.baseOffset, target.nextOffset, "flights land in offset order");
       target.appendWritten(flight.batches, outcome.batchBytes, this.#options.indexIntervalBytes);
       this.#flights.shift();
@@ -471,21 +486,44 @@ export class Partition {
       else this.#dirty = true;
       this.#commit(target, flight);
     } catch (error) {
-      // After a failed fsync the kernel may have dropped the dirty pages: nothing about the file can
-      // be trusted until recovery reads it back, so the partition refuses writes until reopened.
-      if (stage === "sync") this.#failure = error as Error;
-      if (!failedBefore) this.#onEvent({ kind: "write-failed", partition: this.id, error });
-      // The later flights were written after this one (or fail on the log thread because it
-      // failed): wait until the thread is done with all of them, then cut the file back to its
-      // committed end so no byte of an unacknowledged flight stays behind.
-      const failed = this.#flights.splice(0);
+      await this.#failFlights(error, stage, failedBefore);
+    }
+  }
+
+  /**
+   * A flight failed: every flight out fails with it. After a failed fsync the kernel may have dropped
+   * the dirty pages, so nothing about the file can be trusted until recovery reads it back and the
+   * partition refuses writes until reopened. After a failed write the later flights were written
+   * after it (or fail on the log thread because it failed): once the thread is done with all of
+   * them, the file is cut back to its committed end so no byte of an unacknowledged flight stays.
+   * No flight is taken meanwhile (#recovering): it would be given offsets and a position that the
+   * cut is about to change.
+   */
+  async #failFlights(
+    error: unknown,
+    stage: "write" | "sync" | "failed",
+    failedBefore: boolean,
+  ): Promise<void> {
+    if (stage === "sync") this.#failure = error as Error;
+    if (!failedBefore) this.#onEvent({ kind: "write-failed", partition: this.id, error });
+    this.#recovering = true;
+    const failed = this.#flights;
+    try {
       await Promise.all(failed.map((each) => each.outcome));
-      this.#flyingBytesAtMost = 0;
       const target = this.#active;
-      if (stage === "write") target.rollBack(target.sizeBytes, target.nextOffset, target.maxTimestampMs);
+      // A segment left without a write fd (a roll failed half way) has nothing to cut; #roll has
+      // failed the partition then.
+      if (stage === "write" && target.writeFd !== null)
+        target.rollBack(target.sizeBytes, target.nextOffset, target.maxTimestampMs);
+    } catch (rollBackError) {
+      this.#failure ??= rollBackError as Error; // a file that cannot be cut back is not trusted
+    } finally {
+      this.#flights = [];
+      this.#flyingBytesAtMost = 0;
+      this.#assignedNextOffset = this.#active.nextOffset;
+      this.#recovering = false;
       const failure = new LogWriteError(`partition ${this.id}: ${stage} failed`, error);
       for (const each of failed) for (const pending of each.taken) pending.reject(failure);
-      this.#assignedNextOffset = target.nextOffset;
     }
   }
 
@@ -526,6 +564,15 @@ export class Partition {
   }
 
   async #roll(): Promise<void> {
+    this.#rolling = true;
+    try {
+      await this.#rollLocked();
+    } finally {
+      this.#rolling = false;
+    }
+  }
+
+  async #rollLocked(): Promise<void> {
     const active = this.#active;
     try {
       await active.seal();
@@ -534,8 +581,15 @@ export class Partition {
       throw error;
     }
     this.#stats.fsyncCount++;
-    this.#segments.push(Segment.create(this.directory, active.nextOffset));
-    syncDirectory(this.directory);
+    try {
+      this.#segments.push(Segment.create(this.directory, active.nextOffset));
+      syncDirectory(this.directory);
+    } catch (error) {
+      // The old segment is sealed and the new one may not exist: no write can go anywhere until
+      // the partition is reopened (recovery then starts a fresh active segment).
+      this.#failure = error as Error;
+      throw error;
+    }
     this.#committedPosition = 0;
     this.#onEvent({ kind: "segment-rolled", partition: this.id, baseOffset: active.nextOffset });
   }
@@ -842,12 +896,22 @@ export class Partition {
     });
   }
 
-  /** Rolls the active segment now (tests, operators); a no-op when it is empty. */
-  roll(): Promise<void> {
-    return this.#mutex.run(async () => {
-      this.#assertOpen();
-      if (this.#active.sizeBytes > 0) await this.#roll();
-    });
+  /**
+   * Rolls the active segment (tests, operators); a no-op when it is empty. Waits for a moment with
+   * no flight out: flights continue at positions in the active segment's file (write-job.ts), so
+   * its fd must not close under them.
+   */
+  async roll(): Promise<void> {
+    for (;;) {
+      await this.#quiesce();
+      const done = await this.#mutex.run(async () => {
+        this.#assertOpen();
+        if (this.#flights.length > 0) return false;
+        if (this.#active.sizeBytes > 0) await this.#roll();
+        return true;
+      });
+      if (done) return;
+    }
   }
 
   /**

@@ -219,12 +219,18 @@ export class Segment {
     return { entryCount, validCount, sealedBy };
   }
 
-  #addToIndex(position: number, baseOffset: number, indexIntervalBytes: number): boolean {
+  /** `maxTimestampBeforeMs`: the newest timestamp of the records before this batch (default: all so far). */
+  #addToIndex(
+    position: number,
+    baseOffset: number,
+    indexIntervalBytes: number,
+    maxTimestampBeforeMs = this.maxTimestampMs,
+  ): boolean {
     if (this.#lastIndexedPosition >= 0 && position - this.#lastIndexedPosition < indexIntervalBytes)
       return false;
     this.#index.relOffsets.push(baseOffset - this.baseOffset);
     this.#index.positions.push(position);
-    this.#index.maxTimestampsBefore.push(this.maxTimestampMs);
+    this.#index.maxTimestampsBefore.push(maxTimestampBeforeMs);
     this.#lastIndexedPosition = position;
     return true;
   }
@@ -270,25 +276,31 @@ export class Segment {
     assert.ok(this.writeFd !== null && !this.sealed, "append goes to the active segment");
     assert.equal(batches.length, batchBytes.length, "one size per batch written");
     let position = this.sizeBytes;
+    let nextOffset = this.nextOffset;
+    let maxTimestampMs = this.maxTimestampMs;
     const indexedBefore = this.#index.relOffsets.length;
     for (let i = 0; i < batches.length; i++) {
       const batch = batches[i];
-      assert.equal(batch.baseOffset, this.nextOffset, "batches are contiguous");
+      assert.equal(batch.baseOffset, nextOffset, "batches are contiguous");
       assert.ok(batchBytes[i] > batchHeaderBytes, "a written batch has a header and a payload");
-      this.#addToIndex(position, batch.baseOffset, indexIntervalBytes);
+      this.#addToIndex(position, batch.baseOffset, indexIntervalBytes, maxTimestampMs);
       position += batchBytes[i];
-      this.nextOffset = batch.baseOffset + batch.recordCount;
-      if (batch.maxTimestampMs > this.maxTimestampMs) this.maxTimestampMs = batch.maxTimestampMs;
+      nextOffset = batch.baseOffset + batch.recordCount;
+      if (batch.maxTimestampMs > maxTimestampMs) maxTimestampMs = batch.maxTimestampMs;
     }
     assert.ok(position < 2 ** 32, "segment positions are u32");
-    this.sizeBytes = position;
-    // The index is a hint rebuilt on open, so its appends are not fsynced on the ack path.
+    // The index is a hint rebuilt on open, so its appends are not fsynced on the ack path. They go
+    // first: if one fails the segment still describes its committed end, and rollBack (called by
+    // the partition) drops the in-memory entries past it.
     const indexedAfter = this.#index.relOffsets.length;
     if (indexedAfter > indexedBefore) {
       const { offsets, times } = this.#encodeIndex(indexedBefore, indexedAfter, null);
       fs.appendFileSync(this.offsetIndexPath, offsets);
       fs.appendFileSync(this.timeIndexPath, times);
     }
+    this.sizeBytes = position;
+    this.nextOffset = nextOffset;
+    this.maxTimestampMs = maxTimestampMs;
   }
 
   /** Undoes a failed append: cuts the file and the index back to the last committed state. */
