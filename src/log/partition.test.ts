@@ -303,8 +303,9 @@ describe("segments, indexes and lookups", () => {
   test("a log thread dying mid-flight fails those appends, leaves no bytes behind, and the next succeed", async () => {
     const events: LogEvent[] = [];
     // ~12 MB at level 3 keeps the first flight compressing on the thread (tens of ms) long enough to
-    // kill it there. Not a high level: Node can abort when a thread is terminated while zstd sets up
-    // a level-19 context (seen in a stress run of this hook), and a low level's setup is short.
+    // kill it there. Node aborts ("close before init", node_zlib.cc) if a thread is terminated while
+    // a zstd context is being set up (3 of 16 stress runs of 15 kills under many small flights); one
+    // long compression with a short level-3 set-up keeps that window small.
     const log = openLog({ onEvent: (event) => events.push(event) });
     const big = records(48_000);
     const first = log.append(0, big);
