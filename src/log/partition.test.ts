@@ -554,6 +554,60 @@ describe("failures on the append path", () => {
     await reopened.close();
   });
 
+  test("roll() under a steady stream of appends returns at the next flight boundary", async () => {
+    const log = openLog({ partitionCount: 1 });
+    await log.append(0, [smallRecord(-1)]); // the log thread is up
+    let stop = false;
+    let next = 0;
+    const acked: Array<{ i: number; offset: number }> = [];
+    const appenders = Array.from({ length: 4 }, async () => {
+      while (!stop) {
+        const i = next++;
+        acked.push({ i, offset: (await log.append(0, [smallRecord(i, 200)])).baseOffset });
+      }
+    });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const rolled = log
+      .partition(0)
+      .roll()
+      .then(() => "rolled");
+    const hung = new Promise((resolve) => setTimeout(() => resolve("still waiting after 3 s"), 3000));
+    assert.equal(await Promise.race([rolled, hung]), "rolled", "roll() returned while appends kept coming");
+    const appendedBeforeStop = next;
+    stop = true;
+    await Promise.all(appenders);
+    assert.ok(appendedBeforeStop > 20, `the load was running (${appendedBeforeStop} appends)`);
+    assert.equal(log.stats().partitions[0].segmentCount, 2);
+    for (const { i, offset } of acked) {
+      const [record] = log.read(0, offset, { endOffset: offset + 1 }).records;
+      assert.equal(text(record.value), text(smallRecord(i, 200).value));
+    }
+    await log.close();
+  });
+
+  test("roll() on a partition failed by an fsync is refused", async () => {
+    const log = openLog({ partitionCount: 1 });
+    await log.append(0, [smallRecord(0)]);
+    const compressor = acquireCompressor(1);
+    const write = compressor.write.bind(compressor);
+    let armed = true;
+    compressor.write = (job, lane) =>
+      write(job, lane).then((outcome) => {
+        if (!armed) return outcome;
+        armed = false;
+        return { ok: false, stage: "sync", message: "EIO: i/o error", code: "EIO" };
+      });
+    try {
+      await assert.rejects(log.append(0, [smallRecord(1)]), { code: logErrorCodes.write });
+      await assert.rejects(log.partition(0).roll(), /failed until reopened/);
+      assert.equal(log.stats().partitions[0].segmentCount, 1, "nothing was sealed");
+    } finally {
+      delete (compressor as { write?: unknown }).write;
+      await releaseCompressor(compressor);
+    }
+    await log.close();
+  });
+
   test("an index write that fails rejects its append, and nothing of it becomes readable", async (t) => {
     const log = openLog({ partitionCount: 1, indexIntervalBytes: 1 });
     await log.append(0, [smallRecord(0)]);

@@ -152,6 +152,9 @@ export class Partition {
   #recovering = false;
   /** Set while the active segment rolls: flights taken meanwhile are held (#take) and sent by #land. */
   #rolling = false;
+  /** roll() was called with flights out: the next flight boundary rolls (#rollDue, #writeLoop). */
+  #rollRequested = false;
+  #rollWaiters: Array<{ resolve: () => void; reject: (error: Error) => void }> = [];
   /** Offsets are handed out when appends are taken into a flight, ahead of the write. */
   #assignedNextOffset: number;
   #closing = false;
@@ -404,6 +407,7 @@ export class Partition {
   #rollDue(incomingBytesAtMost: number): boolean {
     const active = this.#active;
     if (active.sizeBytes === 0 && this.#flyingBytesAtMost === 0) return false;
+    if (this.#rollRequested) return true;
     const full =
       active.sizeBytes + this.#flyingBytesAtMost + incomingBytesAtMost > this.#options.segmentBytesMax;
     return full || Date.now() - active.createdWallMs > this.#options.segmentAgeMaxMs;
@@ -439,12 +443,33 @@ export class Partition {
   /** Lands flights in offset order as the log thread reports them. */
   async #writeLoop(): Promise<void> {
     try {
-      while (this.#flights.length > 0) {
-        await this.#mutex.run(() => this.#land());
-        this.#pump(false);
+      for (;;) {
+        while (this.#flights.length > 0) {
+          await this.#mutex.run(() => this.#land());
+          this.#pump(false);
+        }
+        if (!this.#rollRequested) break;
+        // A roll was asked for and no later flight came to be held for it: roll now. A flight taken
+        // meanwhile is held (#rollDue) and goes round the loop again, which rolls before it.
+        await this.#mutex.run(async () => {
+          if (this.#flights.length > 0) return;
+          if (this.#failure) this.#settleRollRequest(this.#failure);
+          else if (this.#active.sizeBytes === 0) this.#settleRollRequest(null);
+          else await this.#roll().catch(() => {}); // #roll settles the request either way
+        });
       }
     } finally {
       this.#writer = null;
+    }
+  }
+
+  #settleRollRequest(error: Error | null): void {
+    this.#rollRequested = false;
+    const waiters = this.#rollWaiters;
+    this.#rollWaiters = [];
+    for (const waiter of waiters) {
+      if (error === null) waiter.resolve();
+      else waiter.reject(new LogWriteError(`partition ${this.id}: the roll failed`, error));
     }
   }
 
@@ -567,6 +592,10 @@ export class Partition {
     this.#rolling = true;
     try {
       await this.#rollLocked();
+      this.#settleRollRequest(null);
+    } catch (error) {
+      this.#settleRollRequest(error as Error);
+      throw error;
     } finally {
       this.#rolling = false;
     }
@@ -897,21 +926,29 @@ export class Partition {
   }
 
   /**
-   * Rolls the active segment (tests, operators); a no-op when it is empty. Waits for a moment with
-   * no flight out: flights continue at positions in the active segment's file (write-job.ts), so
-   * its fd must not close under them.
+   * Rolls the active segment (tests, operators); a no-op when it is empty. With flights out it does
+   * not wait for a quiet moment (under steady load there is none): it asks for the roll, the next
+   * flight is held for it (#rollDue) and the write loop rolls at that flight boundary, or once the
+   * last flight out has landed (#writeLoop). Flights continue at positions in the active segment's
+   * file (write-job.ts), so its fd must never close under them.
    */
   async roll(): Promise<void> {
-    for (;;) {
-      await this.#quiesce();
-      const done = await this.#mutex.run(async () => {
-        this.#assertOpen();
-        if (this.#flights.length > 0) return false;
+    const requested = await this.#mutex.run(async () => {
+      this.#assertOpen();
+      // A failed partition's file holds bytes past its committed end: sealing it would hide them
+      // from the index but not from the rescan on reopen.
+      if (this.#failure)
+        throw new LogWriteError(`partition ${this.id} is failed until reopened`, this.#failure);
+      if (this.#flights.length === 0) {
         if (this.#active.sizeBytes > 0) await this.#roll();
-        return true;
-      });
-      if (done) return;
-    }
+        return null;
+      }
+      this.#rollRequested = true;
+      // Wrapped: returned bare, the promise would be adopted and awaited inside the mutex, which the
+      // write loop needs in order to roll.
+      return { rolled: new Promise<void>((resolve, reject) => this.#rollWaiters.push({ resolve, reject })) };
+    });
+    if (requested !== null) await requested.rolled;
   }
 
   /**
