@@ -45,6 +45,18 @@ function text(bytes: Uint8Array): string {
   return Buffer.from(bytes).toString();
 }
 
+/** Reopens a closed log's directory and asserts that recovery had nothing to repair. */
+function reopenUnrepaired(log: PartitionLog, partitionCount: number, why: string): PartitionLog {
+  const events: LogEvent[] = [];
+  const reopened = PartitionLog.open({
+    directory: log.directory,
+    partitionCount,
+    onEvent: (event) => events.push(event),
+  });
+  assert.deepEqual(events, [], why);
+  return reopened;
+}
+
 /** How many whole batches a segment file holds, walking its headers. */
 function batchesIn(bytes: Buffer): number {
   let count = 0;
@@ -324,13 +336,11 @@ describe("segments, indexes and lookups", () => {
     const after = records(30, 3);
     assert.deepEqual(await log.append(0, after), { baseOffset: 0, recordCount: 30 });
     await log.close();
-    const reopenEvents: LogEvent[] = [];
-    const reopened = PartitionLog.open({
-      directory: log.directory,
-      partitionCount: 2,
-      onEvent: (event) => reopenEvents.push(event),
-    });
-    assert.deepEqual(reopenEvents, [], "recovery found nothing to cut: the failed flights left no bytes");
+    const reopened = reopenUnrepaired(
+      log,
+      2,
+      "recovery found nothing to cut: the failed flights left no bytes",
+    );
     const stored = readAll(reopened, 0);
     assert.deepEqual(
       stored.map((record) => text(record.value)),
@@ -543,13 +553,7 @@ describe("failures on the append path", () => {
     check(log);
     assert.ok(log.stats().partitions[0].segmentCount >= 20);
     await log.close();
-    const events: LogEvent[] = [];
-    const reopened = PartitionLog.open({
-      directory: log.directory,
-      partitionCount: 1,
-      onEvent: (event) => events.push(event),
-    });
-    assert.deepEqual(events, [], "nothing to repair on reopen");
+    const reopened = reopenUnrepaired(log, 1, "nothing to repair on reopen");
     check(reopened);
     await reopened.close();
   });
