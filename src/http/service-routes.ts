@@ -72,7 +72,7 @@ export function registerServiceRoutes(app: FastifyInstance, context: ServerConte
         const receivedAtMs = Date.now();
         context.tenantLimiter.admit(tenant, entryCount, bodyBytes, receivedAtMs, "tenant");
         if (entryCount > 0) {
-          const appended = appendRouted(
+          await appendRouted(
             context,
             topics.serviceLogs,
             context.serviceLog,
@@ -83,7 +83,6 @@ export function registerServiceRoutes(app: FastifyInstance, context: ServerConte
               config.partitions,
             ),
           );
-          await appended;
         }
         context.metrics.ingestedRecords.inc({ route, tenant }, entryCount);
         context.metrics.ingestedBytes.inc({ route, tenant }, bodyBytes);

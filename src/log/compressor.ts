@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { Worker } from "node:worker_threads";
 import { type Codec, codecs, compressPayloadSync } from "./batch.ts";
 import type { FromLogThread, ToLogThread } from "./compress-worker.ts";
-import { runWriteJob, type WriteJob, type WriteOutcome } from "./write-job.ts";
+import { runWriteJob, type WriteJob, type WriteOutcome, writeFailure } from "./write-job.ts";
 
 /**
  * One pool per process, shared by every open log: each worker thread is a V8 isolate of its own
@@ -97,7 +97,7 @@ export class Compressor {
       for (const [id, waiting] of this.#waitingWrites) {
         if (waiting.worker !== slot) continue;
         this.#waitingWrites.delete(id);
-        waiting.resolve({ ok: false, stage: "write", message: error.message, code: null });
+        waiting.resolve(writeFailure("write", error));
       }
       this.#load[slot] = 0;
       if (!this.#closed) this.#workers[slot] = this.#start(slot);
@@ -134,8 +134,7 @@ export class Compressor {
    * partition's id) all run on the same thread, in the order handed over.
    */
   write(job: WriteJob, lane: number): Promise<WriteOutcome> {
-    if (this.#closed)
-      return Promise.resolve({ ok: false, stage: "write", message: "the log thread is closed", code: null });
+    if (this.#closed) return Promise.resolve(writeFailure("write", new Error("the log thread is closed")));
     if (this.#workers.length === 0) return new Promise((resolve) => runWriteJob(job, resolve));
     for (const batch of job.batches) batch.raw = transferable(batch.raw);
     const id = this.#nextId++;
@@ -222,7 +221,7 @@ export class Compressor {
     for (const waiting of this.#waiting.values()) waiting.reject(new Error("the compressor is closed"));
     this.#waiting.clear();
     for (const waiting of this.#waitingWrites.values())
-      waiting.resolve({ ok: false, stage: "write", message: "the log thread is closed", code: null });
+      waiting.resolve(writeFailure("write", new Error("the log thread is closed")));
     this.#waitingWrites.clear();
     this.#outbox = [];
     await Promise.all(workers.map((worker) => worker.terminate()));

@@ -538,8 +538,7 @@ export class Partition {
       const target = this.#active;
       // A segment left without a write fd (a roll failed half way) has nothing to cut; #roll has
       // failed the partition then.
-      if (stage === "write" && target.writeFd !== null)
-        target.rollBack(target.sizeBytes, target.nextOffset, target.maxTimestampMs);
+      if (stage === "write" && target.writeFd !== null) target.rollBack();
     } catch (rollBackError) {
       this.#failure ??= rollBackError as Error; // a file that cannot be cut back is not trusted
     } finally {

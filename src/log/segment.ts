@@ -303,19 +303,19 @@ export class Segment {
     this.maxTimestampMs = maxTimestampMs;
   }
 
-  /** Undoes a failed append: cuts the file and the index back to the last committed state. */
-  rollBack(sizeBytes: number, nextOffset: number, maxTimestampMs: number): void {
+  /**
+   * Undoes a failed append: cuts the file and the index back to the segment's committed end
+   * (sizeBytes, which appendWritten advances only once a flight's bytes and index are in).
+   */
+  rollBack(): void {
     assert.ok(this.writeFd !== null);
-    fs.ftruncateSync(this.writeFd, sizeBytes);
-    while (this.#index.positions.length > 0 && this.#index.positions.at(-1)! >= sizeBytes) {
+    fs.ftruncateSync(this.writeFd, this.sizeBytes);
+    while (this.#index.positions.length > 0 && this.#index.positions.at(-1)! >= this.sizeBytes) {
       this.#index.positions.pop();
       this.#index.relOffsets.pop();
       this.#index.maxTimestampsBefore.pop();
     }
     this.#lastIndexedPosition = this.#index.positions.at(-1) ?? -1;
-    this.sizeBytes = sizeBytes;
-    this.nextOffset = nextOffset;
-    this.maxTimestampMs = maxTimestampMs;
     this.#writeIndexFiles(null);
   }
 

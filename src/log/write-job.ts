@@ -85,7 +85,7 @@ export function runWriteJob(job: WriteJob, done: (outcome: WriteOutcome) => void
   try {
     batchBytes = writeBatchesSync(job);
   } catch (error) {
-    done(failure("write", error));
+    done(writeFailure("write", error));
     return;
   }
   if (!job.sync) {
@@ -94,11 +94,12 @@ export function runWriteJob(job: WriteJob, done: (outcome: WriteOutcome) => void
   }
   fs.fdatasync(job.fd, (error) => {
     if (error) nextPositions.set(job.fd, null);
-    done(error ? failure("sync", error) : { ok: true, batchBytes });
+    done(error ? writeFailure("sync", error) : { ok: true, batchBytes });
   });
 }
 
-function failure(stage: WriteStage, error: unknown): WriteOutcome {
+/** The outcome of a failed job, keeping the errno code for the main thread. */
+export function writeFailure(stage: WriteStage, error: unknown): WriteOutcome {
   const code = (error as NodeJS.ErrnoException)?.code;
   return { ok: false, stage, message: String((error as Error)?.message ?? error), code: code ?? null };
 }
