@@ -10,7 +10,8 @@ import { runWriteJob, type WriteJob, type WriteOutcome } from "./write-job.ts";
 
 export type ToLogThread =
   | { kind: "compress"; id: number; raw: Uint8Array; level: number }
-  | { kind: "write"; jobs: Array<{ id: number; job: WriteJob }> };
+  | { kind: "write"; jobs: Array<{ id: number; job: WriteJob }> }
+  | { kind: "stall" };
 
 export type FromLogThread =
   | { kind: "compressed"; id: number; compressed?: Uint8Array; error?: string }
@@ -51,6 +52,12 @@ function report(id: number, outcome: WriteOutcome): void {
 }
 
 port.on("message", (message: ToLogThread) => {
+  if (message.kind === "stall") {
+    // Test hook (Compressor.stallWorkerForTest): block this thread until it is terminated, so a
+    // test can put flights on it that are certainly out and unanswered when it dies.
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
+    return;
+  }
   if (message.kind === "write") {
     queue.push(...message.jobs);
     if (!draining) {

@@ -210,6 +210,15 @@ export class Compressor {
     this.#workers[slot].postMessage(message, transfer);
   }
 
+  /**
+   * Test hook: blocks a worker thread until it is killed; what is handed to it meanwhile stays out,
+   * unanswered. Killing a stalled thread is deterministic, and cannot hit Node's abort when a thread
+   * is terminated while a zstd context is being set up (docs/handover.md).
+   */
+  stallWorkerForTest(slot: number): void {
+    this.#post(slot, { kind: "stall" }, []);
+  }
+
   /** Test hook: kills a worker thread as a crash would. */
   crashWorkerForTest(slot: number): Promise<number> {
     return this.#workers[slot].terminate();

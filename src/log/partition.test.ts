@@ -314,24 +314,23 @@ describe("segments, indexes and lookups", () => {
 
   test("a log thread dying mid-flight fails those appends, leaves no bytes behind, and the next succeed", async () => {
     const events: LogEvent[] = [];
-    // ~12 MB at level 3 keeps the first flight compressing on the thread (tens of ms) long enough to
-    // kill it there. Node aborts ("close before init", node_zlib.cc) if a thread is terminated while
-    // a zstd context is being set up (3 of 16 stress runs of 15 kills under many small flights); one
-    // long compression with a short level-3 set-up keeps that window small.
     const log = openLog({ onEvent: (event) => events.push(event) });
-    const big = records(48_000);
-    const first = log.append(0, big);
-    await new Promise((resolve) => setImmediate(resolve)); // the first flight has left
-    const second = log.append(0, records(20, 2)); // continues behind the first
-    await new Promise((resolve) => setImmediate(resolve));
+    const failed: Array<Promise<void>> = [];
     const compressor = acquireCompressor(1); // the process's one pool, shared with the log
     try {
+      // The thread is stalled first, so both flights are certainly out and unanswered when it dies
+      // (killing it during a real compression raced with a fast machine finishing the flight).
+      compressor.stallWorkerForTest(0);
+      failed.push(assert.rejects(log.append(0, records(4_000)), { code: logErrorCodes.write }));
+      await new Promise((resolve) => setImmediate(resolve)); // the first flight has left
+      // The second continues behind the first.
+      failed.push(assert.rejects(log.append(0, records(20, 2)), { code: logErrorCodes.write }));
+      await new Promise((resolve) => setImmediate(resolve));
       await compressor.crashWorkerForTest(0);
     } finally {
       await releaseCompressor(compressor);
     }
-    await assert.rejects(first, { code: logErrorCodes.write });
-    await assert.rejects(second, { code: logErrorCodes.write });
+    await Promise.all(failed);
     assert.ok(events.some((event) => event.kind === "write-failed"));
     const after = records(30, 3);
     assert.deepEqual(await log.append(0, after), { baseOffset: 0, recordCount: 30 });
