@@ -12,7 +12,7 @@ import fs from "node:fs";
 import { parseArgs } from "node:util";
 import { runLoad } from "../src/loadgen/index.ts";
 import { partitionFor } from "../src/model/hash.ts";
-import { startServerProcess } from "../test/support/server.ts";
+import { npmStartNodeArgs, startServerProcess } from "../test/support/server.ts";
 import { benchLine, formatCount, latencySummary } from "./stats.ts";
 
 const { values: args } = parseArgs({
@@ -63,7 +63,7 @@ async function lagRecords(baseUrl: string): Promise<number> {
 }
 
 async function run(batch: number, concurrency: number): Promise<void> {
-  const server = await startServerProcess({ nodeArgs: ["--max-old-space-size=1024"] });
+  const server = await startServerProcess({ nodeArgs: npmStartNodeArgs() });
   try {
     let loading = true;
     const freshnessMs: number[] = [];

@@ -8,7 +8,7 @@
 import fs from "node:fs";
 import { parseArgs } from "node:util";
 import { formatSummary, type LoadOptions, runLoad } from "../src/loadgen/index.ts";
-import { startServerProcess } from "../test/support/server.ts";
+import { npmStartNodeArgs, startServerProcess } from "../test/support/server.ts";
 
 const { values: args } = parseArgs({
   options: { seconds: { type: "string", default: "8" }, concurrency: { type: "string", default: "16" } },
@@ -20,7 +20,7 @@ async function run(
   name: string,
   options: Partial<LoadOptions> & Pick<LoadOptions, "format" | "batch">,
 ): Promise<number> {
-  const server = await startServerProcess({ nodeArgs: ["--max-old-space-size=1024"] });
+  const server = await startServerProcess({ nodeArgs: npmStartNodeArgs() });
   try {
     const summary = await runLoad({
       url: `${server.url}${options.format === "access" ? "/logs" : "/v1/logs"}`,

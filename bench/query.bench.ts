@@ -5,11 +5,11 @@
 import fs from "node:fs";
 import { parseArgs } from "node:util";
 import { runLoad } from "../src/loadgen/index.ts";
-import { startServerProcess } from "../test/support/server.ts";
+import { npmStartNodeArgs, startServerProcess } from "../test/support/server.ts";
 import { benchLine, formatCount, latencySummary } from "./stats.ts";
 
 const { values: args } = parseArgs({ options: { records: { type: "string", default: "1000000" } } });
-const server = await startServerProcess({ nodeArgs: ["--max-old-space-size=1024"] });
+const server = await startServerProcess({ nodeArgs: npmStartNodeArgs() });
 try {
   const load = await runLoad({
     url: `${server.url}/v1/logs`,

@@ -7,7 +7,13 @@ import fs from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { serveOptions } from "../src/config/index.ts";
-import { type ServerProcess, sluiceEntry, startServerProcess, temporaryDataDir } from "./support/server.ts";
+import {
+  npmStartNodeArgs,
+  type ServerProcess,
+  sluiceEntry,
+  startServerProcess,
+  temporaryDataDir,
+} from "./support/server.ts";
 
 function sluice(args: string[], env: NodeJS.ProcessEnv = {}) {
   const result = spawnSync(process.execPath, [sluiceEntry, ...args], {
@@ -239,7 +245,9 @@ describe("loadgen and shutdown", () => {
 });
 
 test("npm start's command line (node with a bounded heap) serves and answers /ready", async () => {
-  const server = await startServerProcess({ nodeArgs: ["--max-old-space-size=1024"] });
+  const nodeArgs = npmStartNodeArgs();
+  assert.ok(nodeArgs.includes("--max-old-space-size=1024"), nodeArgs.join(" "));
+  const server = await startServerProcess({ nodeArgs });
   try {
     assert.equal((await fetch(`${server.url}/ready`)).status, 200);
   } finally {

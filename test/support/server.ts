@@ -9,6 +9,19 @@ import { fileURLToPath } from "node:url";
 
 export const sluiceEntry = fileURLToPath(new URL("../../src/cli/sluice.ts", import.meta.url));
 
+/**
+ * The node flags of `npm start` (package.json's start script, read so they cannot drift): the
+ * benchmarks and the start-up test run the server exactly as a user does.
+ */
+export function npmStartNodeArgs(): string[] {
+  const packageJson = JSON.parse(fs.readFileSync(new URL("../../package.json", import.meta.url), "utf8"));
+  const words: string[] = packageJson.scripts.start.split(/\s+/);
+  if (words[0] !== "node") throw new Error(`npm start does not run node: ${packageJson.scripts.start}`);
+  const entry = words.indexOf("src/cli/sluice.ts");
+  if (entry < 0) throw new Error(`npm start does not run src/cli/sluice.ts: ${packageJson.scripts.start}`);
+  return words.slice(1, entry);
+}
+
 export interface ServerProcess {
   child: ChildProcess;
   url: string;
