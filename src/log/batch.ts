@@ -100,43 +100,111 @@ export function recordBytes(record: LogRecord): number {
 }
 
 /**
+ * Records as columns: record i has timestamp timestampsMs[i], and its key and value are the next
+ * keyLengths[i] and valueLengths[i] bytes of `keys` and `values`. This is the form a producer on
+ * another thread hands over: a few transferable arrays instead of an object and two views per
+ * record, and already laid out like the payload's sections (see encodePayloadParts).
+ */
+export interface RecordColumns {
+  count: number;
+  timestampsMs: Float64Array;
+  keyLengths: Uint32Array;
+  valueLengths: Uint32Array;
+  keys: Uint8Array;
+  values: Uint8Array;
+}
+
+/** What an append takes: records one by one, or as columns. */
+export type RecordSet = readonly LogRecord[] | RecordColumns;
+
+/** The columns of records given one by one (a copy of their bytes). */
+export function columnsOf(records: readonly LogRecord[]): RecordColumns {
+  return {
+    count: records.length,
+    timestampsMs: Float64Array.from(records, (record) => record.timestampMs),
+    keyLengths: Uint32Array.from(records, (record) => record.key.length),
+    valueLengths: Uint32Array.from(records, (record) => record.value.length),
+    keys: Buffer.concat(records.map((record) => record.key)),
+    values: Buffer.concat(records.map((record) => record.value)),
+  };
+}
+
+export function recordCountOf(records: RecordSet): number {
+  return Array.isArray(records) ? records.length : (records as RecordColumns).count;
+}
+
+/**
  * Encodes records column by column: a section of per-record varints (timestamp delta, key length,
  * value length), then all keys, then all values. Keys repeat heavily (stream, tenant), so keeping
  * them together lets the compressor fold them to almost nothing.
  */
 export function encodePayload(records: readonly LogRecord[]): EncodedPayload {
-  assert.ok(records.length > 0, "a batch holds at least one record");
-  const firstTimestampMs = records[0].timestampMs;
-  let maxTimestampMs = firstTimestampMs;
+  return encodePayloadParts([records]);
+}
+
+/**
+ * Encodes several record sets, in order, as one payload (a group commit of several appends). A
+ * columnar set's keys and values are copied as two blocks: they already are the payload's sections.
+ */
+export function encodePayloadParts(parts: readonly RecordSet[]): EncodedPayload {
+  let recordCount = 0;
+  let firstTimestampMs = 0;
+  let maxTimestampMs = Number.NEGATIVE_INFINITY;
   let headBytes = 0;
   let keyBytes = 0;
   let valueBytes = 0;
-  for (const record of records) {
-    if (record.timestampMs > maxTimestampMs) maxTimestampMs = record.timestampMs;
+  const visit = (timestampMs: number, keyLength: number, valueLength: number) => {
+    if (recordCount++ === 0) firstTimestampMs = timestampMs;
+    if (timestampMs > maxTimestampMs) maxTimestampMs = timestampMs;
     headBytes +=
-      varintBytes(zigzag(record.timestampMs - firstTimestampMs)) +
-      varintBytes(record.key.length) +
-      varintBytes(record.value.length);
-    keyBytes += record.key.length;
-    valueBytes += record.value.length;
+      varintBytes(zigzag(timestampMs - firstTimestampMs)) + varintBytes(keyLength) + varintBytes(valueLength);
+    keyBytes += keyLength;
+    valueBytes += valueLength;
+  };
+  for (const part of parts) {
+    if (Array.isArray(part)) {
+      for (const record of part as readonly LogRecord[])
+        visit(record.timestampMs, record.key.length, record.value.length);
+    } else {
+      const columns = part as RecordColumns;
+      for (let i = 0; i < columns.count; i++)
+        visit(columns.timestampsMs[i], columns.keyLengths[i], columns.valueLengths[i]);
+    }
   }
+  assert.ok(recordCount > 0, "a batch holds at least one record");
   // allocUnsafeSlow: the payload owns its ArrayBuffer, so it can be transferred to a compressor thread.
   const raw = Buffer.allocUnsafeSlow(headBytes + keyBytes + valueBytes);
   let head = 0;
   let keyPosition = headBytes;
   let valuePosition = headBytes + keyBytes;
-  for (const record of records) {
-    head = writeVarint(raw, head, zigzag(record.timestampMs - firstTimestampMs));
-    head = writeVarint(raw, head, record.key.length);
-    head = writeVarint(raw, head, record.value.length);
-    raw.set(record.key, keyPosition);
-    keyPosition += record.key.length;
-    raw.set(record.value, valuePosition);
-    valuePosition += record.value.length;
+  for (const part of parts) {
+    if (Array.isArray(part)) {
+      for (const record of part as readonly LogRecord[]) {
+        head = writeVarint(raw, head, zigzag(record.timestampMs - firstTimestampMs));
+        head = writeVarint(raw, head, record.key.length);
+        head = writeVarint(raw, head, record.value.length);
+        raw.set(record.key, keyPosition);
+        keyPosition += record.key.length;
+        raw.set(record.value, valuePosition);
+        valuePosition += record.value.length;
+      }
+      continue;
+    }
+    const columns = part as RecordColumns;
+    for (let i = 0; i < columns.count; i++) {
+      head = writeVarint(raw, head, zigzag(columns.timestampsMs[i] - firstTimestampMs));
+      head = writeVarint(raw, head, columns.keyLengths[i]);
+      head = writeVarint(raw, head, columns.valueLengths[i]);
+    }
+    raw.set(columns.keys, keyPosition);
+    keyPosition += columns.keys.length;
+    raw.set(columns.values, valuePosition);
+    valuePosition += columns.values.length;
   }
   assert.equal(head, headBytes);
-  assert.equal(valuePosition, raw.length);
-  return { raw, rawBytes: raw.length, recordCount: records.length, firstTimestampMs, maxTimestampMs };
+  assert.equal(keyPosition, headBytes + keyBytes, "column keys match their lengths");
+  assert.equal(valuePosition, raw.length, "column values match their lengths");
+  return { raw, rawBytes: raw.length, recordCount, firstTimestampMs, maxTimestampMs };
 }
 
 // One output chunk big enough for the whole result (node:zlib's default is 16 KiB, which makes it

@@ -1,5 +1,5 @@
 // Public surface of the partition log. Other stages import from here only.
-export type { LogRecord, StoredRecord } from "./batch.ts";
+export type { LogRecord, RecordColumns, RecordSet, StoredRecord } from "./batch.ts";
 export type { ConsumerOffsets } from "./consumer-offsets.ts";
 export {
   InvalidRecordError,

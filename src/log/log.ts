@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
-import { type Codec, codecs, type LogRecord, type StoredRecord } from "./batch.ts";
+import { type Codec, codecs, type RecordSet, type StoredRecord } from "./batch.ts";
 import { acquireCompressor, type Compressor, releaseCompressor } from "./compressor.ts";
 import { ConsumerOffsets } from "./consumer-offsets.ts";
 import { LogClosedError, LogConfigError, LogLockedError } from "./errors.ts";
@@ -139,7 +139,7 @@ export class PartitionLog {
     return this.#partitions[id];
   }
 
-  append(partition: number, records: readonly LogRecord[], options?: AppendOptions): Promise<AppendResult> {
+  append(partition: number, records: RecordSet, options?: AppendOptions): Promise<AppendResult> {
     if (this.#closed) return Promise.reject(new LogClosedError());
     return this.partition(partition).append(records, options);
   }

@@ -7,7 +7,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterEach, describe, test } from "node:test";
 import { ServiceLogGenerator, storedRecordsFor } from "../loadgen/index.ts";
-import { batchHeaderBytes, readHeader } from "./batch.ts";
+import { batchHeaderBytes, columnsOf, readHeader } from "./batch.ts";
 import { acquireCompressor, releaseCompressor } from "./compressor.ts";
 import {
   type LogEvent,
@@ -152,6 +152,56 @@ describe("append and read", () => {
         })),
         logErrorCodes.recordTooLarge,
       ],
+    ];
+    for (const [input, code] of cases) {
+      await assert.rejects(log.append(0, input as never), (error: { code: string }) => error.code === code);
+    }
+    assert.equal(log.partition(0).endOffset, 0);
+    await log.close();
+  });
+
+  test("appends as columns are stored like the same records one by one, in one group commit with them", async () => {
+    const log = openLog();
+    const first = records(30, 1);
+    const second = records(50, 2);
+    const third = records(20, 3);
+    // One turn: all three join one flight, so the batch mixes both forms.
+    const results = await Promise.all([
+      log.append(0, columnsOf(first)),
+      log.append(0, second),
+      log.append(0, columnsOf(third)),
+    ]);
+    assert.deepEqual(
+      results.map((result) => result.baseOffset),
+      [0, 30, 80],
+    );
+    const stored = readAll(log, 0);
+    assert.deepEqual(
+      stored.map((record) => [record.timestampMs, text(record.key), text(record.value)]),
+      [...first, ...second, ...third].map((record) => [
+        record.timestampMs,
+        text(record.key),
+        text(record.value),
+      ]),
+    );
+    await log.close();
+  });
+
+  test("bad columns are refused with typed errors and nothing is stored", async () => {
+    const log = openLog({ recordBytesMax: 100, appendBytesMax: 1000 });
+    const good = columnsOf([{ timestampMs: 1, key: Buffer.from("k"), value: Buffer.from("value") }]);
+    const cases: Array<[unknown, string]> = [
+      [{ ...good, count: 0 }, logErrorCodes.invalidRecord],
+      [{ ...good, count: 2 }, logErrorCodes.invalidRecord], // columns shorter than count
+      [{ ...good, timestampsMs: [1] }, logErrorCodes.invalidRecord],
+      [{ ...good, timestampsMs: Float64Array.of(1.5) }, logErrorCodes.invalidRecord],
+      [{ ...good, timestampsMs: Float64Array.of(2 ** 60) }, logErrorCodes.invalidRecord],
+      [{ ...good, values: Buffer.from("valu") }, logErrorCodes.invalidRecord], // lengths do not add up
+      [
+        { ...good, valueLengths: Uint32Array.of(101), values: Buffer.alloc(101) },
+        logErrorCodes.recordTooLarge,
+      ],
+      [undefined, logErrorCodes.invalidRecord],
     ];
     for (const [input, code] of cases) {
       await assert.rejects(log.append(0, input as never), (error: { code: string }) => error.code === code);

@@ -14,8 +14,12 @@ import {
   decodeRecords,
   encodeHeader,
   encodePayload,
+  encodePayloadParts,
   type LogRecord,
+  type RecordColumns,
+  type RecordSet,
   recordBytes,
+  recordCountOf,
   type StoredRecord,
   timestampAbsMax,
 } from "./batch.ts";
@@ -118,7 +122,7 @@ interface Flight {
 
 interface PendingAppend {
   /** Dropped (emptied) once encoded into a flight: see #take. */
-  records: readonly LogRecord[];
+  records: RecordSet;
   recordCount: number;
   rawBytes: number;
   sourcePosition: number;
@@ -127,7 +131,7 @@ interface PendingAppend {
 }
 
 const compactedMarkerExtension = ".compacted";
-const noRecords: readonly LogRecord[] = Object.freeze([]);
+const noRecords: RecordSet = Object.freeze([]);
 
 export class Partition {
   readonly id: number;
@@ -266,7 +270,7 @@ export class Partition {
   }
 
   /** Resolves once the records are durable (fsync "always") or written (fsync "interval"). */
-  append(records: readonly LogRecord[], options: AppendOptions = {}): Promise<AppendResult> {
+  append(records: RecordSet, options: AppendOptions = {}): Promise<AppendResult> {
     if (this.#closing) return Promise.reject(new LogClosedError());
     if (this.#failure)
       return Promise.reject(
@@ -289,7 +293,7 @@ export class Partition {
     return new Promise<AppendResult>((resolve, reject) => {
       this.#pending.push({
         records,
-        recordCount: records.length,
+        recordCount: recordCountOf(records),
         rawBytes,
         sourcePosition: options.sourcePosition ?? -1,
         resolve,
@@ -300,32 +304,72 @@ export class Partition {
     });
   }
 
-  #validate(records: readonly LogRecord[]): number {
-    if (!Array.isArray(records) || records.length === 0)
-      throw new InvalidRecordError("an append needs at least one record");
-    let rawBytes = 0;
-    for (let i = 0; i < records.length; i++) {
-      const record = records[i];
-      if (!(record?.key instanceof Uint8Array) || !(record.value instanceof Uint8Array)) {
-        throw new InvalidRecordError(`record ${i}: key and value must be Uint8Array`);
-      }
-      if (!Number.isSafeInteger(record.timestampMs) || Math.abs(record.timestampMs) > timestampAbsMax) {
-        throw new InvalidRecordError(`record ${i}: timestampMs must be an integer within ±2^51`);
-      }
-      const bytes = recordBytes(record);
-      if (bytes > this.#options.recordBytesMax) {
-        throw new RecordTooLargeError(
-          `record ${i} has ${bytes} bytes, more than recordBytesMax ${this.#options.recordBytesMax}`,
-        );
-      }
-      rawBytes += bytes;
-    }
+  #validate(records: RecordSet): number {
+    const rawBytes = Array.isArray(records)
+      ? this.#validateRecords(records)
+      : this.#validateColumns(records as RecordColumns);
     if (rawBytes > this.#options.appendBytesMax) {
       throw new RecordTooLargeError(
         `append of ${rawBytes} bytes is more than appendBytesMax ${this.#options.appendBytesMax}`,
       );
     }
     return rawBytes;
+  }
+
+  #validateRecords(records: readonly LogRecord[]): number {
+    if (records.length === 0) throw new InvalidRecordError("an append needs at least one record");
+    let rawBytes = 0;
+    for (let i = 0; i < records.length; i++) {
+      const record = records[i];
+      if (!(record?.key instanceof Uint8Array) || !(record.value instanceof Uint8Array)) {
+        throw new InvalidRecordError(`record ${i}: key and value must be Uint8Array`);
+      }
+      rawBytes += this.#validateRecord(i, record.timestampMs, recordBytes(record));
+    }
+    return rawBytes;
+  }
+
+  #validateColumns(columns: RecordColumns): number {
+    const { count, timestampsMs, keyLengths, valueLengths, keys, values } = columns ?? {};
+    if (!Number.isSafeInteger(count) || count <= 0)
+      throw new InvalidRecordError("an append needs at least one record");
+    if (
+      !(timestampsMs instanceof Float64Array && timestampsMs.length >= count) ||
+      !(keyLengths instanceof Uint32Array && keyLengths.length >= count) ||
+      !(valueLengths instanceof Uint32Array && valueLengths.length >= count) ||
+      !(keys instanceof Uint8Array) ||
+      !(values instanceof Uint8Array)
+    ) {
+      throw new InvalidRecordError(
+        "record columns need count timestamps (Float64Array), key and value lengths (Uint32Array), keys and values (Uint8Array)",
+      );
+    }
+    let keyBytes = 0;
+    let valueBytes = 0;
+    for (let i = 0; i < count; i++) {
+      this.#validateRecord(i, timestampsMs[i], keyLengths[i] + valueLengths[i]);
+      keyBytes += keyLengths[i];
+      valueBytes += valueLengths[i];
+    }
+    if (keyBytes !== keys.length || valueBytes !== values.length) {
+      throw new InvalidRecordError(
+        `record columns: lengths add up to ${keyBytes} key and ${valueBytes} value bytes, the columns hold ${keys.length} and ${values.length}`,
+      );
+    }
+    return keyBytes + valueBytes;
+  }
+
+  /** Checks one record's timestamp and size; returns its bytes. */
+  #validateRecord(index: number, timestampMs: number, bytes: number): number {
+    if (!Number.isSafeInteger(timestampMs) || Math.abs(timestampMs) > timestampAbsMax) {
+      throw new InvalidRecordError(`record ${index}: timestampMs must be an integer within ±2^51`);
+    }
+    if (bytes > this.#options.recordBytesMax) {
+      throw new RecordTooLargeError(
+        `record ${index} has ${bytes} bytes, more than recordBytesMax ${this.#options.recordBytesMax}`,
+      );
+    }
+    return bytes;
   }
 
   /**
@@ -414,9 +458,7 @@ export class Partition {
   }
 
   #encodeBatch(group: readonly PendingAppend[], baseOffset: number): BatchToWrite {
-    const encoded = encodePayload(
-      group.length === 1 ? group[0].records : group.flatMap((pending) => pending.records),
-    );
+    const encoded = encodePayloadParts(group.map((pending) => pending.records));
     let sourcePosition = -1;
     for (const pending of group) sourcePosition = Math.max(sourcePosition, pending.sourcePosition);
     return { ...encoded, baseOffset, sourcePosition, leaderEpoch: this.#leaderEpoch };
