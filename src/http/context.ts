@@ -8,13 +8,14 @@ import {
   type IdempotencyTable,
   IngestError,
   rejectReasons,
+  type ServiceLogDecoding,
   type TenantLimiter,
 } from "../ingest/index.ts";
 import {
   InvalidRecordError,
   LogOverloadedError,
-  type LogRecord,
   type PartitionLog,
+  type RecordSet,
   RecordTooLargeError,
 } from "../log/index.ts";
 import type { Metrics } from "../metrics/index.ts";
@@ -24,6 +25,8 @@ export interface ServerContext {
   nodeId: string;
   serviceLog: PartitionLog;
   accessLog: PartitionLog;
+  /** What decoding a POST /v1/logs body needs from the configuration. */
+  serviceDecoding: ServiceLogDecoding;
   admission: Admission;
   tenantLimiter: TenantLimiter;
   idempotency: IdempotencyTable;
@@ -67,7 +70,7 @@ export function appendRouted(
   context: ServerContext,
   topic: string,
   log: PartitionLog,
-  routed: Map<number, LogRecord[]>,
+  routed: Map<number, RecordSet>,
 ): Promise<void> {
   const startedMs = performance.now();
   const appends = Array.from(routed, ([partition, records]) => log.append(partition, records));

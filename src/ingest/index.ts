@@ -12,12 +12,15 @@ export { Admission, type AdmissionLimits } from "./admission.ts";
 export { IngestError, type RejectReason, rejectReasons } from "./errors.ts";
 export { IdempotencyTable, type Reservation, reservations } from "./idempotency.ts";
 export {
+  type DecodedServiceLogs,
+  decodeServiceLogs,
   type Enrichment,
   enrichAndRoute,
   parseServiceLogs,
-  type RoutedRecord,
+  type ServiceLogDecoding,
   type ServiceLogEntry,
   type ServiceLogLimits,
+  type ServiceLogRequest,
   serviceStreamKey,
 } from "./service-logs.ts";
 export { TenantLimiter, type TenantRates } from "./tenant-limits.ts";

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
+import { recordsOf } from "../log/index.ts";
 import { partitionFor } from "../model/hash.ts";
 import { enrichAndRoute, parseServiceLogs, storedJson } from "./service-logs.ts";
 
@@ -30,7 +31,7 @@ test("enriched values round-trip exactly, ASCII and not, several to a partition"
     "tenant-1",
     4,
   );
-  const auth = routed.get(partitionFor("auth_service", 4))!;
+  const auth = recordsOf(routed.get(partitionFor("auth_service", 4))!);
   assert.equal(auth.length, 3);
   assert.deepEqual(
     auth.map((record) => JSON.parse(Buffer.from(record.value).toString())),
@@ -68,7 +69,7 @@ test("enriched values round-trip exactly, ASCII and not, several to a partition"
     [1, 2, 3],
   );
   assert.equal(Buffer.from(auth[0].key).toString(), "tenant-1\u0000auth_service");
-  assert.equal(routed.get(partitionFor("event_creator", 4))!.length, 1);
+  assert.equal(routed.get(partitionFor("event_creator", 4))!.count, 1);
 });
 
 test("the stored text of an entry is exactly JSON.stringify of its fields in the reference's order", () => {

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
-import { columnsOf, encodePayload, encodePayloadParts, type RecordSet } from "./batch.ts";
+import { columnsOf, encodePayload, encodePayloadParts, type RecordSet, recordsOf } from "./batch.ts";
 
 const recordArbitrary = fc.record({
   timestampMs: fc.oneof(
@@ -33,6 +33,17 @@ test("records as columns encode to the same payload as the same records one by o
         assert.equal(actual.recordCount, all.length);
         assert.equal(actual.firstTimestampMs, all[0].timestampMs);
         assert.equal(actual.maxTimestampMs, Math.max(...all.map((record) => record.timestampMs)));
+        for (const [records] of parts) {
+          const roundTrip = recordsOf(columnsOf(records));
+          assert.deepEqual(
+            roundTrip.map((record) => [
+              record.timestampMs,
+              Buffer.from(record.key),
+              Buffer.from(record.value),
+            ]),
+            records.map((record) => [record.timestampMs, Buffer.from(record.key), Buffer.from(record.value)]),
+          );
+        }
       },
     ),
     { numRuns: 500 },

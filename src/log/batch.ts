@@ -129,6 +129,25 @@ export function columnsOf(records: readonly LogRecord[]): RecordColumns {
   };
 }
 
+/** The records of columns, one by one (views into the columns' memory). */
+export function recordsOf(columns: RecordColumns): LogRecord[] {
+  const records: LogRecord[] = new Array(columns.count);
+  let keyPosition = 0;
+  let valuePosition = 0;
+  for (let i = 0; i < columns.count; i++) {
+    const keyEnd = keyPosition + columns.keyLengths[i];
+    const valueEnd = valuePosition + columns.valueLengths[i];
+    records[i] = {
+      timestampMs: columns.timestampsMs[i],
+      key: columns.keys.subarray(keyPosition, keyEnd),
+      value: columns.values.subarray(valuePosition, valueEnd),
+    };
+    keyPosition = keyEnd;
+    valuePosition = valueEnd;
+  }
+  return records;
+}
+
 export function recordCountOf(records: RecordSet): number {
   return Array.isArray(records) ? records.length : (records as RecordColumns).count;
 }

@@ -1,5 +1,12 @@
 // Public surface of the partition log. Other stages import from here only.
-export type { LogRecord, RecordColumns, RecordSet, StoredRecord } from "./batch.ts";
+export {
+  columnsOf,
+  type LogRecord,
+  type RecordColumns,
+  type RecordSet,
+  recordsOf,
+  type StoredRecord,
+} from "./batch.ts";
 export type { ConsumerOffsets } from "./consumer-offsets.ts";
 export {
   InvalidRecordError,
