@@ -8,7 +8,6 @@ import {
   type IdempotencyTable,
   IngestError,
   rejectReasons,
-  type ServiceLogDecoding,
   type TenantLimiter,
 } from "../ingest/index.ts";
 import {
@@ -25,8 +24,6 @@ export interface ServerContext {
   nodeId: string;
   serviceLog: PartitionLog;
   accessLog: PartitionLog;
-  /** What decoding a POST /v1/logs body needs from the configuration. */
-  serviceDecoding: ServiceLogDecoding;
   admission: Admission;
   tenantLimiter: TenantLimiter;
   idempotency: IdempotencyTable;

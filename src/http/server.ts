@@ -76,15 +76,6 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
     nodeId,
     serviceLog,
     accessLog,
-    serviceDecoding: {
-      limits: {
-        entriesMax: config["batch-entries-max"],
-        labelsMax: config["labels-max"],
-        lineBytesMax: config["line-bytes-max"],
-      },
-      partitionCount: config.partitions,
-      nodeId,
-    },
     admission,
     tenantLimiter: new TenantLimiter({
       recordsPerS: config["tenant-records-per-s"],

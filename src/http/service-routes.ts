@@ -6,6 +6,7 @@ import {
   decodeServiceLogs,
   IngestError,
   rejectReasons,
+  type ServiceLogDecoding,
   type ServiceLogRequest,
   serviceStreamKey,
 } from "../ingest/index.ts";
@@ -36,6 +37,15 @@ const route = "/v1/logs";
 
 export function registerServiceRoutes(app: FastifyInstance, context: ServerContext): void {
   const { config } = context;
+  const decoding: ServiceLogDecoding = {
+    limits: {
+      entriesMax: config["batch-entries-max"],
+      labelsMax: config["labels-max"],
+      lineBytesMax: config["line-bytes-max"],
+    },
+    partitionCount: config.partitions,
+    nodeId: context.nodeId,
+  };
 
   app.post(route, {
     bodyLimit: config["body-bytes-max"],
@@ -62,7 +72,7 @@ export function registerServiceRoutes(app: FastifyInstance, context: ServerConte
         // Only counts cross the await: neither the body nor its records stay in this frame (held
         // across the fsync, they would be promoted to the old generation; docs/handover.md). The
         // log lets go of the records once they are encoded.
-        const entryCount = await decodeAndAppend(context, takeBody(request), {
+        const entryCount = await decodeAndAppend(context, decoding, takeBody(request), {
           tenant,
           receivedAtMs,
           clientIp: clientIp(request),
@@ -126,8 +136,13 @@ function takeBody(request: FastifyRequest): Buffer {
  * Decodes a body (throws IngestError for a bad one), checks the tenant's rates and appends the
  * records; resolves with the entry count once they are durable. Not async, see the caller.
  */
-function decodeAndAppend(context: ServerContext, body: Buffer, request: ServiceLogRequest): Promise<number> {
-  const decoded = decodeServiceLogs(body, request, context.serviceDecoding);
+function decodeAndAppend(
+  context: ServerContext,
+  decoding: ServiceLogDecoding,
+  body: Buffer,
+  request: ServiceLogRequest,
+): Promise<number> {
+  const decoded = decodeServiceLogs(body, request, decoding);
   const entryCount = decoded.entryCount;
   context.tenantLimiter.admit(request.tenant, entryCount, body.length, request.receivedAtMs, "tenant");
   if (entryCount === 0) return Promise.resolve(0);

@@ -128,12 +128,11 @@ export interface DecodedServiceLogs {
 
 /** A whole POST /v1/logs body to records: parse, validate, enrich, route (throws IngestError). */
 export function decodeServiceLogs(
-  body: Uint8Array,
+  body: Buffer,
   request: ServiceLogRequest,
   decoding: ServiceLogDecoding,
 ): DecodedServiceLogs {
-  const bytes = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-  const entries = parseServiceLogs(bytes, decoding.limits);
+  const entries = parseServiceLogs(body, decoding.limits);
   const enrichment = {
     receivedAtMs: request.receivedAtMs,
     clientIp: request.clientIp,

@@ -1,6 +1,5 @@
 // Public surface of the partition log. Other stages import from here only.
 export {
-  columnsOf,
   type LogRecord,
   type RecordColumns,
   type RecordSet,
