@@ -7,20 +7,20 @@ import type { RecordColumns } from "../log/index.ts";
 import { partitionFor } from "../model/hash.ts";
 import { IngestError, rejectReasons } from "./errors.ts";
 import { invalidEntry, isPlainObject, parseJsonBody } from "./json-body.ts";
+import {
+  labelNameCharsMax,
+  labelValueCharsMax,
+  levelCharsMax,
+  serviceCharsMax,
+  timestampMsMax,
+} from "./limits.ts";
+import { scanCanonicalServiceLogs } from "./service-logs-scan.ts";
 
 export interface ServiceLogLimits {
   entriesMax: number;
   labelsMax: number;
   lineBytesMax: number;
 }
-
-/** Labels, service names and levels are identifiers, not payload: these bounds keep keys small. */
-const serviceCharsMax = 256;
-// The log stores timestamps exactly up to ±2^51 ms (src/log/FORMAT.md), about the year 71,000.
-const timestampMsMax = 2 ** 51;
-const levelCharsMax = 64;
-const labelNameCharsMax = 1024;
-const labelValueCharsMax = 4096;
 
 export interface ServiceLogEntry {
   timestamp: number;
@@ -99,7 +99,7 @@ function validateLabels(labels: unknown, index: number, limits: ServiceLogLimits
     const value = labels[name];
     if (typeof value !== "string") throw invalidEntry(index, `labels.${name} must be a string`);
     if (name.length === 0 || name.length > labelNameCharsMax)
-      throw invalidEntry(index, "label names must be 1..1024 characters");
+      throw invalidEntry(index, `label names must be 1..${labelNameCharsMax} characters`);
     if (value.length > labelValueCharsMax)
       throw invalidEntry(index, `labels.${name} is longer than ${labelValueCharsMax} characters`);
     if (++count > limits.labelsMax) throw invalidEntry(index, `more than ${limits.labelsMax} labels`);
@@ -126,18 +126,33 @@ export interface DecodedServiceLogs {
   routed: Map<number, RecordColumns>;
 }
 
-/** A whole POST /v1/logs body to records: parse, validate, enrich, route (throws IngestError). */
+/**
+ * A whole POST /v1/logs body to records: parse, validate, enrich, route (throws IngestError).
+ * Bodies already in the stored form take the fast path (service-logs-scan.ts).
+ */
 export function decodeServiceLogs(
   body: Buffer,
   request: ServiceLogRequest,
   decoding: ServiceLogDecoding,
 ): DecodedServiceLogs {
-  const entries = parseServiceLogs(body, decoding.limits);
   const enrichment = {
     receivedAtMs: request.receivedAtMs,
     clientIp: request.clientIp,
     nodeId: decoding.nodeId,
   };
+  const routed = scanCanonicalServiceLogs(
+    body,
+    decoding.limits,
+    decoding.partitionCount,
+    Buffer.from(`${request.tenant}\u0000`),
+    Buffer.from(enrichmentSuffix(enrichment)),
+  );
+  if (routed !== undefined) {
+    let entryCount = 0;
+    for (const columns of routed.values()) entryCount += columns.count;
+    return { entryCount, routed };
+  }
+  const entries = parseServiceLogs(body, decoding.limits);
   return {
     entryCount: entries.length,
     routed: enrichAndRoute(entries, enrichment, request.tenant, decoding.partitionCount),
@@ -160,7 +175,7 @@ export function enrichAndRoute(
   tenant: string,
   partitionCount: number,
 ): Map<number, RecordColumns> {
-  const suffix = `,"received_at":${enrichment.receivedAtMs},"client_ip":${JSON.stringify(enrichment.clientIp)},"ingested_node_id":${JSON.stringify(enrichment.nodeId)}}`;
+  const suffix = enrichmentSuffix(enrichment);
   const groups = new Map<number, { keys: Buffer[]; timestampsMs: number[]; texts: string[] }>();
   const routes = new Map<string, { partition: number; key: Buffer; serviceJson: string }>();
   for (const entry of entries) {
@@ -186,6 +201,11 @@ export function enrichAndRoute(
   for (const [partition, group] of groups)
     routed.set(partition, toColumns(group.keys, group.timestampsMs, group.texts));
   return routed;
+}
+
+/** What follows each stored entry's own fields, in place of its closing brace. */
+function enrichmentSuffix(enrichment: Enrichment): string {
+  return `,"received_at":${enrichment.receivedAtMs},"client_ip":${JSON.stringify(enrichment.clientIp)},"ingested_node_id":${JSON.stringify(enrichment.nodeId)}}`;
 }
 
 /**

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { fnv1a32, partitionFor } from "./hash.ts";
+import { fnv1a32, fnv1a32Bytes, partitionFor } from "./hash.ts";
 import { ulid } from "./ulid.ts";
 
 test("FNV-1a 32 matches the published test vectors and reference A's placement", () => {
@@ -24,6 +24,8 @@ test("FNV-1a hashes the UTF-8 bytes of non-ASCII text", () => {
   };
   for (const text of ["é", "€uro", "日本語", "😀 emoji", "mixed ascii ü"]) {
     assert.equal(fnv1a32(text), bytewise(Buffer.from(text, "utf8")), text);
+    const framed = Buffer.from(`[${text}]`, "utf8");
+    assert.equal(fnv1a32Bytes(framed, 1, framed.length - 1), fnv1a32(text), text);
   }
 });
 

@@ -27,6 +27,13 @@ export function fnv1a32(text: string): number {
   return hash >>> 0;
 }
 
+/** FNV-1a over bytes[start, end): the same hash as fnv1a32 of the text those bytes encode in UTF-8. */
+export function fnv1a32Bytes(bytes: Uint8Array, start: number, end: number): number {
+  let hash = fnvOffsetBasis;
+  for (let i = start; i < end; i++) hash = Math.imul(hash ^ bytes[i], fnvPrime);
+  return hash >>> 0;
+}
+
 function utf8Bytes(code: number): number[] {
   if (code < 0x800) return [0xc0 | (code >> 6), 0x80 | (code & 63)];
   if (code < 0x10000) return [0xe0 | (code >> 12), 0x80 | ((code >> 6) & 63), 0x80 | (code & 63)];
