@@ -1,9 +1,14 @@
 // End-to-end ingest benchmarks (issue 5): a real `sluice serve` process and the load generator in
 // this process, over loopback, acknowledged after fsync. Each prints one summary line:
-//   ingest v1 max       POST /v1/logs, batches of 100, as fast as acknowledged (concurrency 16)
-//   ingest v1 half      POST /v1/logs at half the rate the max run reached: latency percentiles
-//   ingest access max   POST /logs, batches of 20 (entries/s), concurrency 16
-// Usage: node bench/ingest.bench.ts [--seconds 8]
+//   ingest v1 max       POST /v1/logs, batches of 100, as fast as acknowledged
+//   ingest v1 half      POST /v1/logs at half the rate the max run reached (or --half-rate):
+//                       latency percentiles
+//   ingest access max   POST /logs, batches of 20 (entries/s)
+// 64 senders by default: fewer leave the server waiting on round trips instead of both cores busy
+// (16 senders reach about half the rate; docs/benchmarks.md).
+// Each run starts a fresh server and first sends --warmup-seconds of the same load, not counted.
+// Usage: node bench/ingest.bench.ts [--seconds 8] [--warmup-seconds 2] [--concurrency 64]
+//                                   [--half-rate records/s]
 
 import fs from "node:fs";
 import { parseArgs } from "node:util";
@@ -11,10 +16,25 @@ import { formatSummary, type LoadOptions, runLoad } from "../src/loadgen/index.t
 import { npmStartNodeArgs, startServerProcess } from "../test/support/server.ts";
 
 const { values: args } = parseArgs({
-  options: { seconds: { type: "string", default: "8" }, concurrency: { type: "string", default: "16" } },
+  options: {
+    seconds: { type: "string", default: "8" },
+    "warmup-seconds": { type: "string", default: "2" },
+    concurrency: { type: "string", default: "64" },
+    "half-rate": { type: "string" },
+  },
 });
 const durationS = Number(args.seconds);
+const warmupS = Number(args["warmup-seconds"]);
 const concurrency = Number(args.concurrency);
+const halfRate = args["half-rate"] === undefined ? null : Number(args["half-rate"]);
+for (const [name, value] of [
+  ["--seconds", durationS],
+  ["--concurrency", concurrency],
+  ["--half-rate", halfRate ?? 1],
+  ["--warmup-seconds", warmupS + 1],
+] as const) {
+  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number`);
+}
 
 async function run(
   name: string,
@@ -22,7 +42,7 @@ async function run(
 ): Promise<number> {
   const server = await startServerProcess({ nodeArgs: npmStartNodeArgs() });
   try {
-    const summary = await runLoad({
+    const load: LoadOptions = {
       url: `${server.url}${options.format === "access" ? "/logs" : "/v1/logs"}`,
       total: 0,
       durationS,
@@ -33,7 +53,11 @@ async function run(
       prebuiltBodies: 256,
       seed: 7,
       ...options,
-    });
+    };
+    // The same load first, not counted: a server just started compiles its hot paths and sizes its
+    // heap in the first second, which is not the steady state the figures are about.
+    if (warmupS > 0) await runLoad({ ...load, durationS: warmupS, seed: 8 });
+    const summary = await runLoad(load);
     console.log(`${name.padEnd(20)} ${formatSummary(summary)}`);
     return summary.recordsAcknowledged / summary.elapsedS;
   } finally {
@@ -43,5 +67,5 @@ async function run(
 }
 
 const maxRate = await run("ingest v1 max", { format: "v1", batch: 100 });
-await run("ingest v1 half", { format: "v1", batch: 100, rate: Math.floor(maxRate / 2) });
+await run("ingest v1 half", { format: "v1", batch: 100, rate: halfRate ?? Math.floor(maxRate / 2) });
 await run("ingest access max", { format: "access", batch: 20 });
