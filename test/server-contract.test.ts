@@ -11,7 +11,7 @@ import fs from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { decodeAccessBatch } from "../src/ingest/index.ts";
+import { decodeAccessBatch, parseJsonStrict } from "../src/ingest/index.ts";
 import { PartitionLog } from "../src/log/index.ts";
 import {
   accessEntry,
@@ -324,6 +324,40 @@ describe("reference A: POST /v1/logs and GET /v1/query", () => {
     const reply = await queryService(fixture.url, service, 2);
     assert.match(reply.headers.get("content-type") ?? "", /^application\/json/);
     assert.deepEqual(await queryEntries(fixture.url, unique("never-written"), 10), []);
+  });
+
+  test("entries read back exactly whichever way their body was written: compact, indented, escaped", async () => {
+    // Compact bodies take the copying fast path (src/ingest/service-logs-scan.ts), indented ones
+    // the JSON.parse path; a label named "\\" first poisons V8's key lookup (nodejs/node#63785),
+    // after which JSON.parse alone would read the label "\n" back as "\\".
+    const service = unique("escapes");
+    const entries = [
+      { timestamp: 1, service, message: "poison", labels: { k: "", "\\": "backslash" } },
+      {
+        timestamp: 2,
+        service,
+        level: "INFO",
+        message: 'tab\t "quoted" \\ é 😀',
+        labels: { k: "", "\n": "newline" },
+      },
+      { timestamp: 3, service, message: "plain", labels: {} },
+    ];
+    for (const body of [JSON.stringify(entries), JSON.stringify(entries, null, 2)]) {
+      assert.equal((await postServiceLogs(fixture.url, body)).status, 200);
+    }
+    // Read with the strict parser: this test's own JSON.parse would misread the keys too.
+    const reply = await queryService(fixture.url, service, 10);
+    assert.equal(reply.status, 200);
+    const stored = (parseJsonStrict(reply.text) as Array<Record<string, unknown>>).map(
+      ({ timestamp, service, level, message, labels }) => ({
+        timestamp,
+        service,
+        ...(level === undefined ? {} : { level }),
+        message,
+        labels,
+      }),
+    );
+    assert.deepEqual(stored, [...entries, ...entries]);
   });
 
   test("GET /v1/query clamps a huge limit instead of failing", async () => {

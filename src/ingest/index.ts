@@ -11,6 +11,7 @@ export {
 export { Admission, type AdmissionLimits } from "./admission.ts";
 export { IngestError, type RejectReason, rejectReasons } from "./errors.ts";
 export { IdempotencyTable, type Reservation, reservations } from "./idempotency.ts";
+export { hasEscapedKey, parseJsonStrict } from "./json-strict.ts";
 export {
   type DecodedServiceLogs,
   decodeServiceLogs,

@@ -3,6 +3,7 @@
 
 import { isUtf8 } from "node:buffer";
 import { IngestError, rejectReasons } from "./errors.ts";
+import { hasEscapedKey, parseJsonStrict } from "./json-strict.ts";
 
 export type JsonProblem = "empty" | "utf8" | "syntax";
 
@@ -10,7 +11,10 @@ export function parseJsonBody(body: Buffer): { value: unknown } | { problem: Jso
   if (body.length === 0) return { problem: "empty", detail: "empty body" };
   if (!isUtf8(body)) return { problem: "utf8", detail: "body is not valid UTF-8" };
   try {
-    return { value: JSON.parse(body.toString("utf8")) };
+    const text = body.toString("utf8");
+    const value = JSON.parse(text);
+    // JSON.parse can decode escaped keys wrongly (json-strict.ts): those bodies are parsed again.
+    return { value: hasEscapedKey(body) ? parseJsonStrict(text) : value };
   } catch (error) {
     // RangeError: nesting deep enough to exhaust the parser's stack.
     const detail = error instanceof RangeError ? "nesting too deep" : (error as Error).message;
