@@ -35,18 +35,16 @@ function general(body: Buffer, scanLimits = limits): Map<number, RecordColumns> 
   }
 }
 
-/** Columns as comparable plain data: partition → [timestamp, key text, value text] per record. */
+/** Columns as comparable plain data, partitions in the map's order: [partition, [timestamp, key, value]…]. */
 function plain(routed: Map<number, RecordColumns>) {
-  return [...routed.entries()]
-    .sort(([a], [b]) => a - b)
-    .map(([partition, columns]) => [
-      partition,
-      recordsOf(columns).map((record) => [
-        record.timestampMs,
-        Buffer.from(record.key).toString("hex"),
-        Buffer.from(record.value).toString("hex"),
-      ]),
-    ]);
+  return [...routed.entries()].map(([partition, columns]) => [
+    partition,
+    recordsOf(columns).map((record) => [
+      record.timestampMs,
+      Buffer.from(record.key).toString("hex"),
+      Buffer.from(record.value).toString("hex"),
+    ]),
+  ]);
 }
 
 function assertSameAsGeneral(body: Buffer, scanLimits = limits): boolean {
@@ -235,6 +233,24 @@ test("the fast path gives up on every body that is not in the stored form, and d
       assert.deepEqual(plain(decodeServiceLogs(body, request, decoding).routed), plain(expected), name);
     }
   }
+  const manyLabels = (count: number) =>
+    Buffer.from(
+      JSON.stringify([
+        {
+          timestamp: 1,
+          service: "a",
+          message: "m",
+          labels: Object.fromEntries(Array.from({ length: count }, (_, i) => [`l${i}`, "v"])),
+        },
+      ]),
+    );
+  const roomyLimits = { ...limits, labelsMax: 100 };
+  assert.ok(assertSameAsGeneral(manyLabels(32), roomyLimits), "32 labels are scanned");
+  assert.equal(scan(manyLabels(33), roomyLimits), undefined, "33 labels are left to the general path");
+  assert.deepEqual(
+    plain(decodeServiceLogs(manyLabels(33), request, { ...decoding, limits: roomyLimits }).routed),
+    plain(general(manyLabels(33), roomyLimits) as Map<number, RecordColumns>),
+  );
   assert.ok(scan(Buffer.from(`[${entry}]`)) !== undefined, "the plain entry itself is in the stored form");
   assert.ok(
     scan(Buffer.from(`[${Array(50).fill(entry).join(",")}]`)) !== undefined,

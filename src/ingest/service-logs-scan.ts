@@ -8,8 +8,9 @@
 // writing them back. This scanner checks, byte by byte, that a body is a JSON array of such
 // entries and that every entry passes validation, and only then builds the record columns.
 // Anything else — whitespace inside an entry, another key order, an unknown field, an escape
-// JSON.stringify would not write, a label name that JSON.parse would reorder, a value near a limit,
-// any error — makes it give up (undefined), and the general path (parseServiceLogs, enrichAndRoute)
+// JSON.stringify would not write, a label name that JSON.parse would reorder, a string whose
+// escaped bytes exceed a bound counted in characters, more than labelsScannedMax labels, any
+// error — makes it give up (undefined), and the general path (parseServiceLogs, enrichAndRoute)
 // decides, with its exact error messages. So everything accepted here is accepted there with the
 // same records, byte for byte (property tests in service-logs-scan.test.ts).
 //
@@ -64,8 +65,14 @@ const messageField = Buffer.from(',"message":"');
 const labelsField = Buffer.from(',"labels":{');
 // A timestamp of more digits is above timestampMsMax (2^51 has 16).
 const timestampDigitsMax = 16;
+// Entries with more labels are left to the general path: the repeated-name check here compares
+// each name with every earlier one, and log labels are a handful.
+const labelsScannedMax = 32;
 
-/** Per-entry positions of one body, reused from request to request (grown up to entriesMax). */
+/**
+ * Per-entry positions of one body, reused from request to request: grown up to the largest body's
+ * entry count and kept (24 bytes an entry, so at most 24 × batch-entries-max bytes).
+ */
 class Scratch {
   starts: Uint32Array;
   ends: Uint32Array;
@@ -84,6 +91,9 @@ let scratch = new Scratch(256);
 
 /** What scanEntry found besides the entry's end: its timestamp and where its service name is. */
 const scanned = { timestampMs: 0, serviceStart: 0, serviceEnd: 0 };
+/** The hash and length of each label name of the entry being scanned (scanLabels). */
+const labelNameHashes = new Uint32Array(labelsScannedMax);
+const labelNameLengths = new Uint32Array(labelsScannedMax);
 
 /** The distinct services of one body: where the first one's name is, its partition and its key. */
 interface Route {
@@ -117,6 +127,7 @@ export function scanCanonicalServiceLogs(
   const tails = new Int32Array(partitionCount).fill(-1);
   const counts = new Uint32Array(partitionCount);
   const bytes = new Float64Array(partitionCount); // key and value bytes of each partition's columns
+  const partitionsInOrder: number[] = []; // of first appearance, as the general path's Map has them
   let count = 0;
   for (;;) {
     if (count === limits.entriesMax) return undefined;
@@ -145,8 +156,10 @@ export function scanCanonicalServiceLogs(
     scratch.ends[count] = end; // the entry's closing brace, which the suffix replaces
     scratch.routes[count] = routeIndex;
     scratch.nextInPartition[count] = -1;
-    if (heads[partition] < 0) heads[partition] = count;
-    else scratch.nextInPartition[tails[partition]] = count;
+    if (heads[partition] < 0) {
+      heads[partition] = count;
+      partitionsInOrder.push(partition);
+    } else scratch.nextInPartition[tails[partition]] = count;
     tails[partition] = count;
     counts[partition]++;
     bytes[partition] += route.key.length + (end - position) + suffix.length;
@@ -160,8 +173,7 @@ export function scanCanonicalServiceLogs(
   if (skipWhitespace(body, position + 1) !== body.length) return undefined;
 
   const routed = new Map<number, RecordColumns>();
-  for (let partition = 0; partition < partitionCount; partition++) {
-    if (counts[partition] === 0) continue;
+  for (const partition of partitionsInOrder) {
     routed.set(
       partition,
       columnsOf(body, routes, heads[partition], counts[partition], bytes[partition], suffix),
@@ -226,16 +238,15 @@ function scanEntry(body: Buffer, start: number, limits: ScanLimits): number {
 function scanLabels(body: Buffer, start: number, labelsMax: number): number {
   let position = start;
   if (body[position] === byte.closeBrace) return position + 1;
-  const firstName = position + 1;
   for (let count = 1; ; count++) {
-    if (count > labelsMax || body[position] !== byte.quote) return -1;
+    if (count > labelsMax || count > labelsScannedMax || body[position] !== byte.quote) return -1;
     const nameStart = position + 1;
     const nameEnd = stringEnd(body, nameStart, true);
     // A name starting with a digit may be an array index, which JSON.parse puts before the others.
     if (nameEnd < 0 || nameEnd === nameStart || nameEnd - nameStart > labelNameCharsMax) return -1;
     if (body[nameStart] >= byte.zero && body[nameStart] <= byte.nine) return -1;
     if (body[nameEnd + 1] !== byte.colon || body[nameEnd + 2] !== byte.quote) return -1;
-    if (count > 1 && repeatsName(body, firstName, nameStart, nameEnd)) return -1;
+    if (repeatsName(body, count - 1, nameStart, nameEnd)) return -1;
     const valueStart = nameEnd + 3;
     const valueEnd = stringEnd(body, valueStart, true);
     if (valueEnd < 0 || valueEnd - valueStart > labelValueCharsMax) return -1;
@@ -247,18 +258,19 @@ function scanLabels(body: Buffer, start: number, labelsMax: number): number {
 }
 
 /**
- * Whether the label name at [nameStart, nameEnd) is one of the names before it, which start at
- * `firstName` (JSON.parse keeps the last value of a repeated name but the first one's place).
- * Escapes are JSON.stringify's only, so equal names have equal bytes. Quadratic in the label
- * count, which labelsMax bounds.
+ * Whether the label name at [nameStart, nameEnd) may repeat one of the `earlier` names before it
+ * in its entry (JSON.parse keeps the last value of a repeated name but the first one's place):
+ * true when an earlier name has the same length and FNV-1a hash — a repeat, or a collision that
+ * the general path sorts out. Escapes are JSON.stringify's only, so equal names have equal bytes.
+ * Records this name for the next ones.
  */
-function repeatsName(body: Buffer, firstName: number, nameStart: number, nameEnd: number): boolean {
-  let earlier = firstName;
-  while (earlier < nameStart - 1) {
-    const earlierEnd = stringEnd(body, earlier, true);
-    if (equalRanges(body, earlier, earlierEnd, nameStart, nameEnd)) return true;
-    earlier = stringEnd(body, earlierEnd + 3, true) + 3; // past the value and `,"`
-  }
+function repeatsName(body: Buffer, earlier: number, nameStart: number, nameEnd: number): boolean {
+  const hash = fnv1a32Bytes(body, nameStart, nameEnd);
+  const length = nameEnd - nameStart;
+  for (let i = 0; i < earlier; i++)
+    if (labelNameHashes[i] === hash && labelNameLengths[i] === length) return true;
+  labelNameHashes[earlier] = hash;
+  labelNameLengths[earlier] = length;
   return false;
 }
 
@@ -308,18 +320,13 @@ function skipWhitespace(body: Buffer, start: number): number {
   }
 }
 
-function sameBytes(body: Buffer, route: Route, nameStart: number, nameEnd: number): boolean {
-  return equalRanges(body, route.nameStart, route.nameEnd, nameStart, nameEnd);
-}
-
 /**
- * Whether body[aStart, aEnd) and body[bStart, bEnd) hold the same bytes. A loop, not Buffer.compare:
- * the ranges are names, short, and compare's argument checks cost more (~12% of this scanner's
- * time, profiled).
+ * Whether a service name has the bytes of the route's. A loop, not Buffer.compare: names are short,
+ * and compare's argument checks cost more (~12% of this scanner's time, profiled).
  */
-function equalRanges(body: Buffer, aStart: number, aEnd: number, bStart: number, bEnd: number): boolean {
-  if (aEnd - aStart !== bEnd - bStart) return false;
-  for (let a = aStart, b = bStart; a < aEnd; a++, b++) if (body[a] !== body[b]) return false;
+function sameBytes(body: Buffer, route: Route, nameStart: number, nameEnd: number): boolean {
+  if (route.nameEnd - route.nameStart !== nameEnd - nameStart) return false;
+  for (let a = route.nameStart, b = nameStart; b < nameEnd; a++, b++) if (body[a] !== body[b]) return false;
   return true;
 }
 
