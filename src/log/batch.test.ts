@@ -2,9 +2,20 @@
 // same bytes, so a group commit may mix them freely.
 
 import assert from "node:assert/strict";
+import crypto from "node:crypto";
 import { test } from "node:test";
+import zlib from "node:zlib";
 import fc from "fast-check";
-import { columnsOf, encodePayload, encodePayloadParts, type RecordSet, recordsOf } from "./batch.ts";
+import {
+  codecs,
+  columnsOf,
+  compressPayloadSync,
+  encodePayload,
+  encodePayloadParts,
+  type RecordSet,
+  recordsOf,
+  zstdOptions,
+} from "./batch.ts";
 
 const recordArbitrary = fc.record({
   timestampMs: fc.oneof(
@@ -53,4 +64,22 @@ test("records as columns encode to the same payload as the same records one by o
 test("columns whose lengths do not add up to their bytes are refused by the encoder", () => {
   const columns = columnsOf([{ timestampMs: 1, key: Buffer.from("k"), value: Buffer.from("value") }]);
   assert.throws(() => encodePayloadParts([{ ...columns, values: Buffer.from("valu") }]), /column values/);
+});
+
+test("zstd output of any size comes back whole, one output chunk or several", () => {
+  // The output chunk is sized for compressible log records (a quarter of the input): random bytes
+  // need several chunks, which zlib joins.
+  for (const bytes of [0, 1, 1000, 5000, 300_000]) {
+    const random = crypto.randomBytes(bytes);
+    const repetitive = Buffer.from("GET /about 200 Chrome\n".repeat(Math.ceil(bytes / 22))).subarray(
+      0,
+      bytes,
+    );
+    for (const raw of [random, repetitive]) {
+      const compressed = compressPayloadSync(raw, codecs.zstd, 3);
+      assert.deepEqual(zlib.zstdDecompressSync(compressed), raw);
+    }
+    if (bytes >= 5000)
+      assert.ok(compressPayloadSync(random, codecs.zstd, 3).length > zstdOptions(3, bytes).chunkSize!);
+  }
 });
