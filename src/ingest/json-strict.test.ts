@@ -87,3 +87,12 @@ test("invalid bodies keep JSON.parse's error text, keys with escapes or not", ()
   }
   assert.equal(parsed.detail, expected);
 });
+
+test("deep nesting under an escaped key is a clear error, not a crash", () => {
+  const depth = 200_000;
+  const body = Buffer.from(`{"a\\n":${"[".repeat(depth)}${"]".repeat(depth)}}`);
+  const parsed = parseJsonBody(body);
+  // JSON.parse accepts the depth here; the strict parser recurses and runs out of stack.
+  assert.ok("problem" in parsed, "a 200,000-deep body was accepted");
+  assert.equal(parsed.detail, "nesting too deep");
+});
