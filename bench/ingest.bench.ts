@@ -23,18 +23,20 @@ const { values: args } = parseArgs({
     "half-rate": { type: "string" },
   },
 });
-const durationS = Number(args.seconds);
-const warmupS = Number(args["warmup-seconds"]);
-const concurrency = Number(args.concurrency);
-const halfRate = args["half-rate"] === undefined ? null : Number(args["half-rate"]);
-for (const [name, value] of [
-  ["--seconds", durationS],
-  ["--concurrency", concurrency],
-  ["--half-rate", halfRate ?? 1],
-  ["--warmup-seconds", warmupS + 1],
-] as const) {
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number`);
+/** A flag's value as a decimal number at least `min` (and whole when `integer`), or a clear error. */
+function numberFlag(name: string, text: string, min: number, integer: boolean): number {
+  const value = /^\d+(\.\d+)?$/.test(text) ? Number(text) : Number.NaN;
+  if (!(value >= min) || (integer && !Number.isInteger(value)))
+    throw new Error(
+      `--${name} must be ${integer ? "a whole number" : "a number"} of at least ${min}, got "${text}"`,
+    );
+  return value;
 }
+const durationS = numberFlag("seconds", args.seconds, 1, false);
+const warmupS = numberFlag("warmup-seconds", args["warmup-seconds"], 0, false);
+const concurrency = numberFlag("concurrency", args.concurrency, 1, true);
+const halfRate =
+  args["half-rate"] === undefined ? null : numberFlag("half-rate", args["half-rate"], 1, false);
 
 async function run(
   name: string,

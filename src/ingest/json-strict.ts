@@ -52,15 +52,38 @@ export function hasEscapedKey(body: Uint8Array): boolean {
 
 /**
  * Parses JSON text like JSON.parse (no reviver), building objects key by key so no key goes
- * through V8's transition lookup. Throws SyntaxError for invalid text, RangeError when nesting
- * exhausts the stack (as JSON.parse does).
+ * through V8's transition lookup. Throws SyntaxError for invalid text. Iterative, with its own
+ * stack of open containers: nesting is bounded by the text's length, as for JSON.parse, not by
+ * the call stack.
  */
 export function parseJsonStrict(text: string): unknown {
-  const parser = { text, position: 0 };
-  const value = parseValue(parser);
-  skipWhitespace(parser);
-  if (parser.position !== text.length) throw syntaxError(parser, "unexpected text after the value");
-  return value;
+  const parser: Parser = { text, position: 0 };
+  const open: Container[] = [];
+  for (;;) {
+    let value = startValue(parser, open);
+    if (value === opened) continue; // a non-empty container: its first member comes next
+    // A value is complete: put it in its container, closing every container it completes.
+    for (;;) {
+      const container = open.at(-1);
+      if (container === undefined) {
+        skipWhitespace(parser);
+        if (parser.position !== text.length) throw syntaxError(parser, "unexpected text after the value");
+        return value;
+      }
+      if (Array.isArray(container.value)) container.value.push(value);
+      else setMember(container.value, container.key, value);
+      skipWhitespace(parser);
+      const next = text.charCodeAt(parser.position++);
+      if (next === code.comma) {
+        if (!Array.isArray(container.value)) container.key = readKey(parser);
+        break;
+      }
+      if (next !== (Array.isArray(container.value) ? code.closeBracket : code.closeBrace))
+        throw syntaxError(parser, "expected ',' or the end of the container");
+      open.pop();
+      value = container.value;
+    }
+  }
 }
 
 interface Parser {
@@ -68,14 +91,34 @@ interface Parser {
   position: number;
 }
 
-function parseValue(parser: Parser): unknown {
+/** An object or array being filled; for an object, the key its next value goes under. */
+interface Container {
+  value: Record<string, unknown> | unknown[];
+  key: string;
+}
+
+/** startValue's answer when it opened a non-empty container instead of reading a whole value. */
+const opened = Symbol("opened");
+
+/** Reads a scalar or an empty container, or opens a non-empty container on `open`. */
+function startValue(parser: Parser, open: Container[]): unknown {
   skipWhitespace(parser);
-  const next = parser.text.charCodeAt(parser.position);
-  if (next === code.openBrace) return parseObject(parser);
-  if (next === code.openBracket) return parseArray(parser);
+  const { text } = parser;
+  const next = text.charCodeAt(parser.position);
+  if (next === code.openBrace || next === code.openBracket) {
+    const isObject = next === code.openBrace;
+    parser.position++;
+    skipWhitespace(parser);
+    if (text.charCodeAt(parser.position) === (isObject ? code.closeBrace : code.closeBracket)) {
+      parser.position++;
+      return isObject ? {} : [];
+    }
+    open.push(isObject ? { value: {}, key: readKey(parser) } : { value: [], key: "" });
+    return opened;
+  }
   if (next === code.quote) return parseString(parser);
   for (const [literal, value] of literals) {
-    if (parser.text.startsWith(literal, parser.position)) {
+    if (text.startsWith(literal, parser.position)) {
       parser.position += literal.length;
       return value;
     }
@@ -89,48 +132,22 @@ const literals: ReadonlyArray<readonly [string, unknown]> = [
   ["null", null],
 ];
 
-function parseObject(parser: Parser): Record<string, unknown> {
-  parser.position++; // {
-  const object: Record<string, unknown> = {};
+/** An object's key and the colon after it. */
+function readKey(parser: Parser): string {
   skipWhitespace(parser);
-  if (parser.text.charCodeAt(parser.position) === code.closeBrace) {
-    parser.position++;
-    return object;
-  }
-  for (;;) {
-    skipWhitespace(parser);
-    if (parser.text.charCodeAt(parser.position) !== code.quote) throw syntaxError(parser, "expected a key");
-    const key = parseString(parser);
-    skipWhitespace(parser);
-    if (parser.text.charCodeAt(parser.position) !== code.colon) throw syntaxError(parser, "expected ':'");
-    parser.position++;
-    const value = parseValue(parser);
-    // JSON.parse makes "__proto__" an own property; assigning it would set the prototype instead.
-    if (key === "__proto__")
-      Object.defineProperty(object, key, { value, writable: true, enumerable: true, configurable: true });
-    else object[key] = value;
-    skipWhitespace(parser);
-    const next = parser.text.charCodeAt(parser.position++);
-    if (next === code.closeBrace) return object;
-    if (next !== code.comma) throw syntaxError(parser, "expected ',' or '}'");
-  }
+  if (parser.text.charCodeAt(parser.position) !== code.quote) throw syntaxError(parser, "expected a key");
+  const key = parseString(parser);
+  skipWhitespace(parser);
+  if (parser.text.charCodeAt(parser.position) !== code.colon) throw syntaxError(parser, "expected ':'");
+  parser.position++;
+  return key;
 }
 
-function parseArray(parser: Parser): unknown[] {
-  parser.position++; // [
-  const array: unknown[] = [];
-  skipWhitespace(parser);
-  if (parser.text.charCodeAt(parser.position) === code.closeBracket) {
-    parser.position++;
-    return array;
-  }
-  for (;;) {
-    array.push(parseValue(parser));
-    skipWhitespace(parser);
-    const next = parser.text.charCodeAt(parser.position++);
-    if (next === code.closeBracket) return array;
-    if (next !== code.comma) throw syntaxError(parser, "expected ',' or ']'");
-  }
+function setMember(object: Record<string, unknown>, key: string, value: unknown): void {
+  // JSON.parse makes "__proto__" an own property; assigning it would set the prototype instead.
+  if (key === "__proto__")
+    Object.defineProperty(object, key, { value, writable: true, enumerable: true, configurable: true });
+  else object[key] = value;
 }
 
 const shortEscapes: Record<string, string> = {

@@ -191,6 +191,12 @@ test("the fast path gives up on every body that is not in the stored form, and d
     "a label name starting with a digit":
       '[{"timestamp":1,"service":"a","message":"m","labels":{"b":"1","2":"x"}}]',
     "a repeated label name": '[{"timestamp":1,"service":"a","message":"m","labels":{"k":"1","k":"2"}}]',
+    "a label name repeated after others":
+      '[{"timestamp":1,"service":"a","message":"m","labels":{"k":"1","j":"","i":"","k":"2"}}]',
+    "a repeat in a later entry":
+      '[{"timestamp":1,"service":"a","message":"m","labels":{"x":"","y":""}},{"timestamp":1,"service":"a","message":"m","labels":{"y":"","z":"","y":""}}]',
+    "two label names of one length and one FNV-1a hash":
+      '[{"timestamp":1,"service":"a","message":"m","labels":{"n0055zx":"1","n00gpcd":"2"}}]',
     "a label value that is not a string": '[{"timestamp":1,"service":"a","message":"m","labels":{"k":1}}]',
     "more labels than the limit":
       '[{"timestamp":1,"service":"a","message":"m","labels":{"a":"","b":"","c":"","d":""}}]',
@@ -216,6 +222,7 @@ test("the fast path gives up on every body that is not in the stored form, and d
     "an empty body": "",
   };
   assert.equal(fnv1a32("costarring"), fnv1a32("liquid"));
+  assert.equal(fnv1a32("n0055zx"), fnv1a32("n00gpcd"));
   for (const [name, text] of Object.entries(cases)) {
     const body = Buffer.from(text);
     assert.equal(scan(body), undefined, name);
@@ -250,6 +257,15 @@ test("the fast path gives up on every body that is not in the stored form, and d
   assert.deepEqual(
     plain(decodeServiceLogs(manyLabels(33), request, { ...decoding, limits: roomyLimits }).routed),
     plain(general(manyLabels(33), roomyLimits) as Map<number, RecordColumns>),
+  );
+  // The same names in different entries are no repeat: each entry's names are checked afresh.
+  assert.ok(
+    assertSameAsGeneral(
+      Buffer.from(
+        '[{"timestamp":1,"service":"a","message":"m","labels":{"x":"","y":""}},{"timestamp":1,"service":"a","message":"m","labels":{"y":"","x":""}}]',
+      ),
+    ),
+    "names of an earlier entry",
   );
   assert.ok(scan(Buffer.from(`[${entry}]`)) !== undefined, "the plain entry itself is in the stored form");
   assert.ok(

@@ -236,7 +236,7 @@ const zstdChunkBytesMax = 8 * 1024 * 1024;
 const zstdChunkBytesMin = 1024;
 
 export function zstdOptions(level: number, inputBytes: number): zlib.ZstdOptions {
-  const chunkSize = Math.min(zstdChunkBytesMax, zstdChunkBytesMin + (inputBytes >> 2));
+  const chunkSize = Math.min(zstdChunkBytesMax, zstdChunkBytesMin + Math.floor(inputBytes / 4));
   return { chunkSize, params: { [zlib.constants.ZSTD_c_compressionLevel]: level } };
 }
 
