@@ -6,7 +6,9 @@
 // of the process (nodejs/node#63785, open; Chromium 521080746). Keys without escapes are not
 // affected. So parseJsonBody keeps JSON.parse (fast, and the source of the "invalid json: …"
 // messages) and parses again with this parser only when some key holds an escape, which
-// hasEscapedKey finds with one memchr for the common body without any backslash.
+// hasEscapedKey finds with one memchr for the common body without any backslash. Such a body
+// costs about three times as much to decode: a 13.5 kB, 100-entry body takes ~60 µs in
+// JSON.parse and ~130 µs here (microbenchmark).
 
 const code = {
   tab: 0x09,
