@@ -21,6 +21,7 @@
 import { isUtf8 } from "node:buffer";
 import type { RecordColumns } from "../log/index.ts";
 import { fnv1a32Bytes } from "../model/hash.ts";
+import { jsonCode as byte, isJsonWhitespace } from "./json-bytes.ts";
 import {
   labelNameCharsMax,
   labelValueCharsMax,
@@ -28,34 +29,7 @@ import {
   serviceCharsMax,
   timestampMsMax,
 } from "./limits.ts";
-
-export interface ScanLimits {
-  entriesMax: number;
-  labelsMax: number;
-  lineBytesMax: number;
-}
-
-const byte = {
-  tab: 0x09,
-  newline: 0x0a,
-  carriageReturn: 0x0d,
-  space: 0x20,
-  quote: 0x22,
-  comma: 0x2c,
-  zero: 0x30,
-  nine: 0x39,
-  colon: 0x3a,
-  openBracket: 0x5b,
-  backslash: 0x5c,
-  closeBracket: 0x5d,
-  b: 0x62,
-  f: 0x66,
-  n: 0x6e,
-  r: 0x72,
-  t: 0x74,
-  openBrace: 0x7b,
-  closeBrace: 0x7d,
-} as const;
+import type { ServiceLogLimits } from "./service-logs.ts";
 
 // The fixed parts of a stored entry, each including the quote or brace that opens the value.
 const timestampField = Buffer.from('{"timestamp":');
@@ -110,7 +84,7 @@ interface Route {
  */
 export function scanCanonicalServiceLogs(
   body: Buffer,
-  limits: ScanLimits,
+  limits: ServiceLogLimits,
   partitionCount: number,
   keyPrefix: Buffer,
   suffix: Buffer,
@@ -187,7 +161,7 @@ export function scanCanonicalServiceLogs(
  * -1 when it is not in the stored form or not valid. Leaves its timestamp and the place of its
  * service name in `scanned`.
  */
-function scanEntry(body: Buffer, start: number, limits: ScanLimits): number {
+function scanEntry(body: Buffer, start: number, limits: ServiceLogLimits): number {
   if (!matches(body, start, timestampField)) return -1;
   let position = start + timestampField.length;
   const digitsStart = position;
@@ -312,12 +286,8 @@ function matches(body: Buffer, position: number, literal: Buffer): boolean {
 
 function skipWhitespace(body: Buffer, start: number): number {
   let position = start;
-  for (;;) {
-    const code = body[position];
-    if (code !== byte.space && code !== byte.newline && code !== byte.carriageReturn && code !== byte.tab)
-      return position;
-    position++;
-  }
+  while (isJsonWhitespace(body[position])) position++;
+  return position;
 }
 
 /**
