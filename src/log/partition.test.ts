@@ -644,8 +644,8 @@ describe("failures on the append path", () => {
     const compressor = acquireCompressor(1);
     const write = compressor.write.bind(compressor);
     let armed = true;
-    compressor.write = (job, lane) =>
-      write(job, lane).then((outcome) => {
+    compressor.write = (job, lane, storage) =>
+      write(job, lane, storage).then((outcome) => {
         if (!armed) return outcome;
         armed = false;
         return { ok: false, stage: "sync", message: "EIO: i/o error", code: "EIO" };
@@ -709,10 +709,10 @@ describe("failures on the append path", () => {
     const write = compressor.write.bind(compressor);
     let calls = 0;
     let failedAtMs = 0; // when the failed flight's outcome reached the partition
-    compressor.write = (job, lane) => {
+    compressor.write = (job, lane, storage) => {
       const call = calls++;
       if (call === 0) job.fd = 987_654; // this flight's write fails on the log thread (EBADF)
-      const outcome = write(job, lane);
+      const outcome = write(job, lane, storage);
       if (call === 0)
         // Reported after 10 ms, so the next flight is out behind it by then.
         return outcome.then(
