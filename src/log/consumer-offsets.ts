@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import path from "node:path";
 import { InvalidRecordError } from "./errors.ts";
-import { writeFileDurably } from "./segment.ts";
+import { makeDirectoryDurable, writeFileDurably } from "./segment.ts";
 import type { Storage } from "./storage.ts";
 
 const consumerNamePattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -30,7 +30,7 @@ export class ConsumerOffsets {
   static open(storage: Storage, directory: string, name: string): ConsumerOffsets {
     if (!consumerNamePattern.test(name))
       throw new InvalidRecordError(`consumer name ${JSON.stringify(name)} must match ${consumerNamePattern}`);
-    storage.mkdirp(directory);
+    makeDirectoryDurable(storage, directory);
     const offsets = new Map<number, number>();
     const bytes = storage.readFile(path.join(directory, `${name}.json`));
     if (bytes !== null) {

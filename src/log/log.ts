@@ -20,7 +20,7 @@ import {
   type PartitionStats,
   type ReadResult,
 } from "./partition.ts";
-import { writeFileDurably } from "./segment.ts";
+import { makeDirectoryDurable, writeFileDurably } from "./segment.ts";
 import { nodeStorage, openModes, type Storage } from "./storage.ts";
 
 export interface LogOptions extends Partial<LogLimits> {
@@ -105,7 +105,7 @@ export class PartitionLog {
     const codec: Codec = (options.codec ?? "zstd") === "zstd" ? codecs.zstd : codecs.none;
     const directory = options.directory;
     const storage = options.storage ?? nodeStorage;
-    storage.mkdirp(directory);
+    makeDirectoryDurable(storage, directory, true);
     const lockPath = takeLock(storage, directory);
     let compressor: Compressor | null = null;
     try {

@@ -36,7 +36,13 @@ import type { LogLimits } from "./limits.ts";
 import { Mutex } from "./mutex.ts";
 import type { DamagedRegion, ScanItem } from "./scan.ts";
 import { scanBatches } from "./scan.ts";
-import { type RecoveryReport, Segment, segmentExtensions, syncDirectory } from "./segment.ts";
+import {
+  makeDirectoryDurable,
+  type RecoveryReport,
+  Segment,
+  segmentExtensions,
+  syncDirectory,
+} from "./segment.ts";
 import { openModes, type Storage } from "./storage.ts";
 import { type BatchToWrite, outcomeError, type WriteOutcome } from "./write-job.ts";
 
@@ -211,7 +217,7 @@ export class Partition {
   /** Opens (creating when absent) a partition directory and recovers it; see Segment.open. */
   static open(id: number, directory: string, options: PartitionOptions, shared: PartitionShared): Partition {
     const storage = shared.storage;
-    storage.mkdirp(directory);
+    makeDirectoryDurable(storage, directory);
     for (const name of storage.readdir(directory)) {
       if (name.endsWith(".tmp") || name.endsWith(".compacting")) storage.unlink(path.join(directory, name));
     }

@@ -440,6 +440,24 @@ export function writeFileDurably(storage: Storage, filePath: string, data: Uint8
   storage.rename(temporary, filePath);
 }
 
+/**
+ * Creates `directory` when missing and makes its name durable: a new directory entry is volatile
+ * until its parent is fsynced, and the acknowledged records inside would go with it (found by the
+ * power-loss simulation, src/log/sim/). The parent is synced on every open, not only on creation:
+ * a crash between a mkdir and its parent's fsync leaves a directory that exists but is not durable.
+ * With `ancestors`, every directory up to the root is synced too (the log's own directory, which
+ * the log may have created along with its parents).
+ */
+export function makeDirectoryDurable(storage: Storage, directory: string, ancestors = false): void {
+  storage.mkdirp(directory);
+  let child = path.resolve(directory);
+  for (let parent = path.dirname(child); parent !== child; parent = path.dirname(child)) {
+    storage.fsyncDirectory(parent);
+    if (!ancestors) break;
+    child = parent;
+  }
+}
+
 /** node:fs only: retention and compaction keep it until they move to the log thread (other branch). */
 export function syncDirectory(directory: string): void {
   nodeStorage.fsyncDirectory(directory);
