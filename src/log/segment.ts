@@ -3,7 +3,7 @@
 
 import assert from "node:assert/strict";
 import path from "node:path";
-import { batchHeaderBytes, readHeader } from "./batch.ts";
+import { batchHeaderBytes, crcMatches, readHeader } from "./batch.ts";
 import { type DamagedRegion, readFully, type ScanOptions, scanBatches } from "./scan.ts";
 import { nodeStorage, openModes, type Storage } from "./storage.ts";
 
@@ -16,7 +16,15 @@ export function segmentFileName(baseOffset: number, extension: string): string {
   return `${String(baseOffset).padStart(20, "0")}${extension}`;
 }
 
-export const segmentExtensions = { log: ".log", offsetIndex: ".index", timeIndex: ".timeindex" } as const;
+export const segmentExtensions = {
+  log: ".log",
+  offsetIndex: ".index",
+  timeIndex: ".timeindex",
+  /** `<base>.log.truncating`: a truncate's rewrite of the batch it cuts through (FORMAT.md). */
+  cutIntent: ".log.truncating",
+} as const;
+
+const cutIntentHeaderBytes = 8; // u64 position of the rewritten batch in the .log file
 
 /** In-memory sparse index: entry i says the batch at positions[i] starts at relOffsets[i] and every
  * record before it in this segment has a timestamp <= maxTimestampsBefore[i]. */
@@ -438,6 +446,75 @@ export function writeFileDurably(storage: Storage, filePath: string, data: Uint8
     storage.close(fd);
   }
   storage.rename(temporary, filePath);
+}
+
+/**
+ * Makes a truncate's rewrite durable before it starts: `<log>.truncating` holds the position of the
+ * batch that the cut goes through and its replacement (the records before the cut), fdatasynced,
+ * its name fsynced into the directory. Open finishes a rewrite it finds (finishInterruptedCut).
+ */
+export function writeCutIntent(
+  storage: Storage,
+  logPath: string,
+  cutPosition: number,
+  replacement: Uint8Array,
+): void {
+  assert.ok(Number.isSafeInteger(cutPosition) && cutPosition >= 0 && replacement.length > batchHeaderBytes);
+  const position = Buffer.alloc(cutIntentHeaderBytes);
+  position.writeBigUInt64LE(BigInt(cutPosition));
+  const fd = storage.open(cutIntentPath(logPath), openModes.createOrTruncate);
+  try {
+    storage.writev(fd, [position, replacement], 0);
+    storage.fdatasync(fd);
+  } finally {
+    storage.close(fd);
+  }
+  storage.fsyncDirectory(path.dirname(logPath));
+}
+
+export function cutIntentPath(logPath: string): string {
+  assert.ok(logPath.endsWith(segmentExtensions.log));
+  return logPath.slice(0, -segmentExtensions.log.length) + segmentExtensions.cutIntent;
+}
+
+/** Cuts a segment file at `cutPosition`, after writing `replacement` there when given; durable. */
+export function applyCut(
+  storage: Storage,
+  logPath: string,
+  cutPosition: number,
+  replacement: Uint8Array | null,
+): void {
+  const fd = storage.open(logPath, openModes.readWrite);
+  try {
+    if (replacement) storage.writev(fd, [replacement], cutPosition);
+    storage.truncate(fd, cutPosition + (replacement?.length ?? 0));
+    storage.fdatasync(fd);
+  } finally {
+    storage.close(fd);
+  }
+}
+
+/**
+ * A `.truncating` file found on open: when whole (its batch checks out), the rewrite may have
+ * started and is done again (writing the same bytes at the same place is idempotent); when torn,
+ * the rewrite had not started (it waits for the intent to be durable). Either way the intent goes.
+ */
+export function finishInterruptedCut(storage: Storage, intentPath: string): void {
+  const intent = storage.readFile(intentPath);
+  const logPath = intentPath.slice(0, -segmentExtensions.cutIntent.length) + segmentExtensions.log;
+  if (intent !== null && intent.length > cutIntentHeaderBytes + batchHeaderBytes) {
+    const header = readHeader(intent, cutIntentHeaderBytes, intent.length);
+    const whole =
+      typeof header !== "string" &&
+      intent.length === cutIntentHeaderBytes + batchHeaderBytes + header.payloadBytes &&
+      crcMatches(intent, cutIntentHeaderBytes, header);
+    if (whole && storage.stat(logPath) !== null) {
+      const cutPosition = Number(intent.readBigUInt64LE(0));
+      applyCut(storage, logPath, cutPosition, intent.subarray(cutIntentHeaderBytes));
+    }
+  }
+  storage.unlink(intentPath);
+  storage.fsyncDirectory(path.dirname(intentPath));
 }
 
 /**

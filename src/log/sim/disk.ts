@@ -19,7 +19,9 @@ export const sectorBytes = 512;
  * instead of touching a real file of the process. */
 const firstFd = 1 << 24;
 
-type FileOp = { kind: "write"; position: number; bytes: Uint8Array } | { kind: "truncate"; sizeBytes: number };
+type FileOp =
+  | { kind: "write"; position: number; bytes: Uint8Array }
+  | { kind: "truncate"; sizeBytes: number };
 
 /** A file operation not yet synced, numbered so a sync covers exactly the ones issued before it. */
 type PendingOp = FileOp & { sequence: number };
@@ -76,6 +78,8 @@ const fileFates = {
 /** How much of the unsynced names of one directory survives a cut. */
 const directoryFates = { lost: 2, kept: 2, prefix: 2, subset: 2 } as const;
 
+const syncOperations = new Set(["fdatasync", "fdatasync (end)", "fsyncDirectory"]);
+
 /** Counters of one disk's life, for the runner's summary. */
 export interface DiskCounters {
   operations: number;
@@ -100,10 +104,12 @@ export class SimDisk implements Storage {
   #clockMs: number;
   /** The operation that fails first: the power is cut just before it. Infinity: never. */
   #cutAtOperation = Number.POSITIVE_INFINITY;
+  /** Or: the power is cut just before this many more syncs would run (when volatile state peaks). */
+  #syncsBeforeCut = Number.POSITIVE_INFINITY;
   #powerCut = false;
   readonly counters: DiskCounters = { operations: 0, syncs: 0, directorySyncs: 0 };
   /** The last operations, for a failing round's report (bounded: `traceMax`). */
-  readonly trace: string[] = [];
+  trace: string[] = [];
   #traceMax = 0;
 
   /** Syncs that return without making anything durable: a broken disk for the checker's self-test. */
@@ -129,6 +135,12 @@ export class SimDisk implements Storage {
     this.#cutAtOperation = operation;
   }
 
+  /** The power goes out just before the `syncs`-th sync from now (fdatasync, its end, a directory's). */
+  cutPowerBeforeSync(syncs: number): void {
+    assert.ok(Number.isSafeInteger(syncs) && syncs >= 1);
+    this.#syncsBeforeCut = syncs;
+  }
+
   /** Cuts the power now (the workload finished before the chosen moment). */
   cutPowerNow(): void {
     this.#powerCut = true;
@@ -136,7 +148,9 @@ export class SimDisk implements Storage {
 
   /** Takes back a cut not yet reached (recovery finished before it). */
   disarmPowerCut(): void {
-    if (!this.#powerCut) this.#cutAtOperation = Number.POSITIVE_INFINITY;
+    if (this.#powerCut) return;
+    this.#cutAtOperation = Number.POSITIVE_INFINITY;
+    this.#syncsBeforeCut = Number.POSITIVE_INFINITY;
   }
 
   get powerCut(): boolean {
@@ -155,6 +169,7 @@ export class SimDisk implements Storage {
       clockMs: this.#clockMs + 60_000,
     });
     next.#traceMax = this.#traceMax;
+    if (this.#traceMax > 0) next.trace.push(...this.trace, "--- power cut ---");
     // Directory entries first (each directory on its own: a cut keeps no order across them), then
     // the files and directories still reachable from the root.
     const survivingEntries = new Map<number, Map<string, number>>();
@@ -417,12 +432,14 @@ export class SimDisk implements Storage {
 
   #step(operation: string, ...details: unknown[]): void {
     if (!this.#powerCut && this.counters.operations + 1 >= this.#cutAtOperation) this.#powerCut = true;
+    if (!this.#powerCut && syncOperations.has(operation) && --this.#syncsBeforeCut <= 0)
+      this.#powerCut = true;
     if (this.#powerCut) throw new PowerCutError(operation);
     this.counters.operations++;
     this.#clockMs++;
     if (this.#traceMax > 0) {
       this.trace.push(`${this.counters.operations} ${operation} ${details.join(" ")}`);
-      if (this.trace.length > this.#traceMax) this.trace.shift();
+      if (this.trace.length > 2 * this.#traceMax) this.trace = this.trace.slice(-this.#traceMax);
     }
   }
 
@@ -529,9 +546,7 @@ function survivingNames(node: DirNode, random: Random): Map<string, number> {
   const prefix = random.int(0, node.pending.length);
   node.pending.forEach((effects, i) => {
     const kept =
-      fate === "kept" ||
-      (fate === "prefix" && i < prefix) ||
-      (fate === "subset" && random.chance(0.5));
+      fate === "kept" || (fate === "prefix" && i < prefix) || (fate === "subset" && random.chance(0.5));
     if (!kept) return;
     for (const [name, id] of effects) {
       if (id === null) entries.delete(name);

@@ -51,7 +51,10 @@ export class Random {
 
   bytes(length: number): Uint8Array {
     const bytes = new Uint8Array(length);
-    for (let i = 0; i < length; i++) bytes[i] = (this.next() * 256) | 0;
+    for (let i = 0; i < length; i += 4) {
+      const word = (this.next() * 4294967296) >>> 0;
+      for (let j = 0; j < 4 && i + j < length; j++) bytes[i + j] = (word >>> (8 * j)) & 0xff;
+    }
     return bytes;
   }
 }

@@ -16,7 +16,7 @@
 
 import assert from "node:assert/strict";
 import type { LogRecord, StoredRecord } from "../batch.ts";
-import { type LogOptions, PartitionLog } from "../log.ts";
+import { type LogOptions, PartitionLog, partitionDirectoryName } from "../log.ts";
 import type { LogEvent } from "../partition.ts";
 import { SimDisk } from "./disk.ts";
 import { Random } from "./random.ts";
@@ -30,6 +30,7 @@ export interface RoundSummary {
   cuts: number;
   recoveryCuts: number;
   appendsAcked: number;
+  truncates: number;
   recordsChecked: number;
   operations: number;
 }
@@ -83,7 +84,7 @@ export async function runRound(seed: number, roundOptions: RoundOptions = {}): P
       partitionCount,
       compressionThreads: 0,
       codec: random.chance(0.5) ? "zstd" : "none",
-      segmentBytesMax: random.pick([1024, 2048, 4096, 16384, 65536]),
+      segmentBytesMax: random.pick([1024, 2048, 4096, 16384]),
       indexIntervalBytes: random.pick([64, 256, 1024, 4096]),
       batchRawBytesMax: random.pick([256, 1024, 4096, 65536]),
       readChunkBytes: random.pick([512, 4096, 65536]),
@@ -94,7 +95,15 @@ export async function runRound(seed: number, roundOptions: RoundOptions = {}): P
       nextAssigned: 0,
       committed: 0,
     })),
-    summary: { seed, cuts: 0, recoveryCuts: 0, appendsAcked: 0, recordsChecked: 0, operations: 0 },
+    summary: {
+      seed,
+      cuts: 0,
+      recoveryCuts: 0,
+      appendsAcked: 0,
+      truncates: 0,
+      recordsChecked: 0,
+      operations: 0,
+    },
     events: [],
     timestampBaseMs: 1_790_000_000_000,
   };
@@ -184,7 +193,9 @@ async function workload(
   { cut = true } = {},
 ): Promise<void> {
   const { random } = context;
-  if (cut) disk.cutPowerAt(disk.counters.operations + random.int(1, random.pick([60, 300, 1500, 4000])));
+  if (cut && random.chance(0.5))
+    disk.cutPowerAt(disk.counters.operations + random.int(1, random.pick([20, 80, 300, 1000])));
+  else if (cut) disk.cutPowerBeforeSync(random.int(1, random.pick([3, 10, 40, 120])));
   const burstsMax = cut ? 400 : random.int(1, 3); // a bound, in case the cut falls late
   const consumer = log.consumer(consumerName);
   for (let burst = 0; burst < burstsMax && !disk.powerCut; burst++) {
@@ -200,8 +211,45 @@ async function workload(
       else settled.push(commit(context, consumer, disk, id));
     }
     await Promise.all(settled);
+    if (random.chance(0.08) && !disk.powerCut) await truncate(context, log, disk);
   }
   if (cut && !disk.powerCut) disk.cutPowerNow();
+}
+
+/**
+ * truncateTo at a quiet moment (every append answered), to an offset inside the active segment and
+ * at or past the consumer's commit: cutting whole segments goes through #deleteSegment, which still
+ * uses node:fs (retention's, being moved in another branch), and a commit past the end would be the
+ * workload's doing, not the log's.
+ */
+async function truncate(context: RoundContext, log: PartitionLog, disk: SimDisk): Promise<void> {
+  const { random } = context;
+  const id = random.int(0, context.options.partitionCount - 1);
+  const partitionDirectory = `${simDirectory}/${partitionDirectoryName(id)}`;
+  const bases = disk
+    .listNow(partitionDirectory)
+    .filter((name) => name.endsWith(".log"))
+    .map((name) => Number.parseInt(name, 10));
+  const activeBase = Math.max(0, ...bases);
+  const model = context.model[id];
+  const endOffset = log.partition(id).endOffset;
+  const lowest = Math.max(activeBase + 1, model.committed);
+  if (lowest >= endOffset) return;
+  const offset = random.int(lowest, endOffset - 1);
+  context.summary.truncates++;
+  // From here the records at and past the cut may go (the truncate is not acknowledged yet) or stay
+  // (the cut may fall before it is durable): no longer required, still candidates.
+  for (let at = offset; at < model.required.length; at++) model.required[at] = undefined;
+  try {
+    await log.truncateTo(id, offset);
+  } catch (error) {
+    if (!disk.powerCut) throw error;
+    return;
+  }
+  model.candidates.length = Math.min(model.candidates.length, offset);
+  model.required.length = Math.min(model.required.length, offset);
+  model.nextAssigned = offset;
+  assert.equal(log.partition(id).endOffset, offset, "truncateTo cuts at the offset");
 }
 
 async function expectUnlessCut(disk: SimDisk, promise: Promise<unknown>): Promise<void> {
@@ -215,9 +263,9 @@ async function expectUnlessCut(disk: SimDisk, promise: Promise<unknown>): Promis
 async function append(context: RoundContext, log: PartitionLog, disk: SimDisk, id: number): Promise<void> {
   const { random } = context;
   const records: LogRecord[] = [];
-  const count = random.pick([1, 1, 2, 5, 20, 60]);
+  const count = random.pick([1, 1, 2, 5, 20]);
   for (let i = 0; i < count; i++) {
-    const valueBytes = random.pick([0, 10, 40, 100, 300, 1200]);
+    const valueBytes = random.pick([0, 10, 40, 100, 300, 1200]) >> (random.chance(0.8) ? 2 : 0);
     records.push({
       timestampMs: context.timestampBaseMs + random.int(-5_000, 5_000),
       key: random.bytes(random.int(0, 2)).map((byte) => byte & 3),
@@ -320,12 +368,18 @@ function checkLog(context: RoundContext, log: PartitionLog, when: string): void 
     model.required.forEach((expected, offset) => {
       if (expected === undefined) return;
       const stored = byOffset.get(offset);
-      assert.ok(stored !== undefined, `${where}: acknowledged offset ${offset} is missing (end ${endOffset})`);
+      assert.ok(
+        stored !== undefined,
+        `${where}: acknowledged offset ${offset} is missing (end ${endOffset})`,
+      );
       assertSameRecord(stored, expected, `${where}: acknowledged offset ${offset}`);
     });
     checkQueries(context, log, id, all, where);
     const committed = consumer.get(id);
-    assert.ok(committed >= model.committed, `${where}: consumer offset ${committed} lost its commit ${model.committed}`);
+    assert.ok(
+      committed >= model.committed,
+      `${where}: consumer offset ${committed} lost its commit ${model.committed}`,
+    );
     assert.ok(committed <= endOffset, `${where}: consumer offset ${committed} past the end ${endOffset}`);
     // What this recovery exposed is durable now: it must stay, and new appends start at the end.
     model.candidates = [];
@@ -364,7 +418,7 @@ function checkQueries(
 ): void {
   const { random } = context;
   const endOffset = log.partition(id).endOffset;
-  for (let probe = 0; probe < 4; probe++) {
+  for (let probe = 0; probe < 2; probe++) {
     const from = random.int(0, endOffset + 1);
     const read = log.read(id, from, { bytesMax: random.pick([1, 500, 1 << 20]) }).records;
     const after = all.filter((record) => record.offset >= from);

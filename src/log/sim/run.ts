@@ -22,7 +22,7 @@ if (!Number.isSafeInteger(rounds) || rounds < 1 || !Number.isSafeInteger(firstSe
 }
 
 const startedMs = performance.now();
-const totals = { cuts: 0, recoveryCuts: 0, appendsAcked: 0, recordsChecked: 0, operations: 0 };
+const totals = { cuts: 0, recoveryCuts: 0, appendsAcked: 0, truncates: 0, recordsChecked: 0, operations: 0 };
 let done = 0;
 for (let seed = firstSeed; seed < firstSeed + rounds; seed++) {
   try {
@@ -33,6 +33,7 @@ for (let seed = firstSeed; seed < firstSeed + rounds; seed++) {
     totals.cuts += summary.cuts;
     totals.recoveryCuts += summary.recoveryCuts;
     totals.appendsAcked += summary.appendsAcked;
+    totals.truncates += summary.truncates;
     totals.recordsChecked += summary.recordsChecked;
     totals.operations += summary.operations;
     done++;
@@ -46,6 +47,6 @@ for (let seed = firstSeed; seed < firstSeed + rounds; seed++) {
 const seconds = (performance.now() - startedMs) / 1000;
 process.stdout.write(
   `sim: ${done} rounds from seed ${firstSeed} in ${seconds.toFixed(1)} s (${(done / seconds).toFixed(0)} rounds/s), ` +
-    `${totals.cuts} cuts + ${totals.recoveryCuts} during recovery, ${totals.appendsAcked} appends acked, ` +
+    `${totals.cuts} cuts + ${totals.recoveryCuts} during recovery, ${totals.appendsAcked} appends acked, ${totals.truncates} truncates, ` +
     `${totals.recordsChecked} records checked, ${totals.operations} storage operations\n`,
 );
