@@ -47,7 +47,7 @@ import {
   syncDirectory,
   writeCutIntent,
 } from "./segment.ts";
-import { openModes, type Storage } from "./storage.ts";
+import type { Storage } from "./storage.ts";
 import { type BatchToWrite, outcomeError, type WriteOutcome } from "./write-job.ts";
 
 export const fsyncModes = { always: "always", interval: "interval" } as const;

@@ -277,7 +277,9 @@ async function append(context: RoundContext, log: PartitionLog, disk: SimDisk, i
   const baseOffset = model.nextAssigned;
   model.nextAssigned += count;
   records.forEach((record, i) => {
-    (model.candidates[baseOffset + i] ??= []).push(record);
+    const versions = model.candidates[baseOffset + i] ?? [];
+    versions.push(record);
+    model.candidates[baseOffset + i] = versions;
   });
   let result: { baseOffset: number; recordCount: number };
   try {
