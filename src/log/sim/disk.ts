@@ -112,7 +112,8 @@ export class SimDisk implements Storage {
   trace: string[] = [];
   #traceMax = 0;
 
-  /** Syncs that return without making anything durable: a broken disk for the checker's self-test. */
+  /** Append-path syncs (fdatasyncAsync) that return without making anything durable: a disk that
+   * acknowledges before the data is safe, for the checker's self-test. */
   readonly #lyingSyncs: boolean;
 
   /** A fresh disk with an empty root directory "/". */
@@ -283,7 +284,8 @@ export class SimDisk implements Storage {
       }
       try {
         this.#step("fdatasync (end)", fd);
-        this.#syncNode(node, operationsCovered);
+        if (this.#lyingSyncs) this.counters.syncs++;
+        else this.#syncNode(node, operationsCovered);
       } catch (error) {
         done(error as NodeJS.ErrnoException);
         return;
@@ -299,7 +301,6 @@ export class SimDisk implements Storage {
     if (node === undefined) throw errno("ENOENT", "open", directory);
     if (node.kind !== "dir") throw errno("ENOTDIR", "fsync", directory);
     this.counters.directorySyncs++;
-    if (this.#lyingSyncs) return;
     node.durableEntries = new Map(node.entries);
     node.pending = [];
   }
@@ -510,7 +511,6 @@ export class SimDisk implements Storage {
   /** The operations numbered below `issuedBefore` reach the disk (a sync that covered them ended). */
   #syncNode(node: FileNode, issuedBefore: number): void {
     this.counters.syncs++;
-    if (this.#lyingSyncs) return;
     let durable = node.durable;
     let covered = 0;
     while (covered < node.pending.length && node.pending[covered].sequence < issuedBefore)
