@@ -422,13 +422,6 @@ export class SimDisk implements Storage {
     return node?.kind === "dir" ? [...node.entries.keys()].sort() : [];
   }
 
-  /** The number of unsynced file and directory operations (how much a cut can still change). */
-  get volatileOperations(): number {
-    let count = 0;
-    for (const node of this.#nodes.values()) count += node.pending.length;
-    return count;
-  }
-
   // ---------------------------------------------------------------------------------------------
 
   #step(operation: string, ...details: unknown[]): void {
