@@ -6,6 +6,7 @@
 import { parentPort } from "node:worker_threads";
 import zlib from "node:zlib";
 import { zstdOptions } from "./batch.ts";
+import { nodeStorage } from "./storage.ts";
 import { runWriteJob, type WriteJob, type WriteOutcome } from "./write-job.ts";
 
 export type ToLogThread =
@@ -37,7 +38,7 @@ function drain(): void {
     draining = false;
     return;
   }
-  runWriteJob(next.job, (outcome) => report(next.id, outcome));
+  runWriteJob(next.job, nodeStorage, (outcome) => report(next.id, outcome));
   setImmediate(drain);
 }
 

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { Worker } from "node:worker_threads";
 import { type Codec, codecs, compressPayloadSync } from "./batch.ts";
 import type { FromLogThread, ToLogThread } from "./compress-worker.ts";
+import { nodeStorage, type Storage } from "./storage.ts";
 import { runWriteJob, type WriteJob, type WriteOutcome, writeFailure } from "./write-job.ts";
 
 /**
@@ -131,11 +132,14 @@ export class Compressor {
   /**
    * Runs one flight (compress, write at job.position, fdatasync when job.sync) and reports how it
    * went; never rejects. The batches' raw buffers are handed over. Flights of one `lane` (the
-   * partition's id) all run on the same thread, in the order handed over.
+   * partition's id) all run on the same thread, in the order handed over. The log thread writes through
+   * node:fs; a job for any other storage (the simulated disk) runs inline on this thread, because the
+   * pool is shared by every log of the process and cannot reach that storage.
    */
-  write(job: WriteJob, lane: number): Promise<WriteOutcome> {
+  write(job: WriteJob, lane: number, storage: Storage): Promise<WriteOutcome> {
     if (this.#closed) return Promise.resolve(writeFailure("write", new Error("the log thread is closed")));
-    if (this.#workers.length === 0) return new Promise((resolve) => runWriteJob(job, resolve));
+    if (this.#workers.length === 0 || storage !== nodeStorage)
+      return new Promise((resolve) => runWriteJob(job, storage, resolve));
     for (const batch of job.batches) batch.raw = transferable(batch.raw);
     const id = this.#nextId++;
     const promise = new Promise<WriteOutcome>((resolve) => {

@@ -3,43 +3,42 @@
 // (temp file, fsync, rename, directory fsync); concurrent commits coalesce into one write.
 
 import assert from "node:assert/strict";
-import fs from "node:fs";
 import path from "node:path";
 import { InvalidRecordError } from "./errors.ts";
-import { syncDirectory, writeFileDurably } from "./segment.ts";
+import { makeDirectoryDurable, writeFileDurably } from "./segment.ts";
+import type { Storage } from "./storage.ts";
 
 const consumerNamePattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 export class ConsumerOffsets {
   readonly name: string;
+  readonly #storage: Storage;
   readonly #filePath: string;
   readonly #directory: string;
   readonly #offsets: Map<number, number>;
   #writing: Promise<void> | null = null;
   #dirty = false;
 
-  private constructor(directory: string, name: string, offsets: Map<number, number>) {
+  private constructor(storage: Storage, directory: string, name: string, offsets: Map<number, number>) {
     this.name = name;
+    this.#storage = storage;
     this.#directory = directory;
     this.#filePath = path.join(directory, `${name}.json`);
     this.#offsets = offsets;
   }
 
-  static open(directory: string, name: string): ConsumerOffsets {
+  static open(storage: Storage, directory: string, name: string): ConsumerOffsets {
     if (!consumerNamePattern.test(name))
       throw new InvalidRecordError(`consumer name ${JSON.stringify(name)} must match ${consumerNamePattern}`);
-    fs.mkdirSync(directory, { recursive: true });
+    makeDirectoryDurable(storage, directory);
     const offsets = new Map<number, number>();
-    try {
-      const stored = JSON.parse(fs.readFileSync(path.join(directory, `${name}.json`), "utf8")) as {
-        partitions: Record<string, number>;
-      };
+    const bytes = storage.readFile(path.join(directory, `${name}.json`));
+    if (bytes !== null) {
+      const stored = JSON.parse(bytes.toString("utf8")) as { partitions: Record<string, number> };
       for (const [partition, offset] of Object.entries(stored.partitions))
         offsets.set(Number(partition), offset);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
     }
-    return new ConsumerOffsets(directory, name, offsets);
+    return new ConsumerOffsets(storage, directory, name, offsets);
   }
 
   /** The committed position of a partition: the next offset to process (0 when never committed). */
@@ -65,8 +64,8 @@ export class ConsumerOffsets {
     this.#dirty = false;
     const partitions = Object.fromEntries([...this.#offsets].sort((a, b) => a[0] - b[0]));
     try {
-      writeFileDurably(this.#filePath, Buffer.from(JSON.stringify({ partitions })), true);
-      syncDirectory(this.#directory);
+      writeFileDurably(this.#storage, this.#filePath, Buffer.from(JSON.stringify({ partitions })), true);
+      this.#storage.fsyncDirectory(this.#directory);
     } catch (error) {
       this.#dirty = true; // not durable: a retried commit must write again
       throw error;

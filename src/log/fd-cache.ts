@@ -2,14 +2,16 @@
 // within one call, so a descriptor is never in use when it is evicted and closed.
 
 import assert from "node:assert/strict";
-import fs from "node:fs";
+import { openModes, type Storage } from "./storage.ts";
 
 export class FdCache {
+  readonly #storage: Storage;
   readonly #openFilesMax: number;
   readonly #fds = new Map<string, number>();
 
-  constructor(openFilesMax: number) {
+  constructor(storage: Storage, openFilesMax: number) {
     assert.ok(openFilesMax >= 1);
+    this.#storage = storage;
     this.#openFilesMax = openFilesMax;
   }
 
@@ -23,9 +25,9 @@ export class FdCache {
     while (this.#fds.size >= this.#openFilesMax) {
       const [oldestPath, oldestFd] = this.#fds.entries().next().value!;
       this.#fds.delete(oldestPath);
-      fs.closeSync(oldestFd);
+      this.#storage.close(oldestFd);
     }
-    const fd = fs.openSync(path, "r");
+    const fd = this.#storage.open(path, openModes.read);
     this.#fds.set(path, fd);
     return fd;
   }
@@ -35,7 +37,7 @@ export class FdCache {
     const fd = this.#fds.get(path);
     if (fd === undefined) return;
     this.#fds.delete(path);
-    fs.closeSync(fd);
+    this.#storage.close(fd);
   }
 
   get openCount(): number {
@@ -43,7 +45,7 @@ export class FdCache {
   }
 
   closeAll(): void {
-    for (const fd of this.#fds.values()) fs.closeSync(fd);
+    for (const fd of this.#fds.values()) this.#storage.close(fd);
     this.#fds.clear();
   }
 }

@@ -2,7 +2,6 @@
 // durable consumer offsets, and the timers for interval fsync. The source of truth of Sluice.
 
 import assert from "node:assert/strict";
-import fs from "node:fs";
 import path from "node:path";
 import { type Codec, codecs, type RecordSet, type StoredRecord } from "./batch.ts";
 import { acquireCompressor, type Compressor, releaseCompressor } from "./compressor.ts";
@@ -21,7 +20,8 @@ import {
   type PartitionStats,
   type ReadResult,
 } from "./partition.ts";
-import { syncDirectory, writeFileDurably } from "./segment.ts";
+import { makeDirectoryDurable, writeFileDurably } from "./segment.ts";
+import { nodeStorage, openModes, type Storage } from "./storage.ts";
 
 export interface LogOptions extends Partial<LogLimits> {
   directory: string;
@@ -39,6 +39,10 @@ export interface LogOptions extends Partial<LogLimits> {
   /** Worker threads compressing batches (0: compress on the main thread). One keeps the second core of
    * a two-core machine busy with zstd while the main thread takes requests. */
   compressionThreads?: number;
+  /** Where every file of the log lives: node:fs by default; the power-loss simulation passes a
+   * simulated disk (src/log/sim/). The log thread always writes through node:fs, so flights of any
+   * other storage run inline on the main thread. */
+  storage?: Storage;
 }
 
 const metaFileName = "log.json";
@@ -48,6 +52,7 @@ const formatVersion = 1;
 export class PartitionLog {
   readonly directory: string;
   readonly partitionCount: number;
+  readonly #storage: Storage;
   readonly #partitions: Partition[];
   readonly #fdCache: FdCache;
   readonly #compressor: Compressor;
@@ -66,6 +71,7 @@ export class PartitionLog {
   ) {
     this.directory = directory;
     this.partitionCount = partitions.length;
+    this.#storage = shared.storage;
     this.#partitions = partitions;
     this.#fdCache = shared.fdCache;
     this.#compressor = shared.compressor;
@@ -98,14 +104,15 @@ export class PartitionLog {
       throw new LogConfigError(`fsync must be "always" or "interval", got ${fsync}`);
     const codec: Codec = (options.codec ?? "zstd") === "zstd" ? codecs.zstd : codecs.none;
     const directory = options.directory;
-    fs.mkdirSync(directory, { recursive: true });
-    const lockPath = takeLock(directory);
+    const storage = options.storage ?? nodeStorage;
+    makeDirectoryDurable(storage, directory, true);
+    const lockPath = takeLock(storage, directory);
     let compressor: Compressor | null = null;
     try {
-      checkMeta(directory, options.partitionCount);
-      const fdCache = new FdCache(limits.openFilesMax);
+      checkMeta(storage, directory, options.partitionCount);
+      const fdCache = new FdCache(storage, limits.openFilesMax);
       compressor = acquireCompressor(options.compressionThreads ?? 1);
-      const shared = { fdCache, compressor, onEvent: options.onEvent ?? defaultEventSink };
+      const shared = { storage, fdCache, compressor, onEvent: options.onEvent ?? defaultEventSink };
       const partitionOptions = {
         ...limits,
         fsync,
@@ -128,7 +135,7 @@ export class PartitionLog {
       );
     } catch (error) {
       if (compressor) void releaseCompressor(compressor);
-      releaseLock(lockPath);
+      releaseLock(storage, lockPath);
       throw error;
     }
   }
@@ -169,7 +176,7 @@ export class PartitionLog {
   consumer(name: string): ConsumerOffsets {
     let consumer = this.#consumers.get(name);
     if (consumer === undefined) {
-      consumer = ConsumerOffsets.open(path.join(this.directory, "consumers"), name);
+      consumer = ConsumerOffsets.open(this.#storage, path.join(this.directory, "consumers"), name);
       this.#consumers.set(name, consumer);
     }
     return consumer;
@@ -218,7 +225,7 @@ export class PartitionLog {
     await Promise.all(this.#partitions.map((partition) => partition.close()));
     this.#fdCache.closeAll();
     await releaseCompressor(this.#compressor);
-    releaseLock(this.#lockPath);
+    releaseLock(this.#storage, this.#lockPath);
   }
 }
 
@@ -233,33 +240,52 @@ function defaultEventSink(event: LogEvent): void {
   );
 }
 
-/** Lock files this process holds: a second open from the same process is refused too. */
-const heldLocks = new Set<string>();
+/**
+ * Lock files this process holds, per storage: a second open from the same process is refused too.
+ * (A simulated disk after a power cut is a new storage: the log that died with the old one holds
+ * nothing on it, as a dead process would not.)
+ */
+const heldLocks = new WeakMap<Storage, Set<string>>();
+
+function heldLocksOf(storage: Storage): Set<string> {
+  let held = heldLocks.get(storage);
+  if (held === undefined) {
+    held = new Set();
+    heldLocks.set(storage, held);
+  }
+  return held;
+}
 
 /** A lock file holding the owner's pid. A lock left by a dead process (kill -9) is taken over. */
-function takeLock(directory: string): string {
-  const lockPath = path.join(fs.realpathSync(directory), lockFileName);
-  if (heldLocks.has(lockPath)) throw new LogLockedError(`${directory} is already open in this process`);
+function takeLock(storage: Storage, directory: string): string {
+  const lockPath = path.join(storage.realpath(directory), lockFileName);
+  const held = heldLocksOf(storage);
+  if (held.has(lockPath)) throw new LogLockedError(`${directory} is already open in this process`);
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
-      fs.writeFileSync(lockPath, String(process.pid), { flag: "wx" });
-      heldLocks.add(lockPath);
+      const fd = storage.open(lockPath, openModes.createExclusive);
+      try {
+        storage.writev(fd, [Buffer.from(String(process.pid))], 0);
+      } finally {
+        storage.close(fd);
+      }
+      held.add(lockPath);
       return lockPath;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
-      const owner = Number.parseInt(fs.readFileSync(lockPath, "utf8"), 10);
+      const owner = Number.parseInt(storage.readFile(lockPath)?.toString("utf8") ?? "", 10);
       if (Number.isInteger(owner) && owner !== process.pid && processAlive(owner)) {
         throw new LogLockedError(`${directory} is in use by process ${owner}`);
       }
-      fs.rmSync(lockPath, { force: true });
+      storage.unlink(lockPath);
     }
   }
   throw new LogLockedError(`could not lock ${directory}`);
 }
 
-function releaseLock(lockPath: string): void {
-  fs.rmSync(lockPath, { force: true });
-  heldLocks.delete(lockPath);
+function releaseLock(storage: Storage, lockPath: string): void {
+  storage.unlink(lockPath);
+  heldLocksOf(storage).delete(lockPath);
 }
 
 function processAlive(pid: number): boolean {
@@ -272,18 +298,18 @@ function processAlive(pid: number): boolean {
 }
 
 /** The partition count is fixed at creation: records are routed by hash modulo this count. */
-function checkMeta(directory: string, partitionCount: number): void {
+function checkMeta(storage: Storage, directory: string, partitionCount: number): void {
   const metaPath = path.join(directory, metaFileName);
   let meta: { formatVersion: number; partitionCount: number } | null = null;
   try {
-    meta = JSON.parse(fs.readFileSync(metaPath, "utf8"));
+    const bytes = storage.readFile(metaPath);
+    meta = bytes === null ? null : JSON.parse(bytes.toString("utf8"));
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "ENOENT")
-      throw new LogConfigError(`${metaPath} is unreadable: ${error}`);
+    throw new LogConfigError(`${metaPath} is unreadable: ${error}`);
   }
   if (meta === null) {
-    writeFileDurably(metaPath, Buffer.from(JSON.stringify({ formatVersion, partitionCount })), true);
-    syncDirectory(directory);
+    writeFileDurably(storage, metaPath, Buffer.from(JSON.stringify({ formatVersion, partitionCount })), true);
+    storage.fsyncDirectory(directory);
     return;
   }
   if (meta.formatVersion !== formatVersion)

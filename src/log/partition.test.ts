@@ -254,7 +254,10 @@ describe("append and read", () => {
       .then(() => {
         woke = true;
       });
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    // A whole commit on the other partition (many event-loop turns, a log-thread round trip): the
+    // waiter must not wake for it. Waiting on that event, not on a sleep, keeps this timing-free.
+    await log.append(1, records(1));
+    await new Promise((resolve) => setImmediate(resolve));
     assert.equal(woke, false);
     await log.append(0, records(1));
     await waiting;
@@ -610,22 +613,39 @@ describe("failures on the append path", () => {
   test("roll() under a steady stream of appends returns at the next flight boundary", async () => {
     const log = openLog({ partitionCount: 1 });
     await log.append(0, [smallRecord(-1)]); // the log thread is up
+    // Counted in appends, not in time: the appenders stop by themselves this many appends after the
+    // roll was asked for. A roll() that waits for a quiet moment only returns after that.
+    const appendsAfterRollMax = 3000;
     let stop = false;
     let next = 0;
+    let rollAskedAt: number | null = null;
+    let warmedUp: () => void = () => {};
+    const warm = new Promise<void>((resolve) => {
+      warmedUp = resolve;
+    });
     const acked: Array<{ i: number; offset: number }> = [];
     const appenders = Array.from({ length: 4 }, async () => {
       while (!stop) {
         const i = next++;
         acked.push({ i, offset: (await log.append(0, [smallRecord(i, 200)])).baseOffset });
+        if (acked.length === 40) warmedUp(); // the load is running: flights are out back to back
+        if (rollAskedAt !== null && next - rollAskedAt > appendsAfterRollMax) stop = true;
       }
     });
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    const rolled = log
+    await warm;
+    rollAskedAt = next;
+    let stoppedWhenRolled = true;
+    await log
       .partition(0)
       .roll()
-      .then(() => "rolled");
-    const hung = new Promise((resolve) => setTimeout(() => resolve("still waiting after 3 s"), 3000));
-    assert.equal(await Promise.race([rolled, hung]), "rolled", "roll() returned while appends kept coming");
+      .then(() => {
+        stoppedWhenRolled = stop;
+      });
+    assert.equal(
+      stoppedWhenRolled,
+      false,
+      `roll() returned only once the appends stopped (${appendsAfterRollMax} after it was asked)`,
+    );
     const appendedBeforeStop = next;
     stop = true;
     await Promise.all(appenders);
@@ -644,8 +664,8 @@ describe("failures on the append path", () => {
     const compressor = acquireCompressor(1);
     const write = compressor.write.bind(compressor);
     let armed = true;
-    compressor.write = (job, lane) =>
-      write(job, lane).then((outcome) => {
+    compressor.write = (job, lane, storage) =>
+      write(job, lane, storage).then((outcome) => {
         if (!armed) return outcome;
         armed = false;
         return { ok: false, stage: "sync", message: "EIO: i/o error", code: "EIO" };
@@ -709,10 +729,10 @@ describe("failures on the append path", () => {
     const write = compressor.write.bind(compressor);
     let calls = 0;
     let failedAtMs = 0; // when the failed flight's outcome reached the partition
-    compressor.write = (job, lane) => {
+    compressor.write = (job, lane, storage) => {
       const call = calls++;
       if (call === 0) job.fd = 987_654; // this flight's write fails on the log thread (EBADF)
-      const outcome = write(job, lane);
+      const outcome = write(job, lane, storage);
       if (call === 0)
         // Reported after 10 ms, so the next flight is out behind it by then.
         return outcome.then(

@@ -36,7 +36,18 @@ import type { LogLimits } from "./limits.ts";
 import { Mutex } from "./mutex.ts";
 import type { DamagedRegion, ScanItem } from "./scan.ts";
 import { scanBatches } from "./scan.ts";
-import { type RecoveryReport, Segment, segmentExtensions, syncDirectory } from "./segment.ts";
+import {
+  applyCut,
+  cutIntentPath,
+  finishInterruptedCut,
+  makeDirectoryDurable,
+  type RecoveryReport,
+  Segment,
+  segmentExtensions,
+  syncDirectory,
+  writeCutIntent,
+} from "./segment.ts";
+import type { Storage } from "./storage.ts";
 import { type BatchToWrite, outcomeError, type WriteOutcome } from "./write-job.ts";
 
 export const fsyncModes = { always: "always", interval: "interval" } as const;
@@ -65,6 +76,8 @@ export type LogEvent =
 
 /** Resources every partition of a log shares. */
 export interface PartitionShared {
+  /** Every file of the log (retention and compaction still use node:fs: see syncDirectory). */
+  storage: Storage;
   fdCache: FdCache;
   compressor: Compressor;
   onEvent: (event: LogEvent) => void;
@@ -139,6 +152,7 @@ export class Partition {
   readonly #options: PartitionOptions;
   /** Derived once from the options: every read and recovery scan uses it. */
   readonly #scanOptions: ReturnType<typeof scanOptions>;
+  readonly #storage: Storage;
   readonly #fdCache: FdCache;
   readonly #compressor: Compressor;
   readonly #onEvent: (event: LogEvent) => void;
@@ -191,7 +205,8 @@ export class Partition {
     this.id = id;
     this.directory = directory;
     this.#options = options;
-    this.#scanOptions = scanOptions(options);
+    this.#scanOptions = scanOptions(options, shared.storage);
+    this.#storage = shared.storage;
     this.#fdCache = shared.fdCache;
     this.#compressor = shared.compressor;
     this.#onEvent = shared.onEvent;
@@ -205,12 +220,15 @@ export class Partition {
 
   /** Opens (creating when absent) a partition directory and recovers it; see Segment.open. */
   static open(id: number, directory: string, options: PartitionOptions, shared: PartitionShared): Partition {
-    fs.mkdirSync(directory, { recursive: true });
-    for (const name of fs.readdirSync(directory)) {
-      if (name.endsWith(".tmp") || name.endsWith(".compacting")) fs.rmSync(path.join(directory, name));
+    const storage = shared.storage;
+    makeDirectoryDurable(storage, directory);
+    for (const name of storage.readdir(directory)) {
+      if (name.endsWith(".tmp") || name.endsWith(".compacting")) storage.unlink(path.join(directory, name));
+      if (name.endsWith(segmentExtensions.cutIntent))
+        finishInterruptedCut(storage, path.join(directory, name));
     }
-    const baseOffsets = fs
-      .readdirSync(directory)
+    const baseOffsets = storage
+      .readdir(directory)
       .filter((name) => name.endsWith(segmentExtensions.log))
       .map((name) => Number.parseInt(name, 10))
       .sort((a, b) => a - b);
@@ -218,15 +236,20 @@ export class Partition {
     let lostRecords = 0;
     for (let i = 0; i < baseOffsets.length; i++) {
       const next = i + 1 < baseOffsets.length ? baseOffsets[i + 1] : null;
-      const { segment, report } = Segment.open(directory, baseOffsets[i], next, scanOptions(options));
+      const { segment, report } = Segment.open(
+        directory,
+        baseOffsets[i],
+        next,
+        scanOptions(options, storage),
+      );
       if (report.damaged.length > 0 || report.indexRebuilt)
         shared.onEvent({ kind: "recovered", partition: id, segmentBaseOffset: segment.baseOffset, report });
       lostRecords += report.lostRecordsAtLeast;
       segments.push(segment);
     }
     if (segments.length === 0) {
-      segments.push(Segment.create(directory, 0));
-      syncDirectory(directory);
+      segments.push(Segment.create(storage, directory, 0));
+      storage.fsyncDirectory(directory);
     }
     const partition = new Partition(id, directory, options, shared, segments);
     partition.#stats.lostRecordsAtOpen = lostRecords;
@@ -443,6 +466,7 @@ export class Partition {
         batches: flight.batches,
       },
       this.id,
+      this.#storage,
     );
     this.#flyingBytesAtMost += flight.bytesAtMost;
   }
@@ -652,8 +676,8 @@ export class Partition {
     }
     this.#stats.fsyncCount++;
     try {
-      this.#segments.push(Segment.create(this.directory, active.nextOffset));
-      syncDirectory(this.directory);
+      this.#segments.push(Segment.create(this.#storage, this.directory, active.nextOffset));
+      this.#storage.fsyncDirectory(this.directory);
     } catch (error) {
       // The old segment is sealed and the new one may not exist: no write can go anywhere until
       // the partition is reopened (recovery then starts a fresh active segment).
@@ -876,9 +900,10 @@ export class Partition {
     while (this.#segments.length > 0 && this.#active.baseOffset >= offset) {
       this.#deleteSegment(this.#segments.pop()!);
     }
-    if (this.#segments.length === 0) this.#segments.push(Segment.create(this.directory, offset));
+    if (this.#segments.length === 0)
+      this.#segments.push(Segment.create(this.#storage, this.directory, offset));
     else this.#cutSegment(this.#segments.pop()!, offset);
-    syncDirectory(this.directory);
+    this.#storage.fsyncDirectory(this.directory);
     const active = this.#active;
     this.#committedPosition = active.sizeBytes;
     this.#committedNextOffset = active.nextOffset;
@@ -906,19 +931,18 @@ export class Partition {
       }
       break;
     }
-    if (segment.writeFd !== null) fs.closeSync(segment.writeFd);
+    const storage = this.#storage;
+    if (segment.writeFd !== null) storage.close(segment.writeFd);
     this.#fdCache.forget(segment.logPath);
-    const fd = fs.openSync(segment.logPath, "r+");
-    try {
-      if (replacement) fs.writeSync(fd, replacement, 0, replacement.length, cutPosition);
-      fs.ftruncateSync(fd, cutPosition + (replacement?.length ?? 0));
-      fs.fdatasyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.rmSync(segment.offsetIndexPath, { force: true });
-    fs.rmSync(segment.timeIndexPath, { force: true });
-    fs.rmSync(segment.logPath + compactedMarkerExtension, { force: true });
+    // The replacement overwrites an acknowledged batch in place: torn by a power cut, it would take
+    // the records before the cut with it. So it is first made durable on the side, and a crash
+    // half way is finished on open (found by the power-loss simulation, round 2458).
+    if (replacement) writeCutIntent(storage, segment.logPath, cutPosition, replacement);
+    applyCut(storage, segment.logPath, cutPosition, replacement);
+    if (replacement) storage.unlink(cutIntentPath(segment.logPath)); // made durable by the caller
+    storage.unlink(segment.offsetIndexPath);
+    storage.unlink(segment.timeIndexPath);
+    storage.unlink(segment.logPath + compactedMarkerExtension);
     const reopened = Segment.open(this.directory, segment.baseOffset, null, this.#scanOptions).segment;
     this.#segments.push(reopened);
   }
@@ -1123,7 +1147,7 @@ export class Partition {
       try {
         if (active.writeFd !== null && this.#dirty && this.#failure === null) await active.sync();
       } finally {
-        if (active.writeFd !== null) fs.closeSync(active.writeFd);
+        if (active.writeFd !== null) this.#storage.close(active.writeFd);
         active.writeFd = null;
         for (const segment of this.#segments) this.#fdCache.forget(segment.logPath);
         for (const waiter of this.#waiters) waiter.resolve();
@@ -1144,7 +1168,7 @@ function ownRecord(record: StoredRecord): StoredRecord {
 
 /** payloadBytesMax only rejects garbage lengths: the largest batch holds one whole append, or a
  * compaction block, plus per-record varints and the compressor's worst-case growth. */
-function scanOptions(options: PartitionOptions) {
+function scanOptions(options: PartitionOptions, storage: Storage) {
   const rawBytesMax = Math.max(
     options.appendBytesMax,
     options.batchRawBytesMax,
@@ -1154,5 +1178,6 @@ function scanOptions(options: PartitionOptions) {
     chunkBytes: options.readChunkBytes,
     payloadBytesMax: rawBytesMax * 4 + 1024 * 1024,
     indexIntervalBytes: options.indexIntervalBytes,
+    storage,
   };
 }

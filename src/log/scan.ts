@@ -3,8 +3,8 @@
 // instead of throwing: recovery and readers decide what a damaged region means for them.
 
 import assert from "node:assert/strict";
-import fs from "node:fs";
 import { type BatchHeader, batchHeaderBytes, batchMagic, crcMatches, readHeader } from "./batch.ts";
+import type { Storage } from "./storage.ts";
 
 export interface ScannedBatch {
   kind: "batch";
@@ -30,17 +30,21 @@ export type ScanItem = ScannedBatch | DamagedRegion;
 export interface ScanOptions {
   chunkBytes: number;
   payloadBytesMax: number;
+  /** Where the segment files are read from (the fd belongs to it). */
+  storage: Storage;
 }
 
 /** A sliding read window so small batches cost one read per chunk, not two reads each. */
 class Window {
+  readonly #storage: Storage;
   readonly #fd: number;
   readonly #endPosition: number;
   #buffer: Buffer;
   #start = 0;
   #length = 0;
 
-  constructor(fd: number, endPosition: number, chunkBytes: number) {
+  constructor(storage: Storage, fd: number, endPosition: number, chunkBytes: number) {
+    this.#storage = storage;
     this.#fd = fd;
     this.#endPosition = endPosition;
     this.#buffer = Buffer.allocUnsafe(chunkBytes);
@@ -52,7 +56,7 @@ class Window {
     if (position < this.#start || position + bytes > this.#start + this.#length) {
       if (bytes > this.#buffer.length) this.#buffer = Buffer.allocUnsafe(bytes);
       const wanted = Math.min(this.#buffer.length, this.#endPosition - position);
-      const read = readFully(this.#fd, this.#buffer, wanted, position);
+      const read = readFully(this.#storage, this.#fd, this.#buffer, wanted, position);
       assert.ok(read >= bytes, "file shorter than its committed size");
       this.#start = position;
       this.#length = read;
@@ -62,10 +66,16 @@ class Window {
   }
 }
 
-export function readFully(fd: number, buffer: Buffer, bytes: number, position: number): number {
+export function readFully(
+  storage: Storage,
+  fd: number,
+  buffer: Buffer,
+  bytes: number,
+  position: number,
+): number {
   let done = 0;
   while (done < bytes) {
-    const read = fs.readSync(fd, buffer, done, bytes - done, position + done);
+    const read = storage.read(fd, buffer, done, bytes - done, position + done);
     if (read === 0) break;
     done += read;
   }
@@ -108,6 +118,7 @@ export function* scanBatches(
 ): Generator<ScanItem> {
   // A short range (one index chunk, as readLast scans) needs no full-size window.
   const window = new Window(
+    options.storage,
     fd,
     endPosition,
     Math.max(batchHeaderBytes, Math.min(options.chunkBytes, endPosition - startPosition)),

@@ -2,10 +2,10 @@
 // partition is written through `append`; sealed segments are immutable until retention deletes them.
 
 import assert from "node:assert/strict";
-import fs from "node:fs";
 import path from "node:path";
-import { batchHeaderBytes, readHeader } from "./batch.ts";
+import { batchHeaderBytes, crcMatches, readHeader } from "./batch.ts";
 import { type DamagedRegion, readFully, type ScanOptions, scanBatches } from "./scan.ts";
+import { nodeStorage, openModes, type Storage } from "./storage.ts";
 
 export const timestampNone = Number.MIN_SAFE_INTEGER;
 
@@ -16,7 +16,15 @@ export function segmentFileName(baseOffset: number, extension: string): string {
   return `${String(baseOffset).padStart(20, "0")}${extension}`;
 }
 
-export const segmentExtensions = { log: ".log", offsetIndex: ".index", timeIndex: ".timeindex" } as const;
+export const segmentExtensions = {
+  log: ".log",
+  offsetIndex: ".index",
+  timeIndex: ".timeindex",
+  /** `<base>.log.truncating`: a truncate's rewrite of the batch it cuts through (FORMAT.md). */
+  cutIntent: ".log.truncating",
+} as const;
+
+const cutIntentHeaderBytes = 8; // u64 position of the rewritten batch in the .log file
 
 /** In-memory sparse index: entry i says the batch at positions[i] starts at relOffsets[i] and every
  * record before it in this segment has a timestamp <= maxTimestampsBefore[i]. */
@@ -45,6 +53,7 @@ export class Segment {
   readonly logPath: string;
   readonly offsetIndexPath: string;
   readonly timeIndexPath: string;
+  readonly #storage: Storage;
   nextOffset: number;
   sizeBytes: number;
   maxTimestampMs: number;
@@ -55,7 +64,8 @@ export class Segment {
   readonly #index: IndexEntries = { relOffsets: [], positions: [], maxTimestampsBefore: [] };
   #lastIndexedPosition = -1;
 
-  private constructor(directory: string, baseOffset: number) {
+  private constructor(storage: Storage, directory: string, baseOffset: number) {
+    this.#storage = storage;
     this.baseOffset = baseOffset;
     this.logPath = path.join(directory, segmentFileName(baseOffset, segmentExtensions.log));
     this.offsetIndexPath = path.join(directory, segmentFileName(baseOffset, segmentExtensions.offsetIndex));
@@ -69,11 +79,11 @@ export class Segment {
   }
 
   /** Creates an empty active segment; the caller fsyncs the directory. */
-  static create(directory: string, baseOffset: number): Segment {
-    const segment = new Segment(directory, baseOffset);
-    segment.writeFd = fs.openSync(segment.logPath, "wx+");
-    fs.writeFileSync(segment.offsetIndexPath, "");
-    fs.writeFileSync(segment.timeIndexPath, "");
+  static create(storage: Storage, directory: string, baseOffset: number): Segment {
+    const segment = new Segment(storage, directory, baseOffset);
+    segment.writeFd = storage.open(segment.logPath, openModes.createExclusive);
+    for (const indexPath of [segment.offsetIndexPath, segment.timeIndexPath])
+      storage.close(storage.open(indexPath, openModes.createOrTruncate));
     return segment;
   }
 
@@ -88,18 +98,19 @@ export class Segment {
     nextBaseOffset: number | null,
     options: ScanOptions & { indexIntervalBytes: number },
   ): { segment: Segment; report: RecoveryReport } {
-    const segment = new Segment(directory, baseOffset);
+    const storage = options.storage;
+    const segment = new Segment(storage, directory, baseOffset);
     const active = nextBaseOffset === null;
-    const fd = fs.openSync(segment.logPath, active ? "r+" : "r");
+    const fd = storage.open(segment.logPath, active ? openModes.readWrite : openModes.read);
     try {
-      const stat = fs.fstatSync(fd);
-      segment.createdWallMs = stat.birthtimeMs > 0 ? stat.birthtimeMs : stat.mtimeMs;
-      const report = segment.#recover(fd, stat.size, nextBaseOffset, options);
+      const stat = storage.fstat(fd);
+      segment.createdWallMs = stat.createdMs;
+      const report = segment.#recover(fd, stat.sizeBytes, nextBaseOffset, options);
       if (active) segment.writeFd = fd;
-      else fs.closeSync(fd);
+      else storage.close(fd);
       return { segment, report };
     } catch (error) {
-      fs.closeSync(fd);
+      storage.close(fd);
       throw error;
     }
   }
@@ -161,8 +172,8 @@ export class Segment {
     }
     if (nextBaseOffset === null) {
       if (validEnd < fileBytes && report.truncatedBytes > 0) {
-        fs.ftruncateSync(fd, validEnd);
-        fs.fdatasyncSync(fd);
+        this.#storage.truncate(fd, validEnd);
+        this.#storage.fdatasync(fd);
       }
       this.sizeBytes = report.truncatedBytes > 0 ? validEnd : fileBytes;
       this.#writeIndexFiles(null);
@@ -184,8 +195,8 @@ export class Segment {
     validCount: number;
     sealedBy: { relOffset: number; position: number; maxTimestampMs: number } | null;
   } {
-    const offsets = readIfExists(this.offsetIndexPath);
-    const times = readIfExists(this.timeIndexPath);
+    const offsets = this.#storage.readFile(this.offsetIndexPath) ?? Buffer.alloc(0);
+    const times = this.#storage.readFile(this.timeIndexPath) ?? Buffer.alloc(0);
     const entryCount = Math.min(
       Math.floor(offsets.length / offsetEntryBytes),
       Math.floor(times.length / timeEntryBytes),
@@ -208,7 +219,7 @@ export class Segment {
         break;
       }
       if (position + batchHeaderBytes > fileBytes) break;
-      if (readFully(fd, header, batchHeaderBytes, position) < batchHeaderBytes) break;
+      if (readFully(this.#storage, fd, header, batchHeaderBytes, position) < batchHeaderBytes) break;
       const parsed = readHeader(header, 0, 0xffffffff);
       if (typeof parsed === "string" || parsed.baseOffset !== this.baseOffset + relOffset) break;
       this.#index.relOffsets.push(relOffset);
@@ -260,8 +271,8 @@ export class Segment {
 
   #writeIndexFiles(sealNextOffset: number | null): void {
     const { offsets, times } = this.#encodeIndex(0, this.#index.relOffsets.length, sealNextOffset);
-    writeFileDurably(this.offsetIndexPath, offsets, sealNextOffset !== null);
-    writeFileDurably(this.timeIndexPath, times, sealNextOffset !== null);
+    writeFileDurably(this.#storage, this.offsetIndexPath, offsets, sealNextOffset !== null);
+    writeFileDurably(this.#storage, this.timeIndexPath, times, sealNextOffset !== null);
   }
 
   /**
@@ -295,8 +306,8 @@ export class Segment {
     const indexedAfter = this.#index.relOffsets.length;
     if (indexedAfter > indexedBefore) {
       const { offsets, times } = this.#encodeIndex(indexedBefore, indexedAfter, null);
-      fs.appendFileSync(this.offsetIndexPath, offsets);
-      fs.appendFileSync(this.timeIndexPath, times);
+      this.#storage.appendFile(this.offsetIndexPath, offsets);
+      this.#storage.appendFile(this.timeIndexPath, times);
     }
     this.sizeBytes = position;
     this.nextOffset = nextOffset;
@@ -309,7 +320,7 @@ export class Segment {
    */
   rollBack(): void {
     assert.ok(this.writeFd !== null);
-    fs.ftruncateSync(this.writeFd, this.sizeBytes);
+    this.#storage.truncate(this.writeFd, this.sizeBytes);
     while (this.#index.positions.length > 0 && this.#index.positions.at(-1)! >= this.sizeBytes) {
       this.#index.positions.pop();
       this.#index.relOffsets.pop();
@@ -322,7 +333,9 @@ export class Segment {
   sync(): Promise<void> {
     const fd = this.writeFd;
     assert.ok(fd !== null);
-    return new Promise((resolve, reject) => fs.fdatasync(fd, (error) => (error ? reject(error) : resolve())));
+    return new Promise((resolve, reject) =>
+      this.#storage.fdatasyncAsync(fd, (error) => (error ? reject(error) : resolve())),
+    );
   }
 
   /** Makes the segment immutable: fsyncs the log, writes the sealed indexes, closes the write fd. */
@@ -330,7 +343,7 @@ export class Segment {
     assert.ok(!this.sealed && this.writeFd !== null);
     await this.sync();
     this.#writeIndexFiles(this.nextOffset);
-    fs.closeSync(this.writeFd);
+    this.#storage.close(this.writeFd);
     this.writeFd = null;
     this.sealed = true;
   }
@@ -353,8 +366,10 @@ export class Segment {
     batches: readonly { position: number; baseOffset: number; maxTimestampMs: number }[],
     sizeBytes: number,
     indexIntervalBytes: number,
+    // Compaction (the only caller) still writes through node:fs until it moves to the log thread.
+    storage: Storage = nodeStorage,
   ): Segment {
-    const segment = new Segment(directory, baseOffset);
+    const segment = new Segment(storage, directory, baseOffset);
     for (const batch of batches) {
       segment.#addToIndex(batch.position, batch.baseOffset, indexIntervalBytes);
       if (batch.maxTimestampMs > segment.maxTimestampMs) segment.maxTimestampMs = batch.maxTimestampMs;
@@ -417,33 +432,110 @@ function lastAtOrBelow(sorted: readonly number[], value: number): number {
   return found;
 }
 
-function readIfExists(filePath: string): Buffer {
-  try {
-    return fs.readFileSync(filePath);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return Buffer.alloc(0);
-    throw error;
-  }
-}
-
-/** Writes a whole file through a temporary name and a rename, so a crash leaves old or new, never half. */
-export function writeFileDurably(filePath: string, data: Uint8Array, sync: boolean): void {
+/**
+ * Writes a whole file through a temporary name and a rename, so a crash leaves old or new, never half
+ * (with `sync`; the caller fsyncs the directory to make the new name durable).
+ */
+export function writeFileDurably(storage: Storage, filePath: string, data: Uint8Array, sync: boolean): void {
   const temporary = `${filePath}.tmp`;
-  const fd = fs.openSync(temporary, "w");
+  const fd = storage.open(temporary, openModes.createOrTruncate);
   try {
-    fs.writeSync(fd, data);
-    if (sync) fs.fdatasyncSync(fd);
+    storage.writev(fd, [data], 0);
+    if (sync) storage.fdatasync(fd);
   } finally {
-    fs.closeSync(fd);
+    storage.close(fd);
   }
-  fs.renameSync(temporary, filePath);
+  storage.rename(temporary, filePath);
 }
 
-export function syncDirectory(directory: string): void {
-  const fd = fs.openSync(directory, "r");
+/**
+ * Makes a truncate's rewrite durable before it starts: `<log>.truncating` holds the position of the
+ * batch that the cut goes through and its replacement (the records before the cut), fdatasynced,
+ * its name fsynced into the directory. Open finishes a rewrite it finds (finishInterruptedCut).
+ */
+export function writeCutIntent(
+  storage: Storage,
+  logPath: string,
+  cutPosition: number,
+  replacement: Uint8Array,
+): void {
+  assert.ok(Number.isSafeInteger(cutPosition) && cutPosition >= 0 && replacement.length > batchHeaderBytes);
+  const position = Buffer.alloc(cutIntentHeaderBytes);
+  position.writeBigUInt64LE(BigInt(cutPosition));
+  const fd = storage.open(cutIntentPath(logPath), openModes.createOrTruncate);
   try {
-    fs.fsyncSync(fd);
+    storage.writev(fd, [position, replacement], 0);
+    storage.fdatasync(fd);
   } finally {
-    fs.closeSync(fd);
+    storage.close(fd);
   }
+  storage.fsyncDirectory(path.dirname(logPath));
+}
+
+export function cutIntentPath(logPath: string): string {
+  assert.ok(logPath.endsWith(segmentExtensions.log));
+  return logPath.slice(0, -segmentExtensions.log.length) + segmentExtensions.cutIntent;
+}
+
+/** Cuts a segment file at `cutPosition`, after writing `replacement` there when given; durable. */
+export function applyCut(
+  storage: Storage,
+  logPath: string,
+  cutPosition: number,
+  replacement: Uint8Array | null,
+): void {
+  const fd = storage.open(logPath, openModes.readWrite);
+  try {
+    if (replacement) storage.writev(fd, [replacement], cutPosition);
+    storage.truncate(fd, cutPosition + (replacement?.length ?? 0));
+    storage.fdatasync(fd);
+  } finally {
+    storage.close(fd);
+  }
+}
+
+/**
+ * A `.truncating` file found on open: when whole (its batch checks out), the rewrite may have
+ * started and is done again (writing the same bytes at the same place is idempotent); when torn,
+ * the rewrite had not started (it waits for the intent to be durable). Either way the intent goes.
+ */
+export function finishInterruptedCut(storage: Storage, intentPath: string): void {
+  const intent = storage.readFile(intentPath);
+  const logPath = intentPath.slice(0, -segmentExtensions.cutIntent.length) + segmentExtensions.log;
+  if (intent !== null && intent.length > cutIntentHeaderBytes + batchHeaderBytes) {
+    const header = readHeader(intent, cutIntentHeaderBytes, intent.length);
+    const whole =
+      typeof header !== "string" &&
+      intent.length === cutIntentHeaderBytes + batchHeaderBytes + header.payloadBytes &&
+      crcMatches(intent, cutIntentHeaderBytes, header);
+    if (whole && storage.stat(logPath) !== null) {
+      const cutPosition = Number(intent.readBigUInt64LE(0));
+      applyCut(storage, logPath, cutPosition, intent.subarray(cutIntentHeaderBytes));
+    }
+  }
+  storage.unlink(intentPath);
+  storage.fsyncDirectory(path.dirname(intentPath));
+}
+
+/**
+ * Creates `directory` when missing and makes its name durable: a new directory entry is volatile
+ * until its parent is fsynced, and the acknowledged records inside would go with it (found by the
+ * power-loss simulation, src/log/sim/). The parent is synced on every open, not only on creation:
+ * a crash between a mkdir and its parent's fsync leaves a directory that exists but is not durable.
+ * With `ancestors`, every directory up to the root is synced too (the log's own directory, which
+ * the log may have created along with its parents).
+ */
+export function makeDirectoryDurable(storage: Storage, directory: string, ancestors = false): void {
+  storage.mkdirp(directory);
+  let child = path.resolve(directory);
+  for (let parent = path.dirname(child); parent !== child; parent = path.dirname(child)) {
+    storage.fsyncDirectory(parent);
+    if (!ancestors) break;
+    child = parent;
+  }
+}
+
+/** node:fs only: retention and compaction keep it until they move to the log thread (other branch). */
+export function syncDirectory(directory: string): void {
+  nodeStorage.fsyncDirectory(directory);
 }

@@ -30,6 +30,9 @@ export interface FileStat {
   sizeBytes: number;
   /** Last data modification, server clock (Unix ms). */
   modifiedMs: number;
+  /** Creation (birth) time where the file system keeps one, else the modification time (Unix ms):
+   * a reopened active segment's age for segmentAgeMaxMs counts from here. */
+  createdMs: number;
 }
 
 export interface Storage {
@@ -59,6 +62,8 @@ export interface Storage {
   mkdirp(directory: string): void;
   /** The whole file, or null when it does not exist. */
   readFile(filePath: string): Buffer | null;
+  /** The canonical absolute path (symlinks resolved): one log directory has one lock name. */
+  realpath(filePath: string): string;
 }
 
 /** The production storage: node:fs, nothing added. */
@@ -93,14 +98,10 @@ export const nodeStorage: Storage = {
   truncate: (fd, lengthBytes) => fs.ftruncateSync(fd, lengthBytes),
   rename: (fromPath, toPath) => fs.renameSync(fromPath, toPath),
   unlink: (filePath) => fs.rmSync(filePath, { force: true }),
-  fstat(fd) {
-    const stat = fs.fstatSync(fd);
-    return { sizeBytes: stat.size, modifiedMs: stat.mtimeMs };
-  },
+  fstat: (fd) => fileStat(fs.fstatSync(fd)),
   stat(filePath) {
     try {
-      const stat = fs.statSync(filePath);
-      return { sizeBytes: stat.size, modifiedMs: stat.mtimeMs };
+      return fileStat(fs.statSync(filePath));
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === "ENOENT") return null;
       throw error;
@@ -120,4 +121,13 @@ export const nodeStorage: Storage = {
       throw error;
     }
   },
+  realpath: (filePath) => fs.realpathSync(filePath),
 };
+
+function fileStat(stat: fs.Stats): FileStat {
+  return {
+    sizeBytes: stat.size,
+    modifiedMs: stat.mtimeMs,
+    createdMs: stat.birthtimeMs > 0 ? stat.birthtimeMs : stat.mtimeMs,
+  };
+}

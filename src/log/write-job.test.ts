@@ -7,6 +7,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterEach, test } from "node:test";
 import { batchHeaderBytes, codecs, encodePayload, readHeader } from "./batch.ts";
+import { nodeStorage } from "./storage.ts";
 import { type BatchToWrite, runWriteJob, type WriteJob, type WriteOutcome } from "./write-job.ts";
 
 const directories: string[] = [];
@@ -31,7 +32,7 @@ function batch(baseOffset: number, count: number): BatchToWrite {
 }
 
 function run(job: WriteJob): Promise<WriteOutcome> {
-  return new Promise((resolve) => runWriteJob(job, resolve));
+  return new Promise((resolve) => runWriteJob(job, nodeStorage, resolve));
 }
 
 function job(fd: number, position: number | null, batches: BatchToWrite[]): WriteJob {

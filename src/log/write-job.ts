@@ -5,8 +5,9 @@
 // instead of four (compressor reply, writev, fdatasync, their completions), which was the limit of
 // the end-to-end ingest path (docs/handover.md, "Where the end-to-end time goes").
 
-import fs from "node:fs";
+import assert from "node:assert/strict";
 import { type Codec, compressPayloadSync, type EncodedPayload, encodeHeader } from "./batch.ts";
+import type { Storage } from "./storage.ts";
 
 /** A batch to write: its encoded (uncompressed) payload and the header fields the main thread knows. */
 export interface BatchToWrite extends Omit<EncodedPayload, "raw"> {
@@ -39,14 +40,25 @@ export type WriteOutcome =
   | { ok: false; stage: WriteStage; message: string; code: string | null };
 
 /**
- * Where the next continuing job of each fd goes, on this thread. A job with an explicit position
- * resets it; after a failure it is null, so the continuing jobs already on their way fail too (the
+ * Where the next continuing job of each fd goes, on this thread, per storage (a simulated disk's fds
+ * are its own numbers, and run inline beside node:fs ones). A job with an explicit position resets
+ * it; after a failure it is null, so the continuing jobs already on their way fail too (the
  * partition rolls the file back once they have all come back, then starts over explicitly).
  */
-const nextPositions = new Map<number, number | null>();
+const nextPositionsByStorage = new WeakMap<Storage, Map<number, number | null>>();
+
+function nextPositionsOf(storage: Storage): Map<number, number | null> {
+  let positions = nextPositionsByStorage.get(storage);
+  if (positions === undefined) {
+    positions = new Map();
+    nextPositionsByStorage.set(storage, positions);
+  }
+  return positions;
+}
 
 /** Compresses, frames and writes a job synchronously; returns the bytes each batch took on disk. */
-export function writeBatchesSync(job: WriteJob): number[] {
+export function writeBatchesSync(job: WriteJob, storage: Storage): number[] {
+  const nextPositions = nextPositionsOf(storage);
   const position = job.position ?? nextPositions.get(job.fd) ?? null;
   nextPositions.set(job.fd, null);
   if (position === null) throw new Error("an earlier flight of this file failed");
@@ -67,23 +79,20 @@ export function writeBatchesSync(job: WriteJob): number[] {
     batchBytes.push(header.length + payload.length);
     total += header.length + payload.length;
   }
-  let written = 0;
-  while (written < total) {
-    // A short write (disk full, signal) continues where it stopped; an error throws.
-    const rest = written === 0 ? buffers : [Buffer.concat(buffers).subarray(written)];
-    const bytes = fs.writevSync(job.fd, rest, position + written);
-    if (bytes === 0) throw new Error(`writev wrote nothing at position ${position + written}`);
-    written += bytes;
-  }
+  const written = storage.writev(job.fd, buffers, position);
+  assert.equal(written, total, "writev writes everything or throws");
   nextPositions.set(job.fd, position + total);
   return batchBytes;
 }
 
-/** Runs a job: the write synchronously, the fdatasync on the thread pool; reports once. */
-export function runWriteJob(job: WriteJob, done: (outcome: WriteOutcome) => void): void {
+/**
+ * Runs a job on `storage` (node:fs on the log thread; the log's own storage when inline): the write
+ * synchronously, the fdatasync on the thread pool; reports once.
+ */
+export function runWriteJob(job: WriteJob, storage: Storage, done: (outcome: WriteOutcome) => void): void {
   let batchBytes: number[];
   try {
-    batchBytes = writeBatchesSync(job);
+    batchBytes = writeBatchesSync(job, storage);
   } catch (error) {
     done(writeFailure("write", error));
     return;
@@ -92,8 +101,8 @@ export function runWriteJob(job: WriteJob, done: (outcome: WriteOutcome) => void
     done({ ok: true, batchBytes });
     return;
   }
-  fs.fdatasync(job.fd, (error) => {
-    if (error) nextPositions.set(job.fd, null);
+  storage.fdatasyncAsync(job.fd, (error) => {
+    if (error) nextPositionsOf(storage).set(job.fd, null);
     done(error ? writeFailure("sync", error) : { ok: true, batchBytes });
   });
 }
