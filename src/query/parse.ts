@@ -40,14 +40,37 @@ export function parseQuery(query: string): Query {
   }
   const tree = parser.parse(query);
   const error = firstErrorNode(tree.topNode);
-  if (error !== null) {
-    throw new QuerySyntaxError(
-      `syntax error: unexpected ${describeTokenAt(query, error.from)}`,
-      positionAt(query, error.from),
-    );
-  }
+  if (error !== null) throw syntaxError(query, error);
   const walk = new Walk(query);
   return walkExpr(walk, childNamed(tree.topNode, "Expr")!);
+}
+
+function syntaxError(query: string, error: SyntaxNode): QuerySyntaxError {
+  // Loki's lexer reads a whole `[...]` as one duration and names a bad unit; lezer stops inside it.
+  const range = error.parent?.name === "Range" ? error.parent : null;
+  if (range !== null) {
+    const close = query.indexOf("]", range.from);
+    const parsed = parseRangeDuration(query.slice(range.from + 1, close < 0 ? query.length : close));
+    if ("error" in parsed) return new QuerySyntaxError(parsed.error, positionAt(query, range.from + 1));
+  }
+  const token = describeTokenAt(query, error.from);
+  const at = positionAt(query, error.from);
+  if (token === "STRING" && isUnterminatedString(query, error.from)) {
+    return new QuerySyntaxError("literal not terminated", at);
+  }
+  return new QuerySyntaxError(`syntax error: unexpected ${token}`, at);
+}
+
+/** Whether the string literal at (or after whitespace from) offset has no closing quote. */
+function isUnterminatedString(query: string, offset: number): boolean {
+  const start = query.slice(offset).search(/["`]/) + offset;
+  const quote = query[start];
+  for (let index = start + 1; index < query.length; index++) {
+    if (query[index] === "\\" && quote === '"') index++;
+    else if (query[index] === quote) return false;
+    else if (query[index] === "\n" && quote === '"') return true;
+  }
+  return true;
 }
 
 function walkExpr(walk: Walk, expr: SyntaxNode): Query {

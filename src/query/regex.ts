@@ -45,6 +45,8 @@ export class RegexSyntaxError extends Error {
 export function compileRegex(pattern: string, anchoring: RegexAnchoring): CompiledRegex {
   const source = anchoring === regexAnchorings.fullValue ? `^(?s:${pattern})$` : pattern;
   rejectWhatGoRejects(pattern);
+  // RE2 reads the pattern as written first, so its errors quote what the user wrote.
+  if (source !== pattern) releaseRe2(compileRe2(pattern, pattern));
   const re2 = compileRe2(pattern, source);
   const translated =
     anchoring === regexAnchorings.fullValue
