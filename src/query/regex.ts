@@ -6,7 +6,7 @@
 //   `\Z`, possessive quantifiers, …), with Go's wording.
 // - Matching runs on V8's RegExp when the pattern translates into a JS regex with provably the same
 //   meaning and no risk of exponential backtracking (see translate below); measured on a 190-byte log
-//   line that is 70–100 ns per test against 4–12 µs through re2-wasm (regex.bench.ts). Every other
+//   line that is 70–120 ns per test against 4–14 µs through re2-wasm (bench/query-regex.bench.ts). Every other
 //   pattern is matched by re2-wasm itself, which is linear-time but slow, and whose compiled objects
 //   live in a fixed 16 MiB WebAssembly heap that is never garbage-collected: such a regex must be
 //   closed by its owner (close()), and the parser closes the ones it compiles only to validate.
