@@ -2,7 +2,7 @@
 //
 // The stored text of an entry (storedJson in service-logs.ts) is the entry as JSON.stringify writes
 // it — fields in the reference's order, no whitespace, JSON.stringify's escapes — followed by the
-// enrichment. Clients that build their bodies with JSON.stringify (the reference's load generator,
+// enrichment; the stored value is the format byte and that text (FORMAT.md). Clients that build their bodies with JSON.stringify (the reference's load generator,
 // Sluice's, most JavaScript loggers) send entries in exactly that form, so their bytes can be
 // copied into the records as they are, instead of JSON.parse building objects and storedJson
 // writing them back. This scanner checks, byte by byte, that a body is a JSON array of such
