@@ -172,12 +172,14 @@ export function accessBatchKey(customerId: string, idempotencyKey: string, reque
 }
 
 /**
- * The stored value of a batch: the format byte, then `body`. One copy of the body (a memcpy; the
- * body is at most 2 MB and was just parsed whole), in a buffer of its own rather than a slice of
- * the shared pool, so that it dies with the record once the log has encoded it.
+ * The stored value of a batch: the format byte, then `body`. One copy of the body, which was just
+ * parsed whole: 0.35 µs for a 20-entry body of 2.5 kB (against ~9 µs for its JSON.parse; scratch
+ * microbenchmark, 3 rounds of 200k). allocUnsafe, not allocUnsafeSlow (1.35 µs): bodies under 4 kB
+ * share the pool's slabs, which die with the requests' other small buffers once the log has encoded
+ * the record.
  */
 export function accessBatchValue(body: Buffer): Buffer {
-  const value = Buffer.allocUnsafeSlow(1 + body.length);
+  const value = Buffer.allocUnsafe(1 + body.length);
   value[0] = recordFormats.accessBatchV1;
   body.copy(value, 1);
   return value;
