@@ -193,6 +193,12 @@ describe("loadgen and shutdown", () => {
     let stop = false;
     let sent = 0;
     const statuses: number[] = [];
+    // SIGTERM goes once a request has been acknowledged (not after a fixed time, which a slow
+    // machine could spend before the first answer); the other senders have theirs in flight then.
+    let firstAcknowledged: () => void = () => {};
+    const acknowledgedOnce = new Promise<void>((resolve) => {
+      firstAcknowledged = resolve;
+    });
     const senders = Array.from({ length: 8 }, async (_, worker) => {
       for (let n = 0; !stop; n++) {
         const body = JSON.stringify(
@@ -211,10 +217,11 @@ describe("loadgen and shutdown", () => {
           () => 0,
         );
         statuses.push(status);
+        if (status === 200) firstAcknowledged();
         if (status !== 200) stop = true;
       }
     });
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    await Promise.race([acknowledgedOnce, Promise.all(senders)]); // all senders stopping: fails below
     const exitCode = await server.stop();
     stop = true;
     await Promise.all(senders);

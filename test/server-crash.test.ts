@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { test } from "node:test";
+import { storedServiceEntry } from "../src/ingest/index.ts";
 import { PartitionLog } from "../src/log/index.ts";
 import { startServerProcess, temporaryDataDir } from "./support/server.ts";
 
@@ -26,19 +27,19 @@ async function post(url: string, body: string, headers: Record<string, string> =
   }
 }
 
-function readTopic(dataDir: string, topic: string): Array<{ key: string; value: string }> {
+function readTopic(dataDir: string, topic: string): Array<{ key: string; value: Buffer }> {
   const log = PartitionLog.open({
     directory: path.join(dataDir, "topics", topic),
     partitionCount: 4,
     onEvent: () => {},
   });
-  const all: Array<{ key: string; value: string }> = [];
+  const all: Array<{ key: string; value: Buffer }> = [];
   for (let partition = 0; partition < 4; partition++) {
     let offset = 0;
     for (;;) {
       const result = log.read(partition, offset);
       for (const record of result.records)
-        all.push({ key: Buffer.from(record.key).toString(), value: Buffer.from(record.value).toString() });
+        all.push({ key: Buffer.from(record.key).toString(), value: Buffer.from(record.value) });
       if (result.nextOffset >= result.endOffset) break;
       offset = result.nextOffset;
     }
@@ -114,7 +115,8 @@ test("records acknowledged before a SIGKILL are stored exactly once; acknowledge
 
     const stored = new Map<string, number>();
     for (const record of readTopic(dataDir, "logs")) {
-      const id = (JSON.parse(record.value).message as string).slice("crash ".length);
+      const entry = JSON.parse(Buffer.from(storedServiceEntry(record.value)).toString());
+      const id = (entry.message as string).slice("crash ".length);
       stored.set(id, (stored.get(id) ?? 0) + 1);
     }
     for (const id of acknowledgedIds)

@@ -3,6 +3,7 @@
 // retries them from the committed offset) and is replaced on the next step.
 
 import { Worker } from "node:worker_threads";
+import { RecordFormatError } from "../ingest/index.ts";
 import type { AnalyticsEvent } from "./consumer.ts";
 import { AnalyticsError, StoreConflictError, StoreFormatError, StoreIoError } from "./errors.ts";
 import { type PackedRecords, transferList } from "./records.ts";
@@ -104,6 +105,7 @@ export function serializeError(error: unknown): SerializedError {
 }
 
 const errorClasses: Record<string, new (message: string) => Error> = {
+  RecordFormatError,
   StoreConflictError,
   StoreFormatError,
   StoreIoError,

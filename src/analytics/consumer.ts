@@ -5,7 +5,12 @@
 // resumes at the committed offset, and a rebuild replays the log from its start (consumeStep).
 
 import { setTimeout as sleep } from "node:timers/promises";
-import { type AccessEntry, decodeAccessBatch, splitAccessBatchKey } from "../ingest/index.ts";
+import {
+  type AccessEntry,
+  decodeAccessBatch,
+  RecordFormatError,
+  storedAccessBatchKey,
+} from "../ingest/index.ts";
 import type { PartitionLog, ReadResult } from "../log/index.ts";
 import { AggregationThread } from "./aggregation-thread.ts";
 import { ChunkAggregator } from "./aggregator.ts";
@@ -93,12 +98,16 @@ function addRecord(
   let customerId: string;
   let entries: AccessEntry[];
   try {
-    customerId = splitAccessBatchKey(record.key).customerId;
+    customerId = storedAccessBatchKey(record.key, record.value).customerId;
     if (customerId === "") throw new Error("record key names no customer");
     entries = decodeAccessBatch(record.value);
   } catch (error) {
-    // The log's CRC makes this a record some other writer (or version) put there, not damage: skip
-    // it, loudly, the same way on every replay so a rebuild stays identical.
+    // A format this version does not know (a newer Sluice wrote it): fail the step, so nothing
+    // after it is committed and the partition resumes there once a Sluice that reads it runs.
+    // Skipping would lose its entries for good.
+    if (error instanceof RecordFormatError) throw error;
+    // A known format that does not decode: the log's CRC makes this a record some other writer put
+    // there, not damage: skip it, loudly, the same way on every replay so a rebuild stays identical.
     onEvent({ kind: "undecodable-record", partition, offset: record.offset, error: error as Error });
     return;
   }

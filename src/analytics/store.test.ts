@@ -7,7 +7,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterEach, test } from "node:test";
 import fc from "fast-check";
-import { type AccessEntry, accessBatchKey } from "../ingest/index.ts";
+import { type AccessEntry, accessBatchKey, accessBatchValue, RecordFormatError } from "../ingest/index.ts";
 import { PartitionLog } from "../log/index.ts";
 import { AggregationThread } from "./aggregation-thread.ts";
 import {
@@ -282,9 +282,13 @@ function openLogAndStore(partitionCount: number): { log: PartitionLog; store: Ag
   return { log, store: openStore(1000, directory) };
 }
 
-/** Waits (3 s at most, else fails) until every partition's lag is 0. */
+/**
+ * Waits until every partition's lag is 0. The bound only turns a hang into a failure: a consumer
+ * that is merely slow (a loaded machine, a worker thread starting) must not fail the test, so it is
+ * a minute, not the few hundred ms a step takes.
+ */
 async function caughtUp(consumer: AnalyticsConsumer): Promise<void> {
-  for (let attempt = 0; attempt < 300; attempt++) {
+  for (let attempt = 0; attempt < 6000; attempt++) {
     if (consumer.status(Date.now()).every((status) => status.lagRecords === 0)) return;
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
@@ -296,17 +300,23 @@ function accessEntry(second: number, userAgent: string): AccessEntry {
   return { receivedAtMs: Date.UTC(2025, 11, 28, 18, 3, second), method: "GET", path: "/", userAgent };
 }
 
-function accessRecord(customerId: string, key: string, entries: AccessEntry[]) {
+/** The request body of `entries`, as a client sends it. */
+function accessBody(entries: AccessEntry[]): Buffer {
   const body = entries.map((entry) => ({
     receivedAt: new Date(entry.receivedAtMs).toISOString(),
     method: entry.method,
     path: entry.path,
     userAgent: entry.userAgent,
   }));
+  return Buffer.from(JSON.stringify(body));
+}
+
+/** A batch's record as POST /logs stores it (src/ingest/FORMAT.md). */
+function accessRecord(customerId: string, key: string, entries: AccessEntry[]) {
   return {
     timestampMs: Date.now(),
     key: accessBatchKey(customerId, key, `request-${key}`),
-    value: Buffer.from(JSON.stringify(body)),
+    value: accessBatchValue(accessBody(entries)),
   };
 }
 
@@ -482,4 +492,64 @@ test("the aggregation thread refuses a step that does not start at the committed
   await thread.close();
   assert.equal(store.position(0).nextOffset, 6);
   store.close();
+});
+
+test("records without the format byte (both legacy formats) are counted like current ones", async () => {
+  const { log, store } = openLogAndStore(1);
+  const entry = (second: number) => accessEntry(second, "curl/8");
+  await log.append(0, [
+    // The first format: two-part key, {requestId, entries: [[receivedAtMs, method, path, userAgent]]}.
+    {
+      timestampMs: Date.now(),
+      key: Buffer.from("c\nold-1"),
+      value: Buffer.from(
+        JSON.stringify({ requestId: "r", entries: [[entry(1).receivedAtMs, "GET", "/", "curl/8"]] }),
+      ),
+    },
+    // The next one: three-part key, the body as received.
+    {
+      timestampMs: Date.now(),
+      key: accessBatchKey("c", "old-2", "r2"),
+      value: accessBody([entry(2), entry(3)]),
+    },
+    accessRecord("c", "new-1", [entry(4)]),
+  ]);
+  const events: AnalyticsEvent[] = [];
+  while (consumeStep(log, store, 0, (event) => events.push(event)) !== null);
+  assert.deepEqual(events, []);
+  assert.equal(store.position(0).nextOffset, 3);
+  assert.equal(all(store, "c", "minute")[0].requestsByPath["GET /"], 4);
+  store.close();
+  await log.close();
+});
+
+test("a record of an unknown format fails the step (nothing after it counts) instead of being skipped", async () => {
+  const { log, store } = openLogAndStore(1);
+  const entry = (second: number) => accessEntry(second, "curl/8");
+  const newer = { ...accessRecord("c", "b2", [entry(2)]), value: Buffer.from([0x07, 0x5b, 0x5d]) };
+  await log.append(0, [accessRecord("c", "b1", [entry(1)]), newer, accessRecord("c", "b3", [entry(3)])]);
+  // The rebuild's path (main thread): the typed error, and no commit.
+  assert.throws(() => consumeStep(log, store, 0, () => {}), RecordFormatError);
+  assert.equal(store.position(0).nextOffset, 0);
+  // The server's path (the aggregation thread): the step fails with the error's own class, again.
+  const failures: Error[] = [];
+  const consumer = AnalyticsConsumer.start(log, store, {
+    onEvent: (event) => {
+      if (event.kind === "step-failed") failures.push(event.error);
+    },
+    onStep: () => {},
+  });
+  try {
+    while (failures.length < 2) await new Promise((resolve) => setTimeout(resolve, 10));
+  } finally {
+    await consumer.stop();
+  }
+  assert.ok(
+    failures.every((error) => error instanceof RecordFormatError),
+    String(failures[0]),
+  );
+  assert.equal(store.position(0).nextOffset, 0, "nothing was committed past the unknown record");
+  assert.deepEqual(all(store, "c", "minute"), []);
+  store.close();
+  await log.close();
 });

@@ -7,6 +7,7 @@ import path from "node:path";
 import { AnalyticsError, rebuildAggregates } from "../analytics/index.ts";
 import { ConfigError, dataLayout, helpText, resolveConfig, topics } from "../config/index.ts";
 import { accessLogLimits } from "../http/index.ts";
+import { RecordFormatError } from "../ingest/index.ts";
 import { LogError, LogLockedError, PartitionLog } from "../log/index.ts";
 
 const usage = `usage: sluice aggregates rebuild [options]
@@ -103,7 +104,7 @@ export async function aggregates(argv: readonly string[]): Promise<number> {
     );
     return 0;
   } catch (error) {
-    if (error instanceof AnalyticsError) {
+    if (error instanceof AnalyticsError || error instanceof RecordFormatError) {
       process.stderr.write(`sluice aggregates rebuild: ${error.message}\n`);
       return 1;
     }

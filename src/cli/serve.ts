@@ -6,6 +6,7 @@ import pino from "pino";
 import { AnalyticsError } from "../analytics/index.ts";
 import { ConfigError, helpText, resolveConfig } from "../config/index.ts";
 import { startServer } from "../http/index.ts";
+import { RecordFormatError } from "../ingest/index.ts";
 import { LogError } from "../log/index.ts";
 
 export async function serve(argv: readonly string[]): Promise<number> {
@@ -34,8 +35,9 @@ export async function serve(argv: readonly string[]): Promise<number> {
   try {
     server = await startServer(config, logger);
   } catch (error) {
-    // Operating failures at start (a locked data dir, an unreadable aggregate store): one clear line.
-    if (error instanceof LogError || error instanceof AnalyticsError) {
+    // Operating failures at start (a locked data dir, an unreadable aggregate store, an access-log
+    // record of a newer format the idempotency rebuild cannot read): one clear line.
+    if (error instanceof LogError || error instanceof AnalyticsError || error instanceof RecordFormatError) {
       process.stderr.write(`sluice serve: ${error.message}\n`);
       return 1;
     }

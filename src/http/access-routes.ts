@@ -4,6 +4,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import {
   accessBatchKey,
+  accessBatchValue,
   accessLimits,
   IdempotencyTable,
   IngestError,
@@ -110,8 +111,8 @@ export function registerAccessRoutes(app: FastifyInstance, context: ServerContex
           );
         }
         pair = reserving;
-        // Only counts cross the await below (see the same in service-routes.ts); the body itself is
-        // the record's value, which the log lets go of once it is encoded into a flight.
+        // Only counts cross the await below (see the same in service-routes.ts); the record's value
+        // (the body behind its format byte) the log lets go of once it is encoded into a flight.
         const entryCount = entries.length;
         const bodyBytes = body.length;
         request.body = undefined;
@@ -119,7 +120,7 @@ export function registerAccessRoutes(app: FastifyInstance, context: ServerContex
         const record = {
           timestampMs: nowMs,
           key: accessBatchKey(customerId, idempotencyKey, requestId),
-          value: body,
+          value: accessBatchValue(body),
         };
         await appendRouted(
           context,

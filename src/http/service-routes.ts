@@ -9,6 +9,7 @@ import {
   type ServiceLogDecoding,
   type ServiceLogRequest,
   serviceStreamKey,
+  storedServiceEntry,
 } from "../ingest/index.ts";
 import { partitionFor } from "../model/hash.ts";
 import { admit, appendRouted, clientIp, type ServerContext, topics } from "./context.ts";
@@ -107,10 +108,12 @@ export function registerServiceRoutes(app: FastifyInstance, context: ServerConte
           : context.serviceLog.readLast(partitionFor(service, config.partitions), limit, (record) =>
               key.equals(record.key),
             );
-      const parts: Buffer[] = [Buffer.from("[")];
+      // A record of a format this version cannot read fails the query (a 500, logged with its
+      // RecordFormatError) rather than answering with bytes that may not be the entry.
+      const parts: Uint8Array[] = [Buffer.from("[")];
       records.forEach((record, i) => {
         if (i > 0) parts.push(Buffer.from(","));
-        parts.push(record.value as Buffer);
+        parts.push(storedServiceEntry(record.value)); // the entry's JSON, without the format byte
       });
       parts.push(Buffer.from("]\n"));
       return reply.code(200).header("content-type", "application/json").send(Buffer.concat(parts));

@@ -4,8 +4,16 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
-import { accessBatchKey, decodeAccessBatch, parseRfc3339, splitAccessBatchKey } from "./access-logs.ts";
-import { IngestError } from "./errors.ts";
+import {
+  accessBatchKey,
+  accessBatchValue,
+  decodeAccessBatch,
+  parseRfc3339,
+  splitAccessBatchKey,
+  storedAccessBatchKey,
+} from "./access-logs.ts";
+import { IngestError, RecordFormatError } from "./errors.ts";
+import { recordFormats } from "./stored-format.ts";
 
 const pattern = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})$/;
 
@@ -94,18 +102,8 @@ test("agrees with the regex + Date reference on valid and mangled timestamps", (
   );
 });
 
-test("stored batches: keys with and without a request id, raw bodies and the first format's values", () => {
-  assert.deepEqual(splitAccessBatchKey(accessBatchKey("cus-axon", "batch-1", "req-9")), {
-    customerId: "cus-axon",
-    idempotencyKey: "batch-1",
-    requestId: "req-9",
-  });
-  assert.deepEqual(splitAccessBatchKey(Buffer.from("cus-axon\nbatch-1")), {
-    customerId: "cus-axon",
-    idempotencyKey: "batch-1",
-    requestId: "",
-  });
-  const raw = Buffer.from(
+test("stored batches: the current format, the two legacy formats, and unknown format bytes refused", () => {
+  const body = Buffer.from(
     JSON.stringify([
       { receivedAt: "2025-12-28T18:03:15.000Z", method: " get ", path: " /a ", userAgent: "curl/8" },
     ]),
@@ -113,10 +111,43 @@ test("stored batches: keys with and without a request id, raw bodies and the fir
   const expected = [
     { receivedAtMs: Date.UTC(2025, 11, 28, 18, 3, 15), method: "GET", path: "/a", userAgent: "curl/8" },
   ];
-  assert.deepEqual(decodeAccessBatch(raw), expected);
-  const legacy = Buffer.from(
+  const key = accessBatchKey("cus-axon", "batch-1", "req-9");
+  const parts = { customerId: "cus-axon", idempotencyKey: "batch-1", requestId: "req-9" };
+
+  // Current: the format byte, then the body exactly as received.
+  const value = accessBatchValue(body);
+  assert.equal(value[0], recordFormats.accessBatchV1);
+  assert.ok(value.subarray(1).equals(body));
+  assert.deepEqual(decodeAccessBatch(value), expected);
+  assert.deepEqual(storedAccessBatchKey(key, value), parts);
+  assert.throws(() => storedAccessBatchKey(Buffer.from("cus-axon\nbatch-1"), value), RecordFormatError);
+
+  // Legacy (2026-11-25 until the format byte): the body alone, with or without leading whitespace.
+  assert.deepEqual(decodeAccessBatch(body), expected);
+  assert.deepEqual(decodeAccessBatch(Buffer.from(` \r\n\t${body}`)), expected);
+  assert.deepEqual(storedAccessBatchKey(key, body), parts);
+  assert.deepEqual(splitAccessBatchKey(key), parts);
+
+  // Legacy (the first format): {requestId, entries} and a key without the request id.
+  const first = Buffer.from(
     JSON.stringify({ requestId: "r", entries: [[expected[0].receivedAtMs, "GET", "/a", "curl/8"]] }),
   );
-  assert.deepEqual(decodeAccessBatch(legacy), expected);
+  assert.deepEqual(decodeAccessBatch(first), expected);
+  assert.deepEqual(storedAccessBatchKey(Buffer.from("cus-axon\nbatch-1"), first), {
+    customerId: "cus-axon",
+    idempotencyKey: "batch-1",
+    requestId: "",
+  });
+
+  // A known format that does not decode is a bad batch; an unknown format byte is refused as such.
   assert.throws(() => decodeAccessBatch(Buffer.from("[1]")), IngestError);
+  for (const unknown of [
+    Buffer.concat([Buffer.from([0x07]), body]),
+    Buffer.concat([Buffer.from([recordFormats.serviceEntryV1]), body]), // the other topic's
+    Buffer.from("x"),
+    Buffer.alloc(0),
+  ]) {
+    assert.throws(() => decodeAccessBatch(unknown), RecordFormatError, unknown.toString("hex"));
+    assert.throws(() => storedAccessBatchKey(key, unknown), RecordFormatError, unknown.toString("hex"));
+  }
 });

@@ -33,3 +33,17 @@ export class IngestError extends Error {
     this.retryAfterS = retryAfterS;
   }
 }
+
+export const recordFormatErrorCode = "INGEST_RECORD_FORMAT";
+
+/**
+ * A stored record whose format byte this version does not know (src/ingest/FORMAT.md): written by
+ * a newer Sluice or by another writer. Readers stop on it instead of guessing what it holds.
+ */
+export class RecordFormatError extends Error {
+  readonly code = recordFormatErrorCode;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "RecordFormatError";
+  }
+}

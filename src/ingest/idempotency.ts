@@ -4,7 +4,7 @@
 // key is synchronous, so two identical requests racing each other cannot both pass.
 
 import type { PartitionLog } from "../log/index.ts";
-import { splitAccessBatchKey } from "./access-logs.ts";
+import { storedAccessBatchKey } from "./access-logs.ts";
 
 export const reservations = { reserved: "reserved", duplicate: "duplicate", full: "full" } as const;
 export type Reservation = (typeof reservations)[keyof typeof reservations];
@@ -61,7 +61,10 @@ export class IdempotencyTable {
     return this.#seen.size;
   }
 
-  /** Loads every key stored within the retention from the access log. Returns the keys loaded. */
+  /**
+   * Loads every key stored within the retention from the access log. Returns the keys loaded.
+   * Throws RecordFormatError for a record of a format this version cannot read.
+   */
   rebuild(log: PartitionLog, nowMs: number): number {
     let loaded = 0;
     const since = nowMs - this.#retentionMs;
@@ -71,7 +74,7 @@ export class IdempotencyTable {
         const result = log.read(partition, offset);
         for (const record of result.records) {
           if (record.timestampMs < since) continue;
-          const { customerId, idempotencyKey } = splitAccessBatchKey(record.key);
+          const { customerId, idempotencyKey } = storedAccessBatchKey(record.key, record.value);
           this.#seen.set(IdempotencyTable.pair(customerId, idempotencyKey), record.timestampMs);
           loaded++;
         }

@@ -1,15 +1,24 @@
 // Public surface of the ingest stage: decoders, validation, enrichment, routing, backpressure.
 export {
+  type AccessBatchKey,
   type AccessEntry,
   accessBatchKey,
+  accessBatchValue,
   accessLimits,
   decodeAccessBatch,
   parseAccessBatch,
   parseRfc3339,
   splitAccessBatchKey,
+  storedAccessBatchKey,
 } from "./access-logs.ts";
 export { Admission, type AdmissionLimits } from "./admission.ts";
-export { IngestError, type RejectReason, rejectReasons } from "./errors.ts";
+export {
+  IngestError,
+  RecordFormatError,
+  type RejectReason,
+  recordFormatErrorCode,
+  rejectReasons,
+} from "./errors.ts";
 export { IdempotencyTable, type Reservation, reservations } from "./idempotency.ts";
 export { hasEscapedKey, parseJsonStrict } from "./json-strict.ts";
 export {
@@ -23,5 +32,7 @@ export {
   type ServiceLogLimits,
   type ServiceLogRequest,
   serviceStreamKey,
+  storedServiceEntry,
 } from "./service-logs.ts";
+export { isLegacyValue, type RecordFormat, recordFormats } from "./stored-format.ts";
 export { TenantLimiter, type TenantRates } from "./tenant-limits.ts";

@@ -2,7 +2,7 @@
 //
 // The stored text of an entry (storedJson in service-logs.ts) is the entry as JSON.stringify writes
 // it — fields in the reference's order, no whitespace, JSON.stringify's escapes — followed by the
-// enrichment. Clients that build their bodies with JSON.stringify (the reference's load generator,
+// enrichment; the stored value is the format byte and that text (FORMAT.md). Clients that build their bodies with JSON.stringify (the reference's load generator,
 // Sluice's, most JavaScript loggers) send entries in exactly that form, so their bytes can be
 // copied into the records as they are, instead of JSON.parse building objects and storedJson
 // writing them back. This scanner checks, byte by byte, that a body is a JSON array of such
@@ -30,6 +30,7 @@ import {
   timestampMsMax,
 } from "./limits.ts";
 import type { ServiceLogLimits } from "./service-logs.ts";
+import { recordFormats } from "./stored-format.ts";
 
 // The fixed parts of a stored entry, each including the quote or brace that opens the value.
 const timestampField = Buffer.from('{"timestamp":');
@@ -136,7 +137,7 @@ export function scanCanonicalServiceLogs(
     } else scratch.nextInPartition[tails[partition]] = count;
     tails[partition] = count;
     counts[partition]++;
-    bytes[partition] += route.key.length + (end - position) + suffix.length;
+    bytes[partition] += route.key.length + 1 + (end - position) + suffix.length; // 1: the format byte
     count++;
 
     position = skipWhitespace(body, end + 1);
@@ -312,8 +313,8 @@ function grow(capacity: number): void {
 
 /**
  * One partition's records in one ArrayBuffer, laid out as toColumns in service-logs.ts lays them
- * out: timestamps, key lengths, value lengths, keys, values. Each value is the entry's bytes up to
- * its closing brace, then the suffix.
+ * out: timestamps, key lengths, value lengths, keys, values. Each value is the format byte, the
+ * entry's bytes up to its closing brace, then the suffix (FORMAT.md).
  */
 function columnsOf(
   body: Buffer,
@@ -333,7 +334,7 @@ function columnsOf(
     timestampsMs[i] = scratch.timestampsMs[entry];
     keyLengths[i] = routes[routeOf[entry]].key.length;
     keyBytes += keyLengths[i];
-    valueLengths[i] = ends[entry] - starts[entry] + suffix.length;
+    valueLengths[i] = 1 + ends[entry] - starts[entry] + suffix.length;
   }
   const keys = Buffer.from(memory, count * 16, keyBytes);
   const values = Buffer.from(memory, count * 16 + keyBytes, keyAndValueBytes - keyBytes);
@@ -343,6 +344,7 @@ function columnsOf(
     const key = routes[routeOf[entry]].key;
     keys.set(key, keyPosition);
     keyPosition += key.length;
+    values[valuePosition++] = recordFormats.serviceEntryV1;
     values.set(body.subarray(starts[entry], ends[entry]), valuePosition);
     valuePosition += ends[entry] - starts[entry];
     values.set(suffix, valuePosition);

@@ -3,7 +3,9 @@ import { test } from "node:test";
 import fc from "fast-check";
 import { recordsOf } from "../log/index.ts";
 import { partitionFor } from "../model/hash.ts";
-import { enrichAndRoute, parseServiceLogs, storedJson } from "./service-logs.ts";
+import { RecordFormatError } from "./errors.ts";
+import { enrichAndRoute, parseServiceLogs, storedJson, storedServiceEntry } from "./service-logs.ts";
+import { recordFormats } from "./stored-format.ts";
 
 const limits = { entriesMax: 100, labelsMax: 5, lineBytesMax: 1000 };
 
@@ -33,8 +35,9 @@ test("enriched values round-trip exactly, ASCII and not, several to a partition"
   );
   const auth = recordsOf(routed.get(partitionFor("auth_service", 4))!);
   assert.equal(auth.length, 3);
+  for (const record of auth) assert.equal(record.value[0], recordFormats.serviceEntryV1);
   assert.deepEqual(
-    auth.map((record) => JSON.parse(Buffer.from(record.value).toString())),
+    auth.map((record) => JSON.parse(Buffer.from(storedServiceEntry(record.value)).toString())),
     [
       {
         timestamp: 1,
@@ -97,4 +100,21 @@ test("the stored text of an entry is exactly JSON.stringify of its fields in the
     ),
     { numRuns: 2000 },
   );
+});
+
+test("stored service values: the format byte, legacy values without it, and unknown bytes refused", () => {
+  const json =
+    '{"timestamp":1,"service":"a","message":"m","received_at":2,"client_ip":"::1","ingested_node_id":"n"}';
+  const current = Buffer.concat([Buffer.from([recordFormats.serviceEntryV1]), Buffer.from(json)]);
+  assert.equal(Buffer.from(storedServiceEntry(current)).toString(), json);
+  // Written before the format byte: the entry's JSON alone.
+  assert.equal(Buffer.from(storedServiceEntry(Buffer.from(json))).toString(), json);
+  for (const value of [
+    Buffer.concat([Buffer.from([0x07]), Buffer.from(json)]), // a format of a newer version
+    Buffer.concat([Buffer.from([recordFormats.accessBatchV1]), Buffer.from("[]")]), // the other topic's
+    Buffer.from("[1]"),
+    Buffer.alloc(0),
+  ]) {
+    assert.throws(() => storedServiceEntry(value), RecordFormatError, value.toString("hex"));
+  }
 });

@@ -31,7 +31,8 @@ export class TenantLimiter {
   }
 
   /**
-   * Takes `records` and `bytes` from the tenant's buckets. Returns 0 when allowed, else the seconds
+   * Takes `records` and `bytes` from the tenant's buckets at time `nowMs` (the caller's clock: the
+   * routes pass the request's receive time, tests a fake clock). Returns 0 when allowed, else the seconds
    * to wait before the request could pass (nothing is taken then).
    */
   take(tenant: string, records: number, bytes: number, nowMs: number): number {
@@ -42,8 +43,9 @@ export class TenantLimiter {
       buckets = { records: this.#rates.recordsPerS, bytes: this.#rates.bytesPerS, updatedMs: nowMs };
       this.#tenants.set(tenant, buckets);
     }
+    // The wall clock can step back (NTP): time before the latest seen refills nothing, not twice.
     const elapsedS = Math.max(0, nowMs - buckets.updatedMs) / 1000;
-    buckets.updatedMs = nowMs;
+    buckets.updatedMs = Math.max(buckets.updatedMs, nowMs);
     const { recordsPerS, bytesPerS } = this.#rates;
     if (recordsPerS > 0) buckets.records = Math.min(recordsPerS, buckets.records + elapsedS * recordsPerS);
     if (bytesPerS > 0) buckets.bytes = Math.min(bytesPerS, buckets.bytes + elapsedS * bytesPerS);
