@@ -65,6 +65,13 @@ export const serveOptions = {
     min: 0,
     description: "delete log segments whose newest record is older (0: keep forever)",
   },
+  "maintenance-interval-ms": {
+    type: "integer",
+    default: 60_000,
+    min: 100,
+    max: 24 * 60 * 60 * 1000,
+    description: "how often log retention and compaction (and idempotency key expiry) run",
+  },
   "retention-bytes": {
     type: "integer",
     default: 0,
