@@ -370,6 +370,12 @@ export class Segment {
     this.#writeIndexFiles(this.nextOffset);
   }
 
+  /** The bytes of both sealed index files (sentinel included), for a writer on another thread. */
+  sealedIndexFiles(): { offsets: Buffer; times: Buffer } {
+    assert.ok(this.sealed);
+    return this.#encodeIndex(0, this.#index.relOffsets.length, this.nextOffset);
+  }
+
   /** Position of the indexed batch at or before `offset` (a scan from there reaches it). */
   positionForOffset(offset: number): number {
     const relOffset = offset - this.baseOffset;
