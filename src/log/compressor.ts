@@ -75,7 +75,10 @@ export class Compressor {
   }
 
   #start(slot: number): Worker {
-    const worker = new Worker(new URL("./compress-worker.ts", import.meta.url));
+    // Untracked fds: a maintenance job closes descriptors the main thread opened (compact-job.ts,
+    // the replaced file of a compaction), which a tracking worker would warn about. The thread's own
+    // jobs close what they open in `finally`; a killed thread can leak those of the one job it ran.
+    const worker = new Worker(new URL("./compress-worker.ts", import.meta.url), { trackUnmanagedFds: false });
     worker.on("message", (message: FromLogThread) => {
       if (message.kind === "maintained") {
         const waiting = this.#waitingJobs.get(message.id);
