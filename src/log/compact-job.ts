@@ -180,6 +180,7 @@ async function compactWrite(
     }
     await flushGroup();
     assert.ok(batches.length > 0 || outputBytes === 0);
+    storage.setModified(compactingPath(job.logPath), modifiedMs); // after the last write, which set it
     await new Promise<void>((resolve, reject) =>
       storage.fdatasyncAsync(output, (error) => (error ? reject(error) : resolve())),
     );

@@ -243,3 +243,51 @@ describe("compaction and retention on the log thread", () => {
     await log.close();
   });
 });
+
+describe("age retention by the server's append time", () => {
+  const year3000Ms = Date.UTC(3000, 0, 1);
+  const hourMs = 3_600_000;
+
+  /** Sets every sealed segment's mtime: the i-th was last appended to `ageMs(i)` before `nowMs`. */
+  function backdate(log: PartitionLog, nowMs: number, ageMs: (i: number) => number): void {
+    const names = partitionFiles(log)
+      .filter((name) => name.endsWith(".log"))
+      .sort();
+    names.slice(0, -1).forEach((name, i) => {
+      const seconds = (nowMs - ageMs(i)) / 1000;
+      fs.utimesSync(path.join(log.directory, partitionDirectoryName(0), name), seconds, seconds);
+    });
+  }
+
+  test("a record stamped in the year 3000 does not hold retention; compaction keeps a segment's age", async () => {
+    const log = openLog({ segmentBytesMax: 4096, retentionMs: hourMs });
+    await log.append(0, [{ timestampMs: year3000Ms, key: Buffer.from("far"), value: Buffer.from("future") }]);
+    await fill(log, records(2000));
+    const segments = log.stats().partitions[0].segmentCount;
+    assert.ok(segments > 10, `segments: ${segments}`);
+    const nowMs = Date.now() + 10 * hourMs; // injected: no waiting on the wall clock
+    // Sealed segments 0..5 were last appended to 12..7 hours before nowMs, the rest within the hour.
+    backdate(log, nowMs, (i) => (i < 6 ? (12 - i) * hourMs : hourMs / 2));
+    // Compaction rewrites them: the ages must survive it.
+    assert.equal(await log.partition(0).compact(), segments - 1);
+    assert.equal(
+      await log.partition(0).enforceRetention(nowMs),
+      6,
+      "the six old segments, the year 3000 first",
+    );
+    assert.ok(log.partition(0).logStartOffset > 1);
+    assert.equal(await log.partition(0).enforceRetention(nowMs), 0, "stops at the first young segment");
+    assert.equal(await log.partition(0).enforceRetention(nowMs + 2 * hourMs), segments - 7, "then the rest");
+    assert.equal(log.stats().partitions[0].segmentCount, 1, "never the active segment");
+    await log.close();
+  });
+
+  test("record timestamps in the past do not expire a segment appended now", async () => {
+    const log = openLog({ segmentBytesMax: 4096, retentionMs: hourMs });
+    const old = records(1000).map((record) => ({ ...record, timestampMs: 1000 })); // 1970
+    await fill(log, old);
+    assert.equal(await log.partition(0).enforceRetention(Date.now()), 0);
+    assert.equal(readAll(log).length, 1000);
+    await log.close();
+  });
+});

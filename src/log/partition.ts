@@ -958,8 +958,10 @@ export class Partition {
 
   /**
    * Deletes whole sealed segments from the head while the partition is over its byte or age
-   * retention. The choice of segments is made here; their unlinks and the directory fsync run on
-   * the log thread.
+   * retention. A segment's age is the server time of its last append: its `.log` file's mtime
+   * (FORMAT.md, "Retention"), never its records' timestamps, which are the clients' clocks (one
+   * record stamped in the year 3000 held every later segment forever). The choice of segments is
+   * made here; their unlinks and the directory fsync run on the log thread.
    */
   enforceRetention(nowMs: number): Promise<number> {
     return this.#maintenanceMutex.run(async () => {
@@ -991,7 +993,13 @@ export class Partition {
     });
   }
 
-  /** Takes the expired sealed segments off the head (bookkeeping only: no file is touched). */
+  /** Server time of a sealed segment's last append: its log file's mtime (kept by compaction). */
+  #lastAppendMs(segment: Segment): number {
+    // A log file someone removed holds nothing to keep: its bookkeeping goes as if expired.
+    return this.#storage.stat(segment.logPath)?.modifiedMs ?? Number.NEGATIVE_INFINITY;
+  }
+
+  /** Takes the expired sealed segments off the head (bookkeeping only: no file is touched but stat). */
   #takeExpired(nowMs: number): Array<{ segment: Segment; reason: "age" | "bytes" }> {
     const { retentionBytes, retentionMs } = this.#options;
     let totalBytes = this.#segments.reduce((sum, segment) => sum + segment.sizeBytes, 0);
@@ -999,7 +1007,7 @@ export class Partition {
     while (this.#segments.length > 1) {
       const oldest = this.#segments[0];
       const overBytes = retentionBytes !== null && totalBytes > retentionBytes;
-      const overAge = retentionMs !== null && oldest.maxTimestampMs < nowMs - retentionMs;
+      const overAge = retentionMs !== null && this.#lastAppendMs(oldest) < nowMs - retentionMs;
       if (!overBytes && !overAge) break;
       assert.ok(oldest.sealed && oldest.writeFd === null, "retention deletes sealed segments only");
       this.#segments.shift();
