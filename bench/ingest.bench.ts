@@ -7,8 +7,14 @@
 // 64 senders by default: fewer leave the server waiting on round trips instead of both cores busy
 // (16 senders reach about half the rate; docs/benchmarks.md).
 // Each run starts a fresh server and first sends --warmup-seconds of the same load, not counted.
+// With --compaction it runs only "ingest v1 half" at --half-rate, twice, on servers with small
+// segments (--compaction-segment-bytes): once with maintenance every --compaction-interval-ms, so
+// sealed segments are compacted all through the run ("compacting"), once with maintenance never due
+// within the run ("quiet"): the pair shows what a compaction costs the ingest latency.
 // Usage: node bench/ingest.bench.ts [--seconds 8] [--warmup-seconds 2] [--concurrency 64]
 //                                   [--half-rate records/s]
+//                                   [--compaction --half-rate records/s
+//                                    [--compaction-segment-bytes 1048576] [--compaction-interval-ms 500]]
 
 import fs from "node:fs";
 import { parseArgs } from "node:util";
@@ -21,6 +27,9 @@ const { values: args } = parseArgs({
     "warmup-seconds": { type: "string", default: "2" },
     concurrency: { type: "string", default: "64" },
     "half-rate": { type: "string" },
+    compaction: { type: "boolean", default: false },
+    "compaction-segment-bytes": { type: "string", default: String(1024 * 1024) },
+    "compaction-interval-ms": { type: "string", default: "500" },
   },
 });
 /** A flag's value as a decimal number at least `min` (and whole when `integer`), or a clear error. */
@@ -41,8 +50,9 @@ const halfRate =
 async function run(
   name: string,
   options: Partial<LoadOptions> & Pick<LoadOptions, "format" | "batch">,
+  serverArgs: string[] = [],
 ): Promise<number> {
-  const server = await startServerProcess({ nodeArgs: npmStartNodeArgs() });
+  const server = await startServerProcess({ nodeArgs: npmStartNodeArgs(), args: serverArgs });
   try {
     const load: LoadOptions = {
       url: `${server.url}${options.format === "access" ? "/logs" : "/v1/logs"}`,
@@ -66,6 +76,19 @@ async function run(
     await server.stop();
     fs.rmSync(server.dataDir, { recursive: true, force: true });
   }
+}
+
+if (args.compaction) {
+  if (halfRate === null)
+    throw new Error("--compaction needs --half-rate: both runs must carry the same load");
+  const segmentBytes = numberFlag("compaction-segment-bytes", args["compaction-segment-bytes"], 65536, true);
+  const intervalMs = numberFlag("compaction-interval-ms", args["compaction-interval-ms"], 100, true);
+  const small = ["--segment-bytes-max", String(segmentBytes)];
+  const quietMs = String(Math.ceil((warmupS + durationS) * 1000) + 60_000); // never due within the run
+  const load = { format: "v1", batch: 100, rate: halfRate } as const;
+  await run("ingest v1 quiet", load, [...small, "--maintenance-interval-ms", quietMs]);
+  await run("ingest v1 compacting", load, [...small, "--maintenance-interval-ms", String(intervalMs)]);
+  process.exit(0);
 }
 
 const maxRate = await run("ingest v1 max", { format: "v1", batch: 100 });

@@ -63,7 +63,15 @@ export const serveOptions = {
     type: "integer",
     default: 7 * dayMs,
     min: 0,
-    description: "delete log segments whose newest record is older (0: keep forever)",
+    description:
+      "delete sealed log segments last appended to longer ago, by the server's clock (their files' mtime), not the records' timestamps (0: keep forever)",
+  },
+  "maintenance-interval-ms": {
+    type: "integer",
+    default: 60_000,
+    min: 100,
+    max: 24 * 60 * 60 * 1000,
+    description: "how often log retention and compaction (and idempotency key expiry) run",
   },
   "retention-bytes": {
     type: "integer",

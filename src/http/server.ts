@@ -28,9 +28,6 @@ export interface SluiceServer {
   close(): Promise<void>;
 }
 
-/** Retention and compaction of the logs, and expiry of idempotency keys, run this often. */
-const maintenanceIntervalMs = 60_000;
-
 export async function startServer(config: ServeConfig, logger: Logger): Promise<SluiceServer> {
   const dataDir = path.resolve(config["data-dir"]);
   fs.mkdirSync(dataDir, { recursive: true });
@@ -114,7 +111,7 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
     idempotency.sweep(Date.now());
     for (const log of [serviceLog, accessLog])
       log.maintain().catch((error) => logger.error({ err: error }, "log maintenance failed"));
-  }, maintenanceIntervalMs);
+  }, config["maintenance-interval-ms"]); // retention, compaction, idempotency key expiry
   maintenance.unref();
   let closing: Promise<void> | null = null;
   const close = () => {

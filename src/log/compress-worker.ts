@@ -1,22 +1,26 @@
 // Worker thread body of the Compressor (the log thread): zstd-compresses payloads handed over by the
-// main thread, and runs whole flights (compress + write + fdatasync, src/log/write-job.ts).
+// main thread, runs whole flights (compress + write + fdatasync, src/log/write-job.ts) and the file
+// work of log maintenance (compaction, retention's deletes: src/log/compact-job.ts).
 // Synchronous zstd inside a worker runs at ~600 MB/s per core here, while node:zlib's async zstd
 // reached ~300 MB/s and still kept the main thread half busy (scratch measurement, 384 KB payloads).
 
-import { parentPort } from "node:worker_threads";
+import { parentPort, threadId } from "node:worker_threads";
 import zlib from "node:zlib";
 import { zstdOptions } from "./batch.ts";
+import { type MaintenanceJob, type MaintenanceOutcome, runMaintenanceJob } from "./compact-job.ts";
 import { nodeStorage } from "./storage.ts";
 import { runWriteJob, type WriteJob, type WriteOutcome } from "./write-job.ts";
 
 export type ToLogThread =
   | { kind: "compress"; id: number; raw: Uint8Array; level: number }
   | { kind: "write"; jobs: Array<{ id: number; job: WriteJob }> }
+  | { kind: "maintain"; id: number; job: MaintenanceJob }
   | { kind: "stall" };
 
 export type FromLogThread =
   | { kind: "compressed"; id: number; compressed?: Uint8Array; error?: string }
-  | { kind: "written"; results: Array<{ id: number; outcome: WriteOutcome }> };
+  | { kind: "written"; results: Array<{ id: number; outcome: WriteOutcome }> }
+  | { kind: "maintained"; id: number; outcome: MaintenanceOutcome };
 
 if (parentPort === null) throw new Error("compress-worker.ts runs only as a worker thread");
 const port = parentPort;
@@ -57,6 +61,13 @@ port.on("message", (message: ToLogThread) => {
     // Test hook (Compressor.stallWorkerForTest): block this thread until it is terminated, so a
     // test can put flights on it that are certainly out and unanswered when it dies.
     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
+    return;
+  }
+  if (message.kind === "maintain") {
+    // Asynchronous: a compaction yields between its steps, so the flights queued here keep running.
+    void runMaintenanceJob(message.job, nodeStorage, threadId).then((outcome) =>
+      port.postMessage({ kind: "maintained", id: message.id, outcome }),
+    );
     return;
   }
   if (message.kind === "write") {

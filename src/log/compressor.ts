@@ -2,11 +2,14 @@
 // the append path — compress, write, fdatasync (src/log/write-job.ts). The main thread only encodes
 // records and moves buffers (transferred, not copied), so on two cores the append path uses both, and
 // each flight costs the main thread one hand-off. Flights handed over in the same event-loop turn go
-// to one thread in one message and come back in one reply. With threads = 0 all of it runs inline.
+// to one thread in one message and come back in one reply. Log maintenance (compaction, retention's
+// deletes: src/log/compact-job.ts) runs there too, as jobs of their own (`maintain`). With threads = 0
+// all of it runs inline.
 
 import assert from "node:assert/strict";
-import { Worker } from "node:worker_threads";
+import { threadId, Worker } from "node:worker_threads";
 import { type Codec, codecs, compressPayloadSync } from "./batch.ts";
+import { type MaintenanceJob, type MaintenanceOutcome, runMaintenanceJob } from "./compact-job.ts";
 import type { FromLogThread, ToLogThread } from "./compress-worker.ts";
 import { nodeStorage, type Storage } from "./storage.ts";
 import { runWriteJob, type WriteJob, type WriteOutcome, writeFailure } from "./write-job.ts";
@@ -41,10 +44,20 @@ interface WaitingWrite {
   resolve: (outcome: WriteOutcome) => void;
 }
 
+interface WaitingJob {
+  worker: number;
+  resolve: (outcome: MaintenanceOutcome) => void;
+}
+
+function jobFailure(error: Error): MaintenanceOutcome {
+  return { ok: false, message: error.message, code: null };
+}
+
 export class Compressor {
   readonly #workers: Worker[] = [];
   readonly #waiting = new Map<number, Waiting>();
   readonly #waitingWrites = new Map<number, WaitingWrite>();
+  readonly #waitingJobs = new Map<number, WaitingJob>();
   readonly #load: number[] = [];
   /** Flights handed over in this event-loop turn, sent together at its end. */
   #outbox: Array<{ id: number; lane: number; job: WriteJob }> = [];
@@ -62,8 +75,19 @@ export class Compressor {
   }
 
   #start(slot: number): Worker {
-    const worker = new Worker(new URL("./compress-worker.ts", import.meta.url));
+    // Untracked fds: a maintenance job closes descriptors the main thread opened (compact-job.ts,
+    // the replaced file of a compaction), which a tracking worker would warn about. The thread's own
+    // jobs close what they open in `finally`; a killed thread can leak those of the one job it ran.
+    const worker = new Worker(new URL("./compress-worker.ts", import.meta.url), { trackUnmanagedFds: false });
     worker.on("message", (message: FromLogThread) => {
+      if (message.kind === "maintained") {
+        const waiting = this.#waitingJobs.get(message.id);
+        if (waiting === undefined) return; // already failed over when its worker died
+        this.#waitingJobs.delete(message.id);
+        if (--this.#load[slot] === 0) worker.unref();
+        waiting.resolve(message.outcome);
+        return;
+      }
       if (message.kind === "written") {
         for (const { id, outcome } of message.results) {
           const waiting = this.#waitingWrites.get(id);
@@ -99,6 +123,13 @@ export class Compressor {
         if (waiting.worker !== slot) continue;
         this.#waitingWrites.delete(id);
         waiting.resolve(writeFailure("write", error));
+      }
+      // A maintenance job whose thread died may have left a partial `.compacting` file (deleted on
+      // open, rewritten by the next compaction) or some of its unlinks; each step is crash-safe.
+      for (const [id, waiting] of this.#waitingJobs) {
+        if (waiting.worker !== slot) continue;
+        this.#waitingJobs.delete(id);
+        waiting.resolve(jobFailure(error));
       }
       this.#load[slot] = 0;
       if (!this.#closed) this.#workers[slot] = this.#start(slot);
@@ -148,6 +179,25 @@ export class Compressor {
     this.#outbox.push({ id, lane, job });
     this.#scheduleTurnEnd();
     return promise;
+  }
+
+  /**
+   * Runs one maintenance job (src/log/compact-job.ts) on the log thread of `lane` (the partition's
+   * id), between the flights there; never rejects. With zero threads it runs inline with `storage`;
+   * the threads use node:fs, so they only ever stand in for nodeStorage.
+   */
+  maintain(job: MaintenanceJob, lane: number, storage: Storage): Promise<MaintenanceOutcome> {
+    if (this.#closed) return Promise.resolve(jobFailure(new Error("the log thread is closed")));
+    if (this.#workers.length === 0) return runMaintenanceJob(job, storage, threadId);
+    assert.equal(storage, nodeStorage, "the log thread runs maintenance on node:fs only");
+    const target = lane % this.#workers.length;
+    this.#load[target]++;
+    this.#workers[target].ref();
+    const id = this.#nextId++;
+    return new Promise((resolve) => {
+      this.#waitingJobs.set(id, { worker: target, resolve });
+      this.#post(target, { kind: "maintain", id, job }, []);
+    });
   }
 
   /**
@@ -236,6 +286,9 @@ export class Compressor {
     for (const waiting of this.#waitingWrites.values())
       waiting.resolve(writeFailure("write", new Error("the log thread is closed")));
     this.#waitingWrites.clear();
+    for (const waiting of this.#waitingJobs.values())
+      waiting.resolve(jobFailure(new Error("the log thread is closed")));
+    this.#waitingJobs.clear();
     this.#outbox = [];
     await Promise.all(workers.map((worker) => worker.terminate()));
   }

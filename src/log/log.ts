@@ -31,7 +31,8 @@ export interface LogOptions extends Partial<LogLimits> {
    * power loss can lose up to fsyncIntervalMs of acknowledged records. */
   fsync?: FsyncMode;
   codec?: "zstd" | "none";
-  /** Delete sealed segments whose newest record is older than this; null keeps them. */
+  /** Delete sealed segments last appended to longer ago than this (server time: the file's mtime,
+   * FORMAT.md "Retention"); null keeps them. */
   retentionMs?: number | null;
   /** Delete the oldest sealed segments while a partition holds more than this; null keeps them. */
   retentionBytes?: number | null;

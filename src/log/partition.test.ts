@@ -494,7 +494,7 @@ describe("retention, truncation, compaction", () => {
     await log.close();
   });
 
-  test("retention by age uses each segment's newest record timestamp", async () => {
+  test("retention by age follows each segment's last append (its file's mtime), not record timestamps", async () => {
     const log = openLog({ retentionMs: 60_000 });
     const now = Date.now();
     await log.append(0, [{ timestampMs: now - 3_600_000, key: Buffer.from("old"), value: Buffer.from("1") }]);
@@ -502,6 +502,9 @@ describe("retention, truncation, compaction", () => {
     await log.append(0, [{ timestampMs: now, key: Buffer.from("new"), value: Buffer.from("2") }]);
     await log.partition(0).roll();
     await log.append(0, [{ timestampMs: now, key: Buffer.from("active"), value: Buffer.from("3") }]);
+    assert.equal((await log.maintain(now)).segmentsDeleted, 0, "an old timestamp appended now is young");
+    const first = path.join(log.directory, partitionDirectoryName(0), "00000000000000000000.log");
+    fs.utimesSync(first, (now - 3_600_000) / 1000, (now - 3_600_000) / 1000); // appended an hour ago
     assert.equal((await log.maintain(now)).segmentsDeleted, 1);
     assert.deepEqual(
       readAll(log, 0).map((record) => text(record.key)),

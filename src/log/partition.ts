@@ -4,7 +4,6 @@
 // partition mutex; reads are synchronous and see only committed (acknowledged) data.
 
 import assert from "node:assert/strict";
-import fs from "node:fs";
 import path from "node:path";
 import {
   batchHeaderBytes,
@@ -23,6 +22,7 @@ import {
   type StoredRecord,
   timestampAbsMax,
 } from "./batch.ts";
+import { type CompactFinishJob, compactingPath, type MaintenanceOutcome } from "./compact-job.ts";
 import type { Compressor } from "./compressor.ts";
 import {
   InvalidRecordError,
@@ -44,10 +44,9 @@ import {
   type RecoveryReport,
   Segment,
   segmentExtensions,
-  syncDirectory,
   writeCutIntent,
 } from "./segment.ts";
-import type { Storage } from "./storage.ts";
+import { openModes, type Storage } from "./storage.ts";
 import { type BatchToWrite, outcomeError, type WriteOutcome } from "./write-job.ts";
 
 export const fsyncModes = { always: "always", interval: "interval" } as const;
@@ -76,7 +75,7 @@ export type LogEvent =
 
 /** Resources every partition of a log shares. */
 export interface PartitionShared {
-  /** Every file of the log (retention and compaction still use node:fs: see syncDirectory). */
+  /** Every file of the log, also those of maintenance jobs run inline (zero log threads). */
   storage: Storage;
   fdCache: FdCache;
   compressor: Compressor;
@@ -157,6 +156,13 @@ export class Partition {
   readonly #compressor: Compressor;
   readonly #onEvent: (event: LogEvent) => void;
   readonly #mutex = new Mutex();
+  /**
+   * Held by retention, a compaction's swap and truncateTo: their file work runs on the log thread
+   * outside #mutex (so flights keep landing), and must not interleave with each other's.
+   */
+  readonly #maintenanceMutex = new Mutex();
+  /** Shared with a running compaction job: close() sets it to stop the job at its next step. */
+  readonly #cancelCompaction = new Int32Array(new SharedArrayBuffer(4));
   #segments: Segment[];
   #pending: PendingAppend[] = [];
   #pendingBytes = 0;
@@ -176,7 +182,8 @@ export class Partition {
   /** Offsets are handed out when appends are taken into a flight, ahead of the write. */
   #assignedNextOffset: number;
   #closing = false;
-  #compacting = false;
+  /** The compaction running, if any: a second compact() joins it, close() waits for it. */
+  #compaction: Promise<number> | null = null;
   #leaderEpoch: number;
   #dirty = false;
   #closed = false;
@@ -882,7 +889,12 @@ export class Partition {
    * Removes every record at `offset` and beyond (a follower cutting back to its leader's log). A batch
    * that straddles the cut is rewritten with only its earlier records.
    */
-  async truncateTo(offset: number): Promise<void> {
+  truncateTo(offset: number): Promise<void> {
+    // Not while retention or a compaction's swap has file work out for a segment it may cut.
+    return this.#maintenanceMutex.run(() => this.#truncateTo(offset));
+  }
+
+  async #truncateTo(offset: number): Promise<void> {
     assert.ok(Number.isSafeInteger(offset) && offset >= 0);
     for (;;) {
       await this.#quiesce(); // appends in flight hold offsets past the cut
@@ -948,7 +960,7 @@ export class Partition {
   }
 
   #deleteSegment(segment: Segment): void {
-    if (segment.writeFd !== null) fs.closeSync(segment.writeFd);
+    if (segment.writeFd !== null) this.#storage.close(segment.writeFd);
     segment.writeFd = null;
     this.#fdCache.forget(segment.logPath);
     for (const file of [
@@ -957,37 +969,70 @@ export class Partition {
       segment.timeIndexPath,
       segment.logPath + compactedMarkerExtension,
     ]) {
-      fs.rmSync(file, { force: true });
+      this.#storage.unlink(file);
     }
   }
 
-  /** Deletes whole sealed segments from the head while the partition is over its byte or age retention. */
+  /**
+   * Deletes whole sealed segments from the head while the partition is over its byte or age
+   * retention. A segment's age is the server time of its last append: its `.log` file's mtime
+   * (FORMAT.md, "Retention"), never its records' timestamps, which are the clients' clocks (one
+   * record stamped in the year 3000 held every later segment forever). The choice of segments is
+   * made here; their unlinks and the directory fsync run on the log thread.
+   */
   enforceRetention(nowMs: number): Promise<number> {
-    return this.#mutex.run(async () => {
-      this.#assertOpen();
-      const { retentionBytes, retentionMs } = this.#options;
-      let totalBytes = this.#segments.reduce((sum, segment) => sum + segment.sizeBytes, 0);
-      let deleted = 0;
-      while (this.#segments.length > 1) {
-        const oldest = this.#segments[0];
-        const overBytes = retentionBytes !== null && totalBytes > retentionBytes;
-        const overAge = retentionMs !== null && oldest.maxTimestampMs < nowMs - retentionMs;
-        if (!overBytes && !overAge) break;
-        this.#segments.shift();
-        this.#deleteSegment(oldest);
-        totalBytes -= oldest.sizeBytes;
-        deleted++;
+    return this.#maintenanceMutex.run(async () => {
+      const doomed = await this.#mutex.run(async () => {
+        this.#assertOpen();
+        return this.#takeExpired(nowMs);
+      });
+      if (doomed.length === 0) return 0;
+      const paths: string[] = [];
+      for (const { segment } of doomed) paths.push(...segmentFiles(segment));
+      const outcome = await this.#compressor.maintain(
+        { kind: "delete", directory: this.directory, paths, closeFds: [] },
+        this.id,
+        this.#storage,
+      );
+      // The segments are out of the partition either way; files an unlink missed come back on open
+      // as the head of the log, and the next retention run deletes them again.
+      if (!outcome.ok) throw maintenanceError("retention's deletes", outcome);
+      for (const { segment, reason } of doomed) {
         this.#onEvent({
           kind: "segment-deleted",
           partition: this.id,
-          baseOffset: oldest.baseOffset,
-          reason: overBytes ? "bytes" : "age",
-          bytes: oldest.sizeBytes,
+          baseOffset: segment.baseOffset,
+          reason,
+          bytes: segment.sizeBytes,
         });
       }
-      if (deleted > 0) syncDirectory(this.directory);
-      return deleted;
+      return doomed.length;
     });
+  }
+
+  /** Server time of a sealed segment's last append: its log file's mtime (kept by compaction). */
+  #lastAppendMs(segment: Segment): number {
+    // A log file someone removed holds nothing to keep: its bookkeeping goes as if expired.
+    return this.#storage.stat(segment.logPath)?.modifiedMs ?? Number.NEGATIVE_INFINITY;
+  }
+
+  /** Takes the expired sealed segments off the head (bookkeeping only: no file is touched but stat). */
+  #takeExpired(nowMs: number): Array<{ segment: Segment; reason: "age" | "bytes" }> {
+    const { retentionBytes, retentionMs } = this.#options;
+    let totalBytes = this.#segments.reduce((sum, segment) => sum + segment.sizeBytes, 0);
+    const doomed: Array<{ segment: Segment; reason: "age" | "bytes" }> = [];
+    while (this.#segments.length > 1) {
+      const oldest = this.#segments[0];
+      const overBytes = retentionBytes !== null && totalBytes > retentionBytes;
+      const overAge = retentionMs !== null && this.#lastAppendMs(oldest) < nowMs - retentionMs;
+      if (!overBytes && !overAge) break;
+      assert.ok(oldest.sealed && oldest.writeFd === null, "retention deletes sealed segments only");
+      this.#segments.shift();
+      this.#fdCache.forget(oldest.logPath); // closed while the file still has its name: cheap
+      totalBytes -= oldest.sizeBytes;
+      doomed.push({ segment: oldest, reason: overBytes ? "bytes" : "age" });
+    }
+    return doomed;
   }
 
   /**
@@ -1018,118 +1063,124 @@ export class Partition {
 
   /**
    * Rewrites sealed segments not yet compacted into large batches at the compaction level: the same
-   * offsets, timestamps, epochs and bytes, fewer and better-compressed blocks. Runs off the ack path.
+   * offsets, timestamps, epochs and bytes, fewer and better-compressed blocks. The rewrite (read,
+   * decompress, re-encode, compress, write, fsync) runs on the log thread (src/log/compact-job.ts);
+   * here are only the choice of segments and the swap. A second call while one runs joins it.
    */
-  async compact(): Promise<number> {
-    if (this.#compacting) return 0; // one compaction at a time: both would write the same temp file
-    this.#compacting = true;
-    try {
-      let compacted = 0;
-      for (const segment of this.#segments.slice(0, -1)) {
-        if (this.#closed) break;
-        if (fs.existsSync(segment.logPath + compactedMarkerExtension)) continue;
-        if (await this.#compactSegment(segment)) compacted++;
-      }
-      return compacted;
-    } finally {
-      this.#compacting = false;
+  compact(): Promise<number> {
+    this.#compaction ??= this.#compactAll().finally(() => {
+      this.#compaction = null;
+    });
+    return this.#compaction;
+  }
+
+  async #compactAll(): Promise<number> {
+    let compacted = 0;
+    for (const segment of this.#segments.slice(0, -1)) {
+      if (this.#closing) break;
+      if (this.#storage.stat(segment.logPath + compactedMarkerExtension) !== null) continue;
+      if (await this.#compactSegment(segment)) compacted++;
     }
+    return compacted;
   }
 
   async #compactSegment(segment: Segment): Promise<boolean> {
-    const temporaryPath = `${segment.logPath}.compacting`;
-    const output = fs.openSync(temporaryPath, "w");
-    const input = fs.openSync(segment.logPath, "r"); // own fd: the scan spans awaits
-    const written: Array<{ position: number; baseOffset: number; maxTimestampMs: number }> = [];
-    let outputBytes = 0;
-    try {
-      let group: StoredRecord[] = [];
-      let groupBytes = 0;
-      let groupEpoch = -1;
-      let groupSource = -1;
-      const flushGroup = async () => {
-        if (group.length === 0) return;
-        const encoded = encodePayload(group);
-        const payload = await this.#compressor.compress(
-          encoded.raw,
-          this.#options.codec,
-          this.#options.compactionLevel,
-        );
-        const meta = {
-          baseOffset: group[0].offset,
-          sourcePosition: groupSource,
-          leaderEpoch: groupEpoch,
-          codec: this.#options.codec,
-        };
-        const header = encodeHeader(meta, encoded, payload);
-        fs.writeSync(output, header, 0, header.length, outputBytes);
-        fs.writeSync(output, payload, 0, payload.length, outputBytes + header.length);
-        written.push({
-          position: outputBytes,
-          baseOffset: group[0].offset,
-          maxTimestampMs: encoded.maxTimestampMs,
-        });
-        outputBytes += header.length + payload.length;
-        group = [];
-        groupBytes = 0;
-      };
-      for (const item of scanBatches(input, 0, segment.sizeBytes, this.#scanOptions)) {
-        if (item.kind === "damaged") continue; // reported by readers; its offsets stay a gap
-        const header = item.header;
-        const contiguous = group.length > 0 && group[group.length - 1].offset + 1 === header.baseOffset;
-        if (
-          group.length > 0 &&
-          (!contiguous ||
-            header.leaderEpoch !== groupEpoch ||
-            groupBytes + header.rawPayloadBytes > this.#options.compactionBatchRawBytesMax)
-        ) {
-          await flushGroup();
-        }
-        for (const record of decodeRecords(header, item.payload)) group.push(record);
-        groupBytes += header.rawPayloadBytes;
-        groupEpoch = header.leaderEpoch;
-        groupSource = Math.max(groupSource, header.sourcePosition);
-      }
-      await flushGroup();
-      fs.fdatasyncSync(output);
-    } finally {
-      fs.closeSync(output);
-      fs.closeSync(input);
+    assert.ok(segment.sealed, "only sealed segments are compacted");
+    const written = await this.#compressor.maintain(
+      {
+        kind: "compact-write",
+        logPath: segment.logPath,
+        sizeBytes: segment.sizeBytes,
+        codec: this.#options.codec,
+        level: this.#options.compactionLevel,
+        batchRawBytesMax: this.#options.compactionBatchRawBytesMax,
+        scan: {
+          chunkBytes: this.#scanOptions.chunkBytes,
+          payloadBytesMax: this.#scanOptions.payloadBytesMax,
+        },
+        cancel: this.#cancelCompaction,
+      },
+      this.id,
+      this.#storage,
+    );
+    if (!written.ok || written.cancelled) {
+      await this.#discardCompaction(segment);
+      if (!written.ok) throw maintenanceError(`compaction of ${segment.logPath}`, written);
+      return false;
     }
-    return this.#mutex.run(async () => {
-      if (this.#closed || !this.#segments.includes(segment) || segment === this.#active) {
-        fs.rmSync(temporaryPath, { force: true });
+    return this.#maintenanceMutex.run(async () => {
+      const finish = await this.#mutex.run(async () => this.#swapCompacted(segment, written));
+      if (finish === null) {
+        await this.#discardCompaction(segment);
         return false;
       }
-      const bytesBefore = segment.sizeBytes;
-      this.#fdCache.forget(segment.logPath);
-      // Indexes go first: a crash between these steps leaves a log without an index, rebuilt on open.
-      fs.rmSync(segment.offsetIndexPath, { force: true });
-      fs.rmSync(segment.timeIndexPath, { force: true });
-      fs.renameSync(temporaryPath, segment.logPath);
-      syncDirectory(this.directory);
-      const rebuilt = Segment.indexFor(
-        this.directory,
-        segment.baseOffset,
-        segment.nextOffset,
-        segment.maxTimestampMs,
-        written,
-        outputBytes,
-        this.#options.indexIntervalBytes,
-      );
-      rebuilt.writeSealedIndex();
-      segment.adoptIndex(rebuilt);
-      fs.writeFileSync(segment.logPath + compactedMarkerExtension, "");
-      syncDirectory(this.directory);
+      const finished = await this.#compressor.maintain(finish, this.id, this.#storage);
+      // The new file is in place and indexed in memory; a missing index is rebuilt on open and a
+      // missing marker only means the segment is compacted again.
+      if (!finished.ok) throw maintenanceError(`compaction of ${segment.logPath}`, finished);
       this.#onEvent({
         kind: "segment-compacted",
         partition: this.id,
         baseOffset: segment.baseOffset,
-        bytesBefore,
-        bytesAfter: outputBytes,
+        bytesBefore: finish.bytesBefore,
+        bytesAfter: segment.sizeBytes,
       });
       return true;
     });
+  }
+
+  /**
+   * Puts the compacted file in place of the segment's log and its index in place of the segment's,
+   * in one synchronous step: a reader sees the old file with the old index or the new with the new.
+   * A cached read fd is the old file and is closed; the rename is the commit point (FORMAT.md,
+   * "Compaction"), and everything durable after it runs on the log thread (the returned job).
+   */
+  #swapCompacted(
+    segment: Segment,
+    written: Extract<MaintenanceOutcome, { ok: true }>,
+  ): (CompactFinishJob & { bytesBefore: number }) | null {
+    if (this.#closed || !this.#segments.includes(segment) || segment === this.#active) return null;
+    assert.ok(written.batches !== undefined && written.sizeBytes !== undefined);
+    const rebuilt = Segment.indexFor(
+      this.directory,
+      segment.baseOffset,
+      segment.nextOffset,
+      segment.maxTimestampMs,
+      written.batches,
+      written.sizeBytes,
+      this.#options.indexIntervalBytes,
+      this.#storage,
+    );
+    const { offsets, times } = rebuilt.sealedIndexFiles();
+    // Keeps the old file's blocks until the log thread closes it: the rename would free them here.
+    const replacedFd = this.#storage.open(segment.logPath, openModes.read);
+    this.#fdCache.forget(segment.logPath);
+    // Indexes go first: a crash between these steps leaves a log without an index, rebuilt on open.
+    this.#storage.unlink(segment.offsetIndexPath);
+    this.#storage.unlink(segment.timeIndexPath);
+    this.#storage.rename(compactingPath(segment.logPath), segment.logPath);
+    const bytesBefore = segment.sizeBytes;
+    segment.adoptIndex(rebuilt);
+    return {
+      kind: "compact-finish",
+      directory: this.directory,
+      offsetIndexPath: segment.offsetIndexPath,
+      offsetIndex: offsets,
+      timeIndexPath: segment.timeIndexPath,
+      timeIndex: times,
+      markerPath: segment.logPath + compactedMarkerExtension,
+      replacedFd,
+      bytesBefore,
+    };
+  }
+
+  /** Removes a compaction's output that will not be used (a leftover is also deleted on open). */
+  async #discardCompaction(segment: Segment): Promise<void> {
+    await this.#compressor.maintain(
+      { kind: "delete", directory: this.directory, paths: [compactingPath(segment.logPath)], closeFds: [] },
+      this.id,
+      this.#storage,
+    );
   }
 
   #assertOpen(): void {
@@ -1140,6 +1191,10 @@ export class Partition {
   async close(): Promise<void> {
     if (this.#closing) return;
     this.#closing = true;
+    // No maintenance file work may outlive the close: a reopen would race with it.
+    Atomics.store(this.#cancelCompaction, 0, 1);
+    await this.#compaction?.catch(() => {});
+    await this.#maintenanceMutex.run(async () => {});
     await this.#quiesce();
     await this.#mutex.run(async () => {
       this.#closed = true;
@@ -1155,6 +1210,22 @@ export class Partition {
       }
     });
   }
+}
+
+/** Every file of a segment, as retention deletes it. */
+function segmentFiles(segment: Segment): string[] {
+  return [
+    segment.logPath,
+    segment.offsetIndexPath,
+    segment.timeIndexPath,
+    segment.logPath + compactedMarkerExtension,
+  ];
+}
+
+function maintenanceError(what: string, outcome: Extract<MaintenanceOutcome, { ok: false }>): Error {
+  const error = new Error(`${what} failed: ${outcome.message}`) as NodeJS.ErrnoException;
+  if (outcome.code !== null) error.code = outcome.code;
+  return error;
 }
 
 function ownRecord(record: StoredRecord): StoredRecord {

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import path from "node:path";
 import { batchHeaderBytes, crcMatches, readHeader } from "./batch.ts";
 import { type DamagedRegion, readFully, type ScanOptions, scanBatches } from "./scan.ts";
-import { nodeStorage, openModes, type Storage } from "./storage.ts";
+import { openModes, type Storage } from "./storage.ts";
 
 export const timestampNone = Number.MIN_SAFE_INTEGER;
 
@@ -366,8 +366,7 @@ export class Segment {
     batches: readonly { position: number; baseOffset: number; maxTimestampMs: number }[],
     sizeBytes: number,
     indexIntervalBytes: number,
-    // Compaction (the only caller) still writes through node:fs until it moves to the log thread.
-    storage: Storage = nodeStorage,
+    storage: Storage,
   ): Segment {
     const segment = new Segment(storage, directory, baseOffset);
     for (const batch of batches) {
@@ -383,6 +382,12 @@ export class Segment {
 
   writeSealedIndex(): void {
     this.#writeIndexFiles(this.nextOffset);
+  }
+
+  /** The bytes of both sealed index files (sentinel included), for a writer on another thread. */
+  sealedIndexFiles(): { offsets: Buffer; times: Buffer } {
+    assert.ok(this.sealed);
+    return this.#encodeIndex(0, this.#index.relOffsets.length, this.nextOffset);
   }
 
   /** Position of the indexed batch at or before `offset` (a scan from there reaches it). */
@@ -533,9 +538,4 @@ export function makeDirectoryDurable(storage: Storage, directory: string, ancest
     if (!ancestors) break;
     child = parent;
   }
-}
-
-/** node:fs only: retention and compaction keep it until they move to the log thread (other branch). */
-export function syncDirectory(directory: string): void {
-  nodeStorage.fsyncDirectory(directory);
 }
