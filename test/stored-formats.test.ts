@@ -159,10 +159,12 @@ describe("a record of a format this version does not know", () => {
       const query = await queryService(server.url, "auth_service", 10);
       assert.equal(query.status, 500, query.text);
       assert.equal(query.text, "internal server error\n");
-      assert.ok(
-        server.logs.some((line) => line.includes("RecordFormatError") && line.includes("0x07")),
-        "the error is logged with its class and the byte",
-      );
+      // The server's log line arrives over its stdout pipe, possibly after the reply: wait for it.
+      const logged = () =>
+        server.logs.some((line) => line.includes("RecordFormatError") && line.includes("0x07"));
+      for (let waits = 0; waits < 500 && !logged(); waits++)
+        await new Promise((wake) => setTimeout(wake, 10));
+      assert.ok(logged(), "the error is logged with its class and the byte");
     } finally {
       await server.stop();
       fs.rmSync(dataDir, { recursive: true, force: true });
