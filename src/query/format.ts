@@ -4,16 +4,9 @@
 // instead of `,` between label filters, `==` for numeric equality, durations in their shortest
 // Prometheus form, and parentheses exactly where Loki's precedence needs them.
 
-import type {
-  BinaryOp,
-  LabelFilter,
-  LabelMatcher,
-  LogQuery,
-  MetricExpr,
-  PipelineStage,
-  Query,
-} from "./ast.ts";
+import type { LabelFilter, LabelMatcher, LogQuery, MetricExpr, PipelineStage, Query } from "./ast.ts";
 import { formatBytes, formatDuration, formatNumber, quoteString } from "./literals.ts";
+import { precedenceOf } from "./precedence.ts";
 
 export function formatQuery(query: Query): string {
   return query.kind === "log" ? formatLog(query) : formatMetric(query);
@@ -74,21 +67,6 @@ function formatLabelFilter(filter: LabelFilter): string {
       return `${filter.name} ${filter.op} ${formatBytes(filter.valueBytes)}`;
   }
 }
-
-const precedenceOf: Record<BinaryOp, number> = {
-  "==": 3,
-  "!=": 3,
-  ">": 3,
-  ">=": 3,
-  "<": 3,
-  "<=": 3,
-  "+": 4,
-  "-": 4,
-  "*": 5,
-  "/": 5,
-  "%": 5,
-  "^": 6,
-};
 
 function formatMetric(expr: MetricExpr): string {
   switch (expr.kind) {

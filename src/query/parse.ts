@@ -26,7 +26,7 @@ import { positionAt, QueryLimitError, QuerySyntaxError } from "./errors.ts";
 import { queryLimits } from "./limits.ts";
 import { parseDuration, parseNumber, parseRangeDuration } from "./literals.ts";
 import { walkLogExpr, walkPipeline, walkSelector } from "./pipeline.ts";
-import { reassociate } from "./precedence.ts";
+import { precedenceOf, reassociate } from "./precedence.ts";
 import { childNamed, childrenOf, describeTokenAt, firstErrorNode } from "./syntax-tree.ts";
 import { Walk } from "./walk.ts";
 
@@ -228,22 +228,6 @@ const binaryOpByNode: Record<string, BinaryOp | "or" | "and" | "unless"> = {
   Or: "or",
   And: "and",
   Unless: "unless",
-};
-
-// Loki's yacc declarations, lowest first: or; and unless; comparisons; + -; * / %; ^ (right).
-const precedenceOf: Record<BinaryOp, number> = {
-  "==": 3,
-  "!=": 3,
-  ">": 3,
-  ">=": 3,
-  "<": 3,
-  "<=": 3,
-  "+": 4,
-  "-": 4,
-  "*": 5,
-  "/": 5,
-  "%": 5,
-  "^": 6,
 };
 
 interface Operator {

@@ -4,6 +4,7 @@
 // lezer's LogQL grammar declares precedences for highlighting only (it reads `1 + 2 * 3` as
 // `(1 + 2) * 3`), so the parser never trusts the shape of its operator trees, only their order.
 
+import type { BinaryOp } from "./ast.ts";
 export interface Associativity<Operand, Operator> {
   shift(top: Operator, next: Operator): boolean;
   combine(left: Operand, operator: Operator, right: Operand): Operand;
@@ -32,3 +33,20 @@ export function reassociate<Operand, Operator>(
   while (pending.length > 0) reduce();
   return values[0]!;
 }
+
+/** Binding strength of each binary operator, for the parser and the printer alike. Loki's yacc
+ * declarations, lowest first: or; and unless; comparisons; + -; * / %; ^ (right). */
+export const precedenceOf: Record<BinaryOp, number> = {
+  "==": 3,
+  "!=": 3,
+  ">": 3,
+  ">=": 3,
+  "<": 3,
+  "<=": 3,
+  "+": 4,
+  "-": 4,
+  "*": 5,
+  "/": 5,
+  "%": 5,
+  "^": 6,
+};
