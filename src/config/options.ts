@@ -148,6 +148,19 @@ export const serveOptions = {
     description:
       "distinct paths (and user-agent families) one aggregate window keeps; the rest fold into `other`",
   },
+  "metrics-tenants-max": {
+    type: "integer",
+    // Each tenant that keeps its own label costs two series per ingest route it uses (records and
+    // bytes), ~75 B of scrape each (up to ~220 B with 150-character tenant ids): 100 tenants add at
+    // most ~90 KB to a scrape of ~20 KB, and stay in the low hundreds of series per metric that
+    // Prometheus's guidance asks of a label. The rest of the tenants are counted exactly under
+    // tenant="other".
+    default: 100,
+    min: 0,
+    max: 100_000,
+    description:
+      'tenants that keep their own tenant label on /metrics (the first ones seen); the rest count under tenant="other"',
+  },
   "query-limit-max": {
     type: "integer",
     default: 5000,

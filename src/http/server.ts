@@ -67,10 +67,14 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
     { keysLoaded, ms: Math.round(performance.now() - rebuildStartedMs) },
     "idempotency keys rebuilt from the access log",
   );
-  const metrics = createMetrics({ [topics.serviceLogs]: serviceLog, [topics.accessLogs]: accessLog }, () => ({
-    requests: admission.requestsInFlight,
-    bytes: admission.bytesInFlight,
-  }));
+  const metrics = createMetrics(
+    { [topics.serviceLogs]: serviceLog, [topics.accessLogs]: accessLog },
+    () => ({
+      requests: admission.requestsInFlight,
+      bytes: admission.bytesInFlight,
+    }),
+    { tenantsMax: config["metrics-tenants-max"] },
+  );
   const context: ServerContext = {
     config,
     nodeId,
