@@ -7,6 +7,7 @@ import { AnalyticsError } from "../analytics/index.ts";
 import { ConfigError, helpText, resolveConfig } from "../config/index.ts";
 import { startServer } from "../http/index.ts";
 import { LogError } from "../log/index.ts";
+import { heapProblem } from "./heap.ts";
 
 export async function serve(argv: readonly string[]): Promise<number> {
   let resolved: ReturnType<typeof resolveConfig>;
@@ -24,9 +25,12 @@ export async function serve(argv: readonly string[]): Promise<number> {
     return 0;
   }
   const { config } = resolved;
-  const heapProblem = heapTooSmall(config["queue-bytes-max"]);
-  if (heapProblem !== null) {
-    process.stderr.write(`sluice serve: ${heapProblem}\n`);
+  const heapTooSmall = heapProblem(
+    { queueBytesMax: config["queue-bytes-max"], idempotencyKeysMax: config["idempotency-keys-max"] },
+    v8.getHeapStatistics().heap_size_limit,
+  );
+  if (heapTooSmall !== null) {
+    process.stderr.write(`sluice serve: ${heapTooSmall}\n`);
     return 2;
   }
   const logger = pino({ level: config["log-level"], base: { component: "sluice" } });
@@ -55,20 +59,4 @@ export async function serve(argv: readonly string[]): Promise<number> {
     process.on("SIGINT", onSignal);
   });
   return 0;
-}
-
-// Memory model (docs/operations.md): request bodies in flight are bounded by --queue-bytes-max, and
-// each body byte costs about this many heap bytes while parsed, enriched and encoded (measured with
-// test/server-overload.test.ts). The V8 heap limit (node --max-old-space-size) bounds the garbage on
-// top; it must leave room for the queue, or a full queue would crash the process instead of being
-// answered with 429.
-const heapBytesPerQueueByte = 6;
-const heapBytesBase = 64 * 1024 * 1024;
-
-function heapTooSmall(queueBytesMax: number): string | null {
-  const needed = heapBytesBase + heapBytesPerQueueByte * queueBytesMax;
-  const limit = v8.getHeapStatistics().heap_size_limit;
-  if (limit >= needed) return null;
-  const mib = (bytes: number) => Math.ceil(bytes / 2 ** 20);
-  return `--queue-bytes-max ${queueBytesMax} needs a V8 heap of at least ${mib(needed)} MiB, this process has ${mib(limit)} MiB: lower --queue-bytes-max or start node with --max-old-space-size=${mib(needed)}`;
 }

@@ -134,9 +134,13 @@ export const serveOptions = {
   },
   "idempotency-keys-max": {
     type: "integer",
-    default: 5_000_000,
+    // At up to 128 B a key (idempotencyLimits.heapBytesPerKey, measured) a full table of 1 M keys
+    // takes ~122 MiB of heap, which fits npm start's 1 GiB heap beside the default ingest queue
+    // (64 MiB + 6 x 128 MiB); the former 5 M (~610 MiB) did not, and the heap check refuses it there.
+    default: 1_000_000,
     min: 1000,
-    description: "idempotency keys held in memory (~120 B each); past it new batches get 503",
+    description:
+      "idempotency keys held in memory (up to 128 B of heap each, counted by the start-up heap check); past it new batches get 503",
   },
   "aggregate-keys-max": {
     type: "integer",

@@ -62,7 +62,7 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
     config["idempotency-keys-max"],
   );
   const rebuildStartedMs = performance.now();
-  const keysLoaded = idempotency.rebuild(accessLog, Date.now());
+  const keysLoaded = await idempotency.rebuild(accessLog, Date.now());
   logger.info(
     { keysLoaded, ms: Math.round(performance.now() - rebuildStartedMs) },
     "idempotency keys rebuilt from the access log",

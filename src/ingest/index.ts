@@ -10,8 +10,9 @@ export {
 } from "./access-logs.ts";
 export { Admission, type AdmissionLimits } from "./admission.ts";
 export { IngestError, type RejectReason, rejectReasons } from "./errors.ts";
-export { IdempotencyTable, type Reservation, reservations } from "./idempotency.ts";
+export { IdempotencyTable, type RebuildOptions, type Reservation, reservations } from "./idempotency.ts";
 export { hasEscapedKey, parseJsonStrict } from "./json-strict.ts";
+export { idempotencyLimits } from "./limits.ts";
 export {
   type DecodedServiceLogs,
   decodeServiceLogs,
