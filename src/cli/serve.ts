@@ -34,23 +34,16 @@ export async function serve(argv: readonly string[]): Promise<number> {
     return 2;
   }
   const logger = pino({ level: config["log-level"], base: { component: "sluice" } });
-  let server: Awaited<ReturnType<typeof startServer>>;
-  try {
-    server = await startServer(config, logger);
-  } catch (error) {
-    // Operating failures at start (a locked data dir, an unreadable aggregate store): one clear line.
-    if (error instanceof LogError || error instanceof AnalyticsError) {
-      process.stderr.write(`sluice serve: ${error.message}\n`);
-      return 1;
-    }
-    throw error;
-  }
+  // Listening comes first (a port in use fails here); recovery then runs behind /ready 503.
+  const server = await startServer(config, logger);
   let signals = 0;
-  await new Promise<void>((resolve) => {
+  let stopping: Promise<void> | null = null;
+  const stopped = new Promise<void>((resolve) => {
     const onSignal = (signal: NodeJS.Signals) => {
       if (++signals > 1) process.exit(1);
       logger.info({ signal }, "shutting down");
-      server.close().then(resolve, (error) => {
+      stopping = server.close();
+      stopping.then(resolve, (error) => {
         logger.error({ err: error }, "shutdown failed");
         process.exit(1);
       });
@@ -58,5 +51,23 @@ export async function serve(argv: readonly string[]): Promise<number> {
     process.on("SIGTERM", onSignal);
     process.on("SIGINT", onSignal);
   });
+  try {
+    await server.recovered;
+  } catch (error) {
+    if (stopping !== null) {
+      await stopped; // a signal during recovery: a clean shutdown
+      return 0;
+    }
+    // Operating failures (a locked data dir, an unreadable aggregate store) in one clear line; a bug
+    // with its stack. Either way the listener closes, so no half-started server is left listening.
+    const typed = error instanceof LogError || error instanceof AnalyticsError;
+    const detail =
+      typed || !(error instanceof Error) ? String((error as Error).message ?? error) : error.stack;
+    logger.error({ err: error }, "recovery failed");
+    process.stderr.write(`sluice serve: recovery failed, exiting: ${detail}\n`);
+    await server.close();
+    return 1;
+  }
+  await stopped;
   return 0;
 }
