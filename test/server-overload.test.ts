@@ -61,7 +61,16 @@ test("an overloaded server answers 429 + Retry-After, stays under its memory bou
   try {
     server = await startServerProcess({
       dataDir,
-      args: ["--queue-bytes-max", String(queueBytesMax), "--queue-requests-max", "64"],
+      // A small idempotency table: this test bounds the ingest queue, and the start-up heap check
+      // counts the table (src/cli/heap.ts) against the small heap below.
+      args: [
+        "--queue-bytes-max",
+        String(queueBytesMax),
+        "--queue-requests-max",
+        "64",
+        "--idempotency-keys-max",
+        "10000",
+      ],
       nodeArgs: [`--max-old-space-size=${heapMiB}`, `--max-semi-space-size=${semiSpaceMiB}`],
     });
     const generator = new ServiceLogGenerator({ seed: 3 });

@@ -188,7 +188,10 @@ describe("a record of a format this version does not know", () => {
         assert.fail("serve started over an access log it cannot read");
       }
       assert.match(started.message, /server exited with 1 before listening/);
-      assert.match(started.message, /sluice serve: a record of topics\/access has format byte 0x07/);
+      assert.match(
+        started.message,
+        /sluice serve: recovery failed, exiting: a record of topics\/access has format byte 0x07/,
+      );
       const rebuild = await runSluice(["aggregates", "rebuild", "--data-dir", dataDir]);
       assert.equal(rebuild.status, 1, rebuild.stdout);
       assert.match(

@@ -142,9 +142,13 @@ export const serveOptions = {
   },
   "idempotency-keys-max": {
     type: "integer",
-    default: 5_000_000,
+    // At up to 128 B a key (idempotencyLimits.heapBytesPerKey, measured) a full table of 1 M keys
+    // takes ~122 MiB of heap, which fits npm start's 1 GiB heap beside the default ingest queue
+    // (64 MiB + 6 x 128 MiB); the former 5 M (~610 MiB) did not, and the heap check refuses it there.
+    default: 1_000_000,
     min: 1000,
-    description: "idempotency keys held in memory (~120 B each); past it new batches get 503",
+    description:
+      "idempotency keys held in memory (up to 128 B of heap each, counted by the start-up heap check); past it new batches get 503",
   },
   "aggregate-keys-max": {
     type: "integer",
@@ -155,6 +159,19 @@ export const serveOptions = {
     max: 100_000,
     description:
       "distinct paths (and user-agent families) one aggregate window keeps; the rest fold into `other`",
+  },
+  "metrics-tenants-max": {
+    type: "integer",
+    // Each tenant that keeps its own label costs two series per ingest route it uses (records and
+    // bytes), ~75 B of scrape each (up to ~220 B with 150-character tenant ids): 100 tenants add at
+    // most ~90 KB to a scrape of ~20 KB, and stay in the low hundreds of series per metric that
+    // Prometheus's guidance asks of a label. The rest of the tenants are counted exactly under
+    // tenant="other".
+    default: 100,
+    min: 0,
+    max: 100_000,
+    description:
+      'tenants that keep their own tenant label on /metrics (the first ones seen); the rest count under tenant="other"',
   },
   "query-limit-max": {
     type: "integer",

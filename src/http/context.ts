@@ -29,9 +29,13 @@ export interface ServerContext {
   idempotency: IdempotencyTable;
   metrics: Metrics;
   logger: Logger;
-  /** false before the logs are open and once shutdown begins: /ready answers 503. */
-  state: { ready: boolean };
+  /** /ready answers 200 only when ready; other routes answer 503 while recovering or stopping. */
+  state: { phase: ServerPhase };
 }
+
+/** recovering: listening, the logs and derived state not yet open; ready: serving; stopping: shutting down. */
+export const serverPhases = { recovering: "recovering", ready: "ready", stopping: "stopping" } as const;
+export type ServerPhase = (typeof serverPhases)[keyof typeof serverPhases];
 
 export { topics } from "../config/index.ts";
 

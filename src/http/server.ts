@@ -8,125 +8,200 @@ import { STATUS_CODES } from "node:http";
 import os from "node:os";
 import path from "node:path";
 import type { Duplex } from "node:stream";
-import Fastify, { type FastifyError, type FastifyInstance } from "fastify";
+import { setImmediate as yieldToEventLoop } from "node:timers/promises";
+import Fastify, {
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from "fastify";
 import type { Logger } from "pino";
 import { AggregateStore, AnalyticsConsumer, type AnalyticsEvent } from "../analytics/index.ts";
 import { dataLayout, type ServeConfig, type Topic, topics } from "../config/index.ts";
 import { Admission, IdempotencyTable, TenantLimiter } from "../ingest/index.ts";
 import { type LogEvent, logLimits, PartitionLog } from "../log/index.ts";
 import { createMetrics } from "../metrics/index.ts";
-import { registerAccessRoutes } from "./access-routes.ts";
+import { assignRequestId, registerAccessRoutes } from "./access-routes.ts";
 import { type AnalyticsParts, registerAggregateRoutes } from "./aggregate-routes.ts";
-import type { ServerContext } from "./context.ts";
+import { type ServerContext, serverPhases } from "./context.ts";
 import { accessErrors, formatLimit, lingerBeforeClose, sendAccessError, sendPlainError } from "./replies.ts";
 import { registerServiceRoutes } from "./service-routes.ts";
 
 export interface SluiceServer {
   app: FastifyInstance;
   port: number;
-  context: ServerContext;
+  /**
+   * Settles when recovery ends: resolves once the server is ready (/ready 200), rejects when a step
+   * failed (what it opened is released; the listener stays until close()) or close() stopped it
+   * (with a RecoveryStoppedError).
+   */
+  recovered: Promise<void>;
+  /** Graceful shutdown, also during recovery: stop accepting, finish requests, release everything. */
   close(): Promise<void>;
 }
 
+/** Recovery was stopped by close() (a signal) before it finished. */
+export class RecoveryStoppedError extends Error {
+  readonly code = "RECOVERY_STOPPED";
+  constructor() {
+    super("recovery stopped: the server is shutting down");
+    this.name = "RecoveryStoppedError";
+  }
+}
+
+/**
+ * Listens first, then recovers: opens both logs (each partition's active segment is checked, a torn
+ * tail cut, missing indexes rebuilt), rebuilds the idempotency keys from the access log and starts
+ * the analytics consumer. Until then /ready answers 503 and every other route 503 in its own error
+ * model (recoveryGate), so an orchestrator can tell "recovering" from "dead". Opening a log is
+ * synchronous (src/log): while one opens, requests wait in the accept queue and are answered when it
+ * returns; the idempotency rebuild yields between reads.
+ */
 export async function startServer(config: ServeConfig, logger: Logger): Promise<SluiceServer> {
   const dataDir = path.resolve(config["data-dir"]);
   fs.mkdirSync(dataDir, { recursive: true });
   const nodeId = config["node-id"] ?? persistentNodeId(dataDir);
-  const built: { context?: ServerContext } = {};
-  const openLog = (topic: Topic, limits: { recordBytesMax: number; appendBytesMax: number }) =>
-    PartitionLog.open({
-      ...limits,
-      directory: dataLayout.topicDirectory(dataDir, topic),
-      partitionCount: config.partitions,
-      fsync: config.fsync as "always" | "interval",
-      fsyncIntervalMs: config["fsync-interval-ms"],
-      segmentBytesMax: config["segment-bytes-max"],
-      retentionMs: config["retention-ms"] > 0 ? config["retention-ms"] : null,
-      retentionBytes: config["retention-bytes"] > 0 ? config["retention-bytes"] : null,
-      onEvent: (event) => logEvent(logger, topic, event, built.context), // recovery reports arrive before the context exists
-    });
-  const serviceLog = openLog(
-    topics.serviceLogs,
-    recordLimits(config["body-bytes-max"], config["batch-entries-max"]),
-  );
-  const accessLog = openLog(topics.accessLogs, accessLogLimits(config));
   const admission = new Admission({
     requestsMax: config["queue-requests-max"],
     bytesMax: config["queue-bytes-max"],
   });
-  const idempotency = new IdempotencyTable(
-    config["idempotency-retention-ms"],
-    config["idempotency-keys-max"],
+  const logs: Record<string, PartitionLog> = {}; // filled by recovery; the log gauges read it at scrape
+  const metrics = createMetrics(
+    logs,
+    () => ({ requests: admission.requestsInFlight, bytes: admission.bytesInFlight }),
+    { tenantsMax: config["metrics-tenants-max"] },
   );
-  const rebuildStartedMs = performance.now();
-  const keysLoaded = idempotency.rebuild(accessLog, Date.now());
-  logger.info(
-    { keysLoaded, ms: Math.round(performance.now() - rebuildStartedMs) },
-    "idempotency keys rebuilt from the access log",
-  );
-  const metrics = createMetrics({ [topics.serviceLogs]: serviceLog, [topics.accessLogs]: accessLog }, () => ({
-    requests: admission.requestsInFlight,
-    bytes: admission.bytesInFlight,
-  }));
   const context: ServerContext = {
     config,
     nodeId,
-    serviceLog,
-    accessLog,
+    // Assigned by recovery before the phase turns ready; recoveryGate keeps every route that uses
+    // them unreachable until then.
+    serviceLog: undefined as unknown as PartitionLog,
+    accessLog: undefined as unknown as PartitionLog,
     admission,
     tenantLimiter: new TenantLimiter({
       recordsPerS: config["tenant-records-per-s"],
       bytesPerS: config["tenant-bytes-per-s"],
     }),
-    idempotency,
+    idempotency: new IdempotencyTable(config["idempotency-retention-ms"], config["idempotency-keys-max"]),
     metrics,
     logger,
-    state: { ready: false },
+    state: { phase: serverPhases.recovering },
   };
-  built.context = context;
-  let analytics: AnalyticsParts | null = null;
-  let app: FastifyInstance | null = null;
-  try {
-    analytics = startAnalytics(dataDir, context);
-    app = buildApp(context, analytics);
-    await app.listen({ port: config.port, host: config.host });
-  } catch (error) {
-    // Nothing is served: release what was opened (the logs' LOCKs, the aggregation thread).
-    await app?.close();
-    if (analytics !== null) {
+  const analytics = {} as AnalyticsParts; // assigned by recovery, behind the same gate
+  const app = buildApp(context, analytics);
+  await app.listen({ port: config.port, host: config.host });
+  const address = app.server.address();
+  const port = typeof address === "object" && address !== null ? address.port : config.port;
+  logger.info({ port, host: config.host, nodeId, dataDir }, "sluice recovering");
+
+  const opened = { serviceLog: null as PartitionLog | null, accessLog: null as PartitionLog | null };
+  let analyticsStarted = false;
+  let maintenance: NodeJS.Timeout | null = null;
+  const release = async () => {
+    if (maintenance !== null) clearInterval(maintenance);
+    if (analyticsStarted) {
+      analyticsStarted = false;
       await analytics.consumer.stop();
       analytics.store.close();
     }
-    await Promise.all([serviceLog.close(), accessLog.close()]);
+    const closing = [opened.serviceLog, opened.accessLog].filter((log) => log !== null);
+    opened.serviceLog = opened.accessLog = null;
+    await Promise.all(closing.map((log) => log.close()));
+  };
+  const stopping = new AbortController();
+  const recover = async () => {
+    const startedMs = performance.now();
+    const step = async (name: string, run: () => unknown) => {
+      await yieldToEventLoop(); // answer what arrived meanwhile (503) before the next step
+      if (stopping.signal.aborted) throw stopping.signal.reason;
+      const stepStartedMs = performance.now();
+      logger.info({ step: name }, "recovery step");
+      await run();
+      logger.info({ step: name, ms: Math.round(performance.now() - stepStartedMs) }, "recovery step done");
+    };
+    await step("open the service log", () => {
+      opened.serviceLog = openLog(
+        context,
+        topics.serviceLogs,
+        recordLimits(config["body-bytes-max"], config["batch-entries-max"]),
+      );
+      context.serviceLog = logs[topics.serviceLogs] = opened.serviceLog;
+    });
+    await step("open the access log", () => {
+      opened.accessLog = openLog(context, topics.accessLogs, accessLogLimits(config));
+      context.accessLog = logs[topics.accessLogs] = opened.accessLog;
+    });
+    await step("rebuild the idempotency keys", async () => {
+      const keysLoaded = await context.idempotency.rebuild(context.accessLog, Date.now(), {
+        signal: stopping.signal,
+        onProgress: (progress) => logger.info(progress, "rebuilding the idempotency keys"),
+      });
+      logger.info({ keysLoaded }, "idempotency keys rebuilt from the access log");
+    });
+    await step("start the analytics consumer", () => {
+      Object.assign(analytics, startAnalytics(dataDir, context));
+      analyticsStarted = true;
+    });
+    if (stopping.signal.aborted) throw stopping.signal.reason;
+    context.state.phase = serverPhases.ready;
+    maintenance = setInterval(() => {
+      context.idempotency.sweep(Date.now());
+      for (const log of [context.serviceLog, context.accessLog])
+        log.maintain().catch((error) => logger.error({ err: error }, "log maintenance failed"));
+    }, config["maintenance-interval-ms"]); // retention, compaction, idempotency key expiry
+    maintenance.unref();
+    logger.info(
+      {
+        port,
+        host: config.host,
+        nodeId,
+        dataDir,
+        partitions: config.partitions,
+        fsync: config.fsync,
+        recoveryMs: Math.round(performance.now() - startedMs),
+      },
+      "sluice listening",
+    );
+  };
+  const recovered = recover().catch(async (error) => {
+    // Nothing of a failed or stopped recovery is served: release what it opened (LOCKs, threads).
+    await release();
     throw error;
-  }
-  const address = app.server.address();
-  const port = typeof address === "object" && address !== null ? address.port : config.port;
-  context.state.ready = true;
-  logger.info(
-    { port, host: config.host, nodeId, dataDir, partitions: config.partitions, fsync: config.fsync },
-    "sluice listening",
-  );
-  const maintenance = setInterval(() => {
-    idempotency.sweep(Date.now());
-    for (const log of [serviceLog, accessLog])
-      log.maintain().catch((error) => logger.error({ err: error }, "log maintenance failed"));
-  }, config["maintenance-interval-ms"]); // retention, compaction, idempotency key expiry
-  maintenance.unref();
+  });
+  recovered.catch(() => {}); // the caller awaits it; a close() during recovery must not be unhandled
   let closing: Promise<void> | null = null;
   const close = () => {
     closing ??= (async () => {
-      context.state.ready = false;
-      clearInterval(maintenance);
-      await app!.close();
-      await analytics!.consumer.stop();
-      analytics!.store.close();
-      await Promise.all([serviceLog.close(), accessLog.close()]);
+      context.state.phase = serverPhases.stopping;
+      stopping.abort(new RecoveryStoppedError());
+      await app.close();
+      await recovered.catch(() => {}); // a stopped recovery released what it opened
+      await release();
       logger.info("sluice stopped");
     })();
     return closing;
   };
-  return { app, port, context, close };
+  return { app, port, recovered, close };
+}
+
+function openLog(
+  context: ServerContext,
+  topic: Topic,
+  limits: { recordBytesMax: number; appendBytesMax: number },
+): PartitionLog {
+  const { config } = context;
+  return PartitionLog.open({
+    ...limits,
+    directory: dataLayout.topicDirectory(path.resolve(config["data-dir"]), topic),
+    partitionCount: config.partitions,
+    fsync: config.fsync as "always" | "interval",
+    fsyncIntervalMs: config["fsync-interval-ms"],
+    segmentBytesMax: config["segment-bytes-max"],
+    retentionMs: config["retention-ms"] > 0 ? config["retention-ms"] : null,
+    retentionBytes: config["retention-bytes"] > 0 ? config["retention-bytes"] : null,
+    onEvent: (event) => logEvent(context.logger, topic, event, context),
+  });
 }
 
 /** A stored record is at most its request body plus the enrichment; one append (a request's records
@@ -182,6 +257,7 @@ function buildApp(context: ServerContext, analytics: AnalyticsParts): FastifyIns
   // Bodies stay raw bytes: each route decodes its own protocol and reports errors in its own model.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser("*", { parseAs: "buffer" }, (_request, body, done) => done(null, body));
+  app.addHook("onRequest", async (request, reply) => recoveryGate(context, request, reply));
   app.addHook("onResponse", async (request, reply) => {
     context.metrics.httpRequests.inc({
       route: request.routeOptions.url ?? "unmatched",
@@ -222,12 +298,38 @@ function buildApp(context: ServerContext, analytics: AnalyticsParts): FastifyIns
     return reply.header("content-type", context.metrics.registry.contentType).send(body);
   });
   app.get("/ready", async (_request, reply) =>
-    context.state.ready
+    context.state.phase === serverPhases.ready
       ? reply.header("content-type", "text/plain").send("ready\n")
-      : sendPlainError(reply, 503, "not ready"),
+      : sendPlainError(reply, 503, `not ready: ${context.state.phase}`),
   );
   app.get("/healthz", async (_request, reply) => reply.header("content-type", "text/plain").send("ok\n"));
   return app;
+}
+
+/** Routes that answer in every phase: readiness, liveness and the metrics (which read only what is open). */
+const answeredWhileNotReady = new Set(["/ready", "/healthz", "/metrics"]);
+/** Retry-After of a 503 while recovering or stopping: a probe interval, not a promise. */
+const notReadyRetryAfterS = 1;
+
+/**
+ * Before recovery ends (and once shutdown begins), every route but answeredWhileNotReady answers
+ * 503 in its own protocol's error model: reference B's routes (/logs, /v1/aggregates) its JSON body
+ * with `unavailable`/SYS_9002, the others plain text. Unmatched URLs still get their 404.
+ */
+async function recoveryGate(context: ServerContext, request: FastifyRequest, reply: FastifyReply) {
+  const { phase } = context.state;
+  if (phase === serverPhases.ready) return;
+  const routeUrl = request.routeOptions.url;
+  if (routeUrl === undefined || answeredWhileNotReady.has(routeUrl)) return;
+  const message =
+    phase === serverPhases.recovering
+      ? "server is recovering (opening the logs and rebuilding derived state), retry later"
+      : "server is shutting down";
+  if (routeUrl === "/logs" || routeUrl.startsWith("/v1/aggregates")) {
+    const requestId = assignRequestId(request, reply);
+    return sendAccessError(reply, requestId, accessErrors.unavailable, message, notReadyRetryAfterS);
+  }
+  return sendPlainError(reply, 503, message, notReadyRetryAfterS);
 }
 
 /** Malformed requests, timeouts and oversized headers: a plain-text answer, then the socket closes. */
@@ -260,13 +362,13 @@ function persistentNodeId(dataDir: string): string {
   return id;
 }
 
-function logEvent(logger: Logger, topic: string, event: LogEvent, context: ServerContext | undefined): void {
+function logEvent(logger: Logger, topic: string, event: LogEvent, context: ServerContext): void {
   if (event.kind === "damaged-batch") {
-    context?.metrics.damagedBatches.inc({ topic });
+    context.metrics.damagedBatches.inc({ topic });
     logger.error({ topic, ...event }, "damaged batch skipped");
   } else if (event.kind === "recovered") {
     if (event.report.damaged.length > 0)
-      context?.metrics.damagedBatches.inc({ topic }, event.report.damaged.length);
+      context.metrics.damagedBatches.inc({ topic }, event.report.damaged.length);
     logger.warn({ topic, ...event }, "partition recovered");
   } else if (event.kind === "write-failed")
     logger.error({ topic, err: event.error, partition: event.partition }, "log write failed");

@@ -19,8 +19,9 @@ export {
   recordFormatErrorCode,
   rejectReasons,
 } from "./errors.ts";
-export { IdempotencyTable, type Reservation, reservations } from "./idempotency.ts";
+export { IdempotencyTable, type RebuildOptions, type Reservation, reservations } from "./idempotency.ts";
 export { hasEscapedKey, parseJsonStrict } from "./json-strict.ts";
+export { idempotencyLimits } from "./limits.ts";
 export {
   type DecodedServiceLogs,
   decodeServiceLogs,

@@ -1,4 +1,9 @@
 // Prometheus instruments of a Sluice process, on one registry served at GET /metrics.
+//
+// Every label's values are bounded: routes, methods, statuses, topics, partitions and reasons come
+// from the server itself; the tenant comes from the client (X-Scope-OrgID, x-customer-id), so only
+// the first --metrics-tenants-max tenants keep their own series and the rest count under
+// tenant="other" (TenantLabels below).
 
 import client from "prom-client";
 import type { PartitionStatus } from "../analytics/index.ts";
@@ -7,8 +12,8 @@ import type { PartitionLog } from "../log/index.ts";
 export interface Metrics {
   registry: client.Registry;
   httpRequests: client.Counter<"route" | "method" | "status">;
-  ingestedRecords: client.Counter<"route" | "tenant">;
-  ingestedBytes: client.Counter<"route" | "tenant">;
+  ingestedRecords: TenantCounter;
+  ingestedBytes: TenantCounter;
   rejectedRequests: client.Counter<"route" | "reason">;
   appendLatency: client.Histogram<"topic">;
   damagedBatches: client.Counter<"topic">;
@@ -19,12 +24,66 @@ export interface Metrics {
   analyticsStatus: { read: (() => PartitionStatus[]) | null };
 }
 
+/** The tenant label of the tenants past --metrics-tenants-max. */
+export const otherTenant = "other";
+
+/**
+ * Which tenants keep their own series: the first `tenantsMax` distinct tenants seen since start, for
+ * the life of the process; every later one is labelled `other`. First-come rather than "top tenants
+ * by volume": a tenant's label never changes, so each series is a plain monotonic counter, the sum
+ * over all series is exactly what was counted, and no series appears, vanishes and reappears (which
+ * Prometheus's rate() over a vanished series and sum() across them would misread as resets). Memory
+ * is the set itself: at most `tenantsMax` strings of at most 150 characters (X-Scope-OrgID) or
+ * accessLimits.customerIdCharsMax. A tenant actually named "other" shares that series.
+ */
+export class TenantLabels {
+  readonly #tenantsMax: number;
+  readonly #labelled = new Set<string>();
+
+  constructor(tenantsMax: number) {
+    if (!Number.isSafeInteger(tenantsMax) || tenantsMax < 0)
+      throw new RangeError(`tenantsMax must be a non-negative integer, got ${tenantsMax}`);
+    this.#tenantsMax = tenantsMax;
+  }
+
+  label(tenant: string): string {
+    if (this.#labelled.has(tenant)) return tenant;
+    if (this.#labelled.size >= this.#tenantsMax) return otherTenant;
+    this.#labelled.add(tenant);
+    return tenant;
+  }
+
+  get size(): number {
+    return this.#labelled.size;
+  }
+}
+
+/** A counter by route and tenant whose tenant label goes through TenantLabels. */
+export interface TenantCounter {
+  inc(labels: { route: string; tenant: string }, value?: number): void;
+}
+
+function tenantCounter(counter: client.Counter<"route" | "tenant">, tenants: TenantLabels): TenantCounter {
+  return {
+    inc(labels, value) {
+      counter.inc({ route: labels.route, tenant: tenants.label(labels.tenant) }, value);
+    },
+  };
+}
+
+export interface MetricsOptions {
+  /** Tenants that keep their own series (see TenantLabels); --metrics-tenants-max. */
+  tenantsMax: number;
+}
+
 /** Log statistics are read at scrape time, so the append path does no metric work for them. */
 export function createMetrics(
   logs: Record<string, PartitionLog>,
   queue: () => { requests: number; bytes: number },
+  options: MetricsOptions,
 ): Metrics {
   const registry = new client.Registry();
+  const tenants = new TenantLabels(options.tenantsMax);
   client.collectDefaultMetrics({ register: registry, prefix: "sluice_process_" });
   const metrics: Metrics = {
     registry,
@@ -34,18 +93,24 @@ export function createMetrics(
       labelNames: ["route", "method", "status"],
       registers: [registry],
     }),
-    ingestedRecords: new client.Counter({
-      name: "sluice_ingested_records_total",
-      help: "records (log entries) acknowledged, by route and tenant",
-      labelNames: ["route", "tenant"],
-      registers: [registry],
-    }),
-    ingestedBytes: new client.Counter({
-      name: "sluice_ingested_bytes_total",
-      help: "request body bytes acknowledged, by route and tenant",
-      labelNames: ["route", "tenant"],
-      registers: [registry],
-    }),
+    ingestedRecords: tenantCounter(
+      new client.Counter({
+        name: "sluice_ingested_records_total",
+        help: `records (log entries) acknowledged, by route and tenant (tenants past the first --metrics-tenants-max: "${otherTenant}")`,
+        labelNames: ["route", "tenant"],
+        registers: [registry],
+      }),
+      tenants,
+    ),
+    ingestedBytes: tenantCounter(
+      new client.Counter({
+        name: "sluice_ingested_bytes_total",
+        help: `request body bytes acknowledged, by route and tenant (tenants past the first --metrics-tenants-max: "${otherTenant}")`,
+        labelNames: ["route", "tenant"],
+        registers: [registry],
+      }),
+      tenants,
+    ),
     rejectedRequests: new client.Counter({
       name: "sluice_rejected_requests_total",
       help: "ingest requests refused, by route and reason",
