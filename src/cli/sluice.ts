@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The sluice command: serve, loadgen, aggregates.
+// The sluice command: serve, loadgen, aggregates, query, tail.
 
 const usage = `usage: sluice <command> [options]
 
@@ -8,6 +8,8 @@ commands:
   loadgen   send realistic logs to a Sluice (or reference) endpoint; see sluice loadgen --help
   aggregates rebuild
             recompute the access-log aggregates from the log (server stopped)
+  query     run a LogQL query against a running Sluice; see sluice query --help
+  tail      follow new log lines of a running Sluice; see sluice tail --help
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -19,6 +21,10 @@ async function main(argv: string[]): Promise<number> {
       return (await import("./loadgen.ts")).loadgen(rest);
     case "aggregates":
       return (await import("./aggregates.ts")).aggregates(rest);
+    case "query":
+      return (await import("./query.ts")).query(rest);
+    case "tail":
+      return (await import("./query.ts")).tail(rest);
     case undefined:
     case "help":
     case "--help":
