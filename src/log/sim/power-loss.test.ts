@@ -7,7 +7,8 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { runRound, SimFailure } from "./round.ts";
 
-/** Rounds per run: ~40 s alone on the shared two-core machine (~50 rounds/s). */
+/** Rounds per run: ~30 s of CPU on the shared two-core machine (~65 rounds/s with maintenance in the
+ * workload; ~60 s of wall time when the suite runs another file beside it). */
 const rounds = 2000;
 const firstSeed = Number(process.env.SLUICE_SIM_SEED ?? 1_000_000);
 
@@ -37,6 +38,9 @@ const regressions = [
   // acknowledged records before the cut.
   { seed: 2458, bug: "truncateTo's in-place rewrite torn" },
   { seed: 20519, bug: "truncateTo's in-place rewrite torn" },
+  // A compaction opened a segment that retention had deleted since the compaction listed it: ENOENT
+  // failed the maintenance run (found with maintenance in the workload; the seeds above predate it).
+  { seed: 106, bug: "compaction of a segment retention deleted" },
 ];
 
 for (const { seed, bug } of regressions) {
