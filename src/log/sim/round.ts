@@ -284,8 +284,11 @@ async function maintain(context: RoundContext, log: PartitionLog, disk: SimDisk)
   });
   if (acknowledged && !disk.powerCut) {
     try {
-      for (let id = 0; id < context.options.partitionCount; id++)
-        checkContents(context, log, disk, id, "live, after maintenance");
+      for (let id = 0; id < context.options.partitionCount; id++) {
+        // Live, the swapped-in indexes of compacted segments serve reads at once.
+        const where = `live, after maintenance, partition ${id}`;
+        checkQueries(context, log, id, checkContents(context, log, disk, id, where), where);
+      }
     } catch (error) {
       if (!disk.powerCut) throw error; // a read's storage call met the cut
     }
