@@ -183,13 +183,14 @@ export class Compressor {
 
   /**
    * Runs one maintenance job (src/log/compact-job.ts) on the log thread of `lane` (the partition's
-   * id), between the flights there; never rejects. With zero threads it runs inline with `storage`;
-   * the threads use node:fs, so they only ever stand in for nodeStorage.
+   * id), between the flights there; never rejects. The threads use node:fs, so a job for any other
+   * storage (the simulated disk) runs inline with it, as a flight does (`write`), as do all jobs with
+   * zero threads.
    */
   maintain(job: MaintenanceJob, lane: number, storage: Storage): Promise<MaintenanceOutcome> {
     if (this.#closed) return Promise.resolve(jobFailure(new Error("the log thread is closed")));
-    if (this.#workers.length === 0) return runMaintenanceJob(job, storage, threadId);
-    assert.equal(storage, nodeStorage, "the log thread runs maintenance on node:fs only");
+    if (this.#workers.length === 0 || storage !== nodeStorage)
+      return runMaintenanceJob(job, storage, threadId);
     const target = lane % this.#workers.length;
     this.#load[target]++;
     this.#workers[target].ref();

@@ -41,8 +41,8 @@ export interface LogOptions extends Partial<LogLimits> {
    * a two-core machine busy with zstd while the main thread takes requests. */
   compressionThreads?: number;
   /** Where every file of the log lives: node:fs by default; the power-loss simulation passes a
-   * simulated disk (src/log/sim/). The log thread always writes through node:fs, so flights of any
-   * other storage run inline on the main thread. */
+   * simulated disk (src/log/sim/). The log thread always writes through node:fs, so flights and
+   * maintenance jobs of any other storage run inline on the main thread. */
   storage?: Storage;
 }
 

@@ -416,6 +416,12 @@ export class SimDisk implements Storage {
   // ---------------------------------------------------------------------------------------------
   // Inspection (no operation counted): the checker looks at the disk without disturbing the run.
 
+  /** The disk's clock (Unix ms): one tick per operation, so file mtimes order like the writes. The
+   * workload passes it as retention's "now". */
+  get clockMs(): number {
+    return this.#clockMs;
+  }
+
   /** Names in a directory as the page cache has them, sorted; empty when it does not exist. */
   listNow(directory: string): string[] {
     const node = this.#lookup(directory);

@@ -78,3 +78,36 @@ test("truncateTo through an acknowledged batch keeps the records before the cut,
     }
   }
 });
+
+test("a compaction running while retention deletes the segments it listed skips them instead of failing", async () => {
+  // compact() lists the sealed segments once and works through them one by one; retention (or a
+  // truncateTo) does not wait for it between segments. A segment deleted meanwhile used to be opened
+  // anyway: ENOENT, and the compaction (with the maintenance run it was part of) failed.
+  const disk = new SimDisk(1);
+  const options = {
+    directory,
+    partitionCount: 1,
+    compressionThreads: 0,
+    codec: "none" as const,
+    onEvent: () => {},
+  };
+  const log = PartitionLog.open({ ...options, storage: disk, retentionBytes: 1 });
+  const partition = log.partition(0);
+  for (let segment = 0; segment < 3; segment++) {
+    await log.append(0, records(5, segment));
+    await partition.roll();
+  }
+  await log.append(0, records(5, 3));
+  const compacting = partition.compact(); // its first segment's file is open before retention runs
+  const deleted = await partition.enforceRetention(disk.clockMs);
+  assert.equal(deleted, 3, "retention takes every sealed segment");
+  assert.equal(await compacting, 0, "nothing left to compact, and no failure");
+  await log.close();
+  const reopened = PartitionLog.open({ ...options, storage: disk });
+  assert.equal(reopened.partition(0).logStartOffset, 15);
+  assert.deepEqual(
+    valuesOf(reopened, 0),
+    records(5, 3).map((record) => Buffer.from(record.value).toString()),
+  );
+  await reopened.close();
+});

@@ -3,16 +3,22 @@
 // a check of what the log shows against a model of what it was asked and what it acknowledged.
 // Everything comes from the round's seed, so `npm run sim -- --seed S` replays a failing round.
 //
-// The invariants (FORMAT.md, "Fault model"):
+// The workload: appends in overlapping bursts, rolls, consumer commits, maintenance (retention by age
+// and by bytes, then compaction: PartitionLog.maintain, interleaved with the appends) and truncateTo,
+// within the active segment or across segment boundaries. The cuts land anywhere in any of them.
+//
+// The invariants (FORMAT.md, "Fault model" and "What a cut may undo"):
 // - every acknowledged append is there exactly once, in order, at its acknowledged offset, byte for
-//   byte; so is every record an earlier recovery exposed;
-// - anything else readable is a whole record that was submitted, at the offset it was assigned;
+//   byte; so is every record an earlier recovery exposed; except the records of whole segments
+//   retention took from the head, and those at and past a truncateTo's offset;
+// - records of a retention or truncateTo that was acknowledged stay gone; of one the cut interrupted,
+//   each may be gone or there;
+// - anything else readable is a whole record that was submitted, at the offset it was assigned
+//   (compaction rewrites none: same offset, key, value, timestamp);
 // - reads from any offset, offsetForTimestamp and readLast agree with a full scan; endOffset is the
-//   scan's end; recovery reports are sane;
+//   scan's end; recovery reports are sane; the same holds live, right after maintenance;
 // - a durable consumer offset is at least the last acknowledged commit and never past the end;
 // - a clean close and reopen has nothing to repair.
-// Not covered yet: maintain()/compact()/enforceRetention() and truncateTo across segment boundaries,
-// which still write through node:fs (they move to the log thread in another branch).
 
 import assert from "node:assert/strict";
 import type { LogRecord, StoredRecord } from "../batch.ts";
@@ -31,6 +37,12 @@ export interface RoundSummary {
   recoveryCuts: number;
   appendsAcked: number;
   truncates: number;
+  /** truncateTo calls whose offset was below the active segment (whole segments deleted). */
+  truncatesAcrossSegments: number;
+  /** PartitionLog.maintain runs, and what the acknowledged ones did. */
+  maintenances: number;
+  segmentsDeleted: number;
+  segmentsCompacted: number;
   recordsChecked: number;
   operations: number;
 }
@@ -72,6 +84,8 @@ interface RoundContext {
   summary: RoundSummary;
   events: LogEvent[];
   timestampBaseMs: number;
+  /** A PartitionLog.maintain is out (one at a time, so each one's effect on the head is its own). */
+  maintaining: boolean;
 }
 
 export async function runRound(seed: number, roundOptions: RoundOptions = {}): Promise<RoundSummary> {
@@ -89,6 +103,12 @@ export async function runRound(seed: number, roundOptions: RoundOptions = {}): P
       indexIntervalBytes: random.pick([64, 256, 1024, 4096]),
       batchRawBytesMax: random.pick([256, 1024, 4096, 65536]),
       readChunkBytes: random.pick([512, 4096, 65536]),
+      // Retention's clock is the disk's, one tick per storage operation: a segment expires a few
+      // hundred operations after its last append, and every sealed one after a reboot (+60 s).
+      retentionMs: random.pick([null, 300, 3000]),
+      retentionBytes: random.pick([null, null, 4096, 32768]),
+      compactionLevel: random.pick([1, 3]),
+      compactionBatchRawBytesMax: random.pick([512, 4096, 1 << 20]),
     },
     model: Array.from({ length: partitionCount }, () => ({
       candidates: [],
@@ -102,11 +122,16 @@ export async function runRound(seed: number, roundOptions: RoundOptions = {}): P
       recoveryCuts: 0,
       appendsAcked: 0,
       truncates: 0,
+      truncatesAcrossSegments: 0,
+      maintenances: 0,
+      segmentsDeleted: 0,
+      segmentsCompacted: 0,
       recordsChecked: 0,
       operations: 0,
     },
     events: [],
     timestampBaseMs: 1_790_000_000_000,
+    maintaining: false,
   };
   let disk = new SimDisk(random.int(0, 2 ** 31), { lyingSyncs: roundOptions.lyingSyncs });
   disk.traceOperations(roundOptions.traceOperations ?? 0);
@@ -115,7 +140,7 @@ export async function runRound(seed: number, roundOptions: RoundOptions = {}): P
     for (let phase = 0; phase < phases; phase++) {
       const opened = openRecovering(context, disk);
       disk = opened.disk;
-      checkLog(context, opened.log, "after reopen");
+      checkLog(context, opened.log, disk, "after reopen");
       await workload(context, opened.log, disk);
       context.summary.operations += disk.counters.operations;
       disk = disk.afterPowerCut(random.int(0, 2 ** 31));
@@ -124,7 +149,7 @@ export async function runRound(seed: number, roundOptions: RoundOptions = {}): P
     // The last reopen: check, append once more, close cleanly, and reopen with nothing to repair.
     const opened = openRecovering(context, disk);
     disk = opened.disk;
-    checkLog(context, opened.log, "after the last reopen");
+    checkLog(context, opened.log, disk, "after the last reopen");
     await workload(context, opened.log, disk, { cut: false });
     await opened.log.close();
     context.events.length = 0;
@@ -132,7 +157,7 @@ export async function runRound(seed: number, roundOptions: RoundOptions = {}): P
     for (const event of context.events)
       if (event.kind === "recovered")
         assert.equal(event.report.truncatedBytes, 0, "a clean close leaves no torn tail to cut");
-    checkLog(context, clean, "after a clean close");
+    checkLog(context, clean, disk, "after a clean close");
     await clean.close();
     context.summary.operations += disk.counters.operations;
     return context.summary;
@@ -192,7 +217,7 @@ function checkRecoveryReports(context: RoundContext): void {
 
 /**
  * Appends in bursts (some in one turn, some a turn or two apart, so flights group and overlap),
- * with rolls and consumer commits among them, until the power goes at a seeded operation.
+ * with rolls, consumer commits and maintenance among them, until the power goes at a seeded operation.
  */
 async function workload(
   context: RoundContext,
@@ -212,10 +237,13 @@ async function workload(
     for (let i = 0; i < count; i++) {
       const turns = random.pick([0, 0, 0, 1, 2]);
       for (let t = 0; t < turns; t++) await new Promise((resolve) => setImmediate(resolve));
-      const action = random.weighted({ append: 20, roll: 1, commit: 2 });
+      const action = random.weighted({ append: 20, roll: 2, commit: 2, maintain: 1, compact: 1 });
       const id = random.int(0, context.options.partitionCount - 1);
       if (action === "append") settled.push(append(context, log, disk, id));
       else if (action === "roll") settled.push(expectUnlessCut(disk, log.partition(id).roll()));
+      else if (action === "maintain") settled.push(maintain(context, log, disk));
+      // Compaction alone (joins one running): it changes no record, so the model has nothing to do.
+      else if (action === "compact") settled.push(expectUnlessCut(disk, log.partition(id).compact()));
       else settled.push(commit(context, consumer, disk, id));
     }
     await Promise.all(settled);
@@ -225,10 +253,53 @@ async function workload(
 }
 
 /**
- * truncateTo at a quiet moment (every append answered), to an offset inside the active segment and
- * at or past the consumer's commit: cutting whole segments goes through #deleteSegment, which still
- * uses node:fs (retention's, being moved in another branch), and a commit past the end would be the
- * workload's doing, not the log's.
+ * Retention then compaction over every partition (PartitionLog.maintain, as the server runs it),
+ * "now" being the disk's clock. Retention takes whole sealed segments off the head: their records
+ * are no longer required. When the run is acknowledged their deletion is durable and they must stay
+ * gone; when a cut interrupts it, each may come back (FORMAT.md, "What a cut may undo").
+ */
+async function maintain(context: RoundContext, log: PartitionLog, disk: SimDisk): Promise<void> {
+  if (context.maintaining) return;
+  context.maintaining = true;
+  context.summary.maintenances++;
+  const startsBefore = context.model.map((_, id) => log.partition(id).logStartOffset);
+  let acknowledged = false;
+  try {
+    const result = await log.maintain(disk.clockMs);
+    acknowledged = true;
+    context.summary.segmentsDeleted += result.segmentsDeleted;
+    context.summary.segmentsCompacted += result.segmentsCompacted;
+  } catch (error) {
+    if (!disk.powerCut) throw error;
+  } finally {
+    context.maintaining = false;
+  }
+  context.model.forEach((model, id) => {
+    // The partition's start moved when retention chose its segments, durable or not.
+    const startAfter = log.partition(id).logStartOffset;
+    for (let at = startsBefore[id]; at < startAfter; at++) {
+      model.required[at] = undefined;
+      if (acknowledged) model.candidates[at] = [];
+    }
+  });
+  if (acknowledged && !disk.powerCut) {
+    try {
+      for (let id = 0; id < context.options.partitionCount; id++) {
+        // Live, the swapped-in indexes of compacted segments serve reads at once.
+        const where = `live, after maintenance, partition ${id}`;
+        checkQueries(context, log, id, checkContents(context, log, disk, id, where), where);
+      }
+    } catch (error) {
+      if (!disk.powerCut) throw error; // a read's storage call met the cut
+    }
+  }
+}
+
+/**
+ * truncateTo at a quiet moment (every append answered), at or past the consumer's commit (a commit
+ * past the end would be the workload's doing, not the log's): half the time inside the active
+ * segment (a cut through its batches), half the time anywhere from the log's start, often right at a
+ * segment's base (whole segments deleted, the one before cut at its end or not at all).
  */
 async function truncate(context: RoundContext, log: PartitionLog, disk: SimDisk): Promise<void> {
   const { random } = context;
@@ -240,11 +311,18 @@ async function truncate(context: RoundContext, log: PartitionLog, disk: SimDisk)
     .map((name) => Number.parseInt(name, 10));
   const activeBase = Math.max(0, ...bases);
   const model = context.model[id];
-  const endOffset = log.partition(id).endOffset;
-  const lowest = Math.max(activeBase + 1, model.committed);
+  const partition = log.partition(id);
+  const endOffset = partition.endOffset;
+  const across = random.chance(0.5);
+  const lowest = Math.max(across ? partition.logStartOffset : activeBase + 1, model.committed);
   if (lowest >= endOffset) return;
-  const offset = random.int(lowest, endOffset - 1);
+  const boundaries = bases.filter((base) => base >= lowest && base < endOffset);
+  const offset =
+    across && boundaries.length > 0 && random.chance(0.5)
+      ? random.pick(boundaries)
+      : random.int(lowest, endOffset - 1);
   context.summary.truncates++;
+  if (offset <= activeBase) context.summary.truncatesAcrossSegments++;
   // From here the records at and past the cut may go (the truncate is not acknowledged yet) or stay
   // (the cut may fall before it is durable): no longer required, still candidates.
   for (let at = offset; at < model.required.length; at++) model.required[at] = undefined;
@@ -304,11 +382,13 @@ async function append(context: RoundContext, log: PartitionLog, disk: SimDisk, i
   }
   assert.equal(result.baseOffset, baseOffset, "offsets are handed out in call order");
   assert.equal(result.recordCount, count);
+  // Retention may already have chosen the segment (sealed by a roll since): then it is not required.
+  const startOffset = log.partition(id).logStartOffset;
   records.forEach((record, i) => {
-    model.required[baseOffset + i] = record;
+    if (baseOffset + i >= startOffset) model.required[baseOffset + i] = record;
   });
   context.summary.appendsAcked++;
-  if (random.chance(0.2) && !disk.powerCut) {
+  if (random.chance(0.2) && !disk.powerCut && baseOffset >= startOffset) {
     // Read it back now: a reader sees an acknowledged append at once, byte for byte.
     let read: StoredRecord[];
     try {
@@ -331,8 +411,8 @@ async function commit(
   id: number,
 ): Promise<void> {
   const model = context.model[id];
-  // The end of the acknowledged prefix: a consumer commits what it has processed.
-  let offset = 0;
+  // The end of the acknowledged run from its last commit: a consumer commits what it has processed.
+  let offset = model.committed;
   while (model.required[offset] !== undefined) offset++;
   try {
     await consumer.commit(id, offset);
@@ -357,39 +437,64 @@ function sameRecord(stored: StoredRecord, expected: LogRecord): boolean {
   );
 }
 
+/**
+ * A full scan of one partition against the model: every record one that may be at its offset, every
+ * required one there, the end right after the last. Returns the scan.
+ */
+function checkContents(
+  context: RoundContext,
+  log: PartitionLog,
+  disk: SimDisk,
+  id: number,
+  where: string,
+): StoredRecord[] {
+  const model = context.model[id];
+  const partition = log.partition(id);
+  const endOffset = partition.endOffset;
+  const all = scanAll(log, id, endOffset);
+  context.summary.recordsChecked += all.length;
+  const byOffset = new Map<number, StoredRecord>();
+  let previous = -1;
+  for (const record of all) {
+    assert.ok(record.offset > previous, `${where}: offsets rise (${record.offset} after ${previous})`);
+    assert.ok(record.offset < endOffset, `${where}: record ${record.offset} below endOffset ${endOffset}`);
+    previous = record.offset;
+    byOffset.set(record.offset, record);
+    const versions = model.candidates[record.offset] ?? [];
+    assert.ok(
+      versions.some((version) => sameRecord(record, version)),
+      `${where}: offset ${record.offset} holds a record never submitted there (${versions.length} candidates)`,
+    );
+  }
+  // Right after the last record, or at the base of an empty active segment: retention may leave
+  // nothing else, and a cut during it may leave an older segment and lose the ones between (a gap of
+  // records it was deleting, which are not required).
+  const bases = disk
+    .listNow(`${simDirectory}/${partitionDirectoryName(id)}`)
+    .filter((name) => name.endsWith(".log"))
+    .map((name) => Number.parseInt(name, 10));
+  const activeBase = Math.max(0, ...bases);
+  assert.ok(
+    endOffset === previous + 1 || (endOffset === activeBase && previous < activeBase),
+    `${where}: endOffset ${endOffset} is right after the last record ${previous} or the empty active segment's base`,
+  );
+  model.required.forEach((expected, offset) => {
+    if (expected === undefined) return;
+    const stored = byOffset.get(offset);
+    assert.ok(stored !== undefined, `${where}: acknowledged offset ${offset} is missing (end ${endOffset})`);
+    assertSameRecord(stored, expected, `${where}: acknowledged offset ${offset}`);
+  });
+  return all;
+}
+
 /** Checks a freshly opened log against the model, then makes what it shows the model's new base. */
-function checkLog(context: RoundContext, log: PartitionLog, when: string): void {
+function checkLog(context: RoundContext, log: PartitionLog, disk: SimDisk, when: string): void {
   const consumer = log.consumer(consumerName);
   for (let id = 0; id < context.options.partitionCount; id++) {
     const where = `${when}, partition ${id}`;
     const model = context.model[id];
-    const partition = log.partition(id);
-    const endOffset = partition.endOffset;
-    const all = scanAll(log, id, endOffset);
-    context.summary.recordsChecked += all.length;
-    const byOffset = new Map<number, StoredRecord>();
-    let previous = -1;
-    for (const record of all) {
-      assert.ok(record.offset > previous, `${where}: offsets rise (${record.offset} after ${previous})`);
-      assert.ok(record.offset < endOffset, `${where}: record ${record.offset} below endOffset ${endOffset}`);
-      previous = record.offset;
-      byOffset.set(record.offset, record);
-      const versions = model.candidates[record.offset] ?? [];
-      assert.ok(
-        versions.some((version) => sameRecord(record, version)),
-        `${where}: offset ${record.offset} holds a record never submitted there (${versions.length} candidates)`,
-      );
-    }
-    assert.equal(endOffset, previous + 1, `${where}: endOffset is right after the last record`);
-    model.required.forEach((expected, offset) => {
-      if (expected === undefined) return;
-      const stored = byOffset.get(offset);
-      assert.ok(
-        stored !== undefined,
-        `${where}: acknowledged offset ${offset} is missing (end ${endOffset})`,
-      );
-      assertSameRecord(stored, expected, `${where}: acknowledged offset ${offset}`);
-    });
+    const endOffset = log.partition(id).endOffset;
+    const all = checkContents(context, log, disk, id, where);
     checkQueries(context, log, id, all, where);
     const committed = consumer.get(id);
     assert.ok(

@@ -22,7 +22,18 @@ if (!Number.isSafeInteger(rounds) || rounds < 1 || !Number.isSafeInteger(firstSe
 }
 
 const startedMs = performance.now();
-const totals = { cuts: 0, recoveryCuts: 0, appendsAcked: 0, truncates: 0, recordsChecked: 0, operations: 0 };
+const totals = {
+  cuts: 0,
+  recoveryCuts: 0,
+  appendsAcked: 0,
+  truncates: 0,
+  truncatesAcrossSegments: 0,
+  maintenances: 0,
+  segmentsDeleted: 0,
+  segmentsCompacted: 0,
+  recordsChecked: 0,
+  operations: 0,
+};
 let done = 0;
 for (let seed = firstSeed; seed < firstSeed + rounds; seed++) {
   try {
@@ -30,12 +41,7 @@ for (let seed = firstSeed; seed < firstSeed + rounds; seed++) {
       lyingSyncs: values["lying-syncs"],
       traceOperations: Number(values.trace),
     });
-    totals.cuts += summary.cuts;
-    totals.recoveryCuts += summary.recoveryCuts;
-    totals.appendsAcked += summary.appendsAcked;
-    totals.truncates += summary.truncates;
-    totals.recordsChecked += summary.recordsChecked;
-    totals.operations += summary.operations;
+    for (const key of Object.keys(totals) as Array<keyof typeof totals>) totals[key] += summary[key];
     done++;
   } catch (error) {
     const seedOf = error instanceof SimFailure ? error.seed : seed;
@@ -47,6 +53,8 @@ for (let seed = firstSeed; seed < firstSeed + rounds; seed++) {
 const seconds = (performance.now() - startedMs) / 1000;
 process.stdout.write(
   `sim: ${done} rounds from seed ${firstSeed} in ${seconds.toFixed(1)} s (${(done / seconds).toFixed(0)} rounds/s), ` +
-    `${totals.cuts} cuts + ${totals.recoveryCuts} during recovery, ${totals.appendsAcked} appends acked, ${totals.truncates} truncates, ` +
+    `${totals.cuts} cuts + ${totals.recoveryCuts} during recovery, ${totals.appendsAcked} appends acked, ` +
+    `${totals.truncates} truncates (${totals.truncatesAcrossSegments} across segments), ` +
+    `${totals.maintenances} maintenance runs (${totals.segmentsDeleted} segments deleted, ${totals.segmentsCompacted} compacted, acknowledged), ` +
     `${totals.recordsChecked} records checked, ${totals.operations} storage operations\n`,
 );
