@@ -138,8 +138,8 @@ export async function evaluateLogQuery(
     };
     const out = heap.offer(kept);
     if (out === kept) return;
-    context.holdBytes(bytes);
     if (out !== null) context.releaseBytes(out.bytes);
+    context.holdBytes(bytes);
   });
   const kept = heap.drain();
   kept.sort(forward ? compareEntries : (a, b) => compareEntries(b, a));
