@@ -306,6 +306,31 @@ describe("range aggregations", () => {
     ]);
   });
 
+  test("a range wider than 2^52 ns (~52 days) takes the bigint path with the same windows", async () => {
+    const day = 86_400;
+    const lines = [
+      entry(at(1.5 * day), a, "x"),
+      entry(at(3 * day), a, "y"),
+      entry(at(59 * day) + 1n, a, "z"),
+    ];
+    const data = await range('count_over_time({app="a"}[1d])', lines, {
+      startNs: at(0),
+      endNs: at(60 * day),
+      stepNs: BigInt(day) * second,
+    });
+    // (1d, 2d] holds 1.5d; (2d, 3d] holds 3d; (59d, 60d] holds 59d + 1 ns.
+    assert.deepEqual(result(data), [
+      {
+        metric: a,
+        values: [
+          [sec(2 * day), "1"],
+          [sec(3 * day), "1"],
+          [sec(60 * day), "1"],
+        ],
+      },
+    ]);
+  });
+
   test("matrix timestamps are seconds with the millisecond fraction, as model.Time prints them", async () => {
     const data = await range('count_over_time({app="a"}[1s])', [entry(at(0.25), a, "x")], {
       startNs: at(0.5),
@@ -666,8 +691,9 @@ test("property: count_over_time equals counting each step's window by scanning",
       fc.integer({ min: -10, max: 10 }),
       async (raw, stepS, rangeS, offsetS) => {
         const entries = toEntries(raw);
-        const offset = offsetS === 0 ? "" : ` offset ${Math.abs(offsetS)}s`;
-        const offsetNs = BigInt(Math.abs(offsetS)) * second;
+        // Negative offsets look forward, as Loki allows.
+        const offset = offsetS === 0 ? "" : ` offset ${offsetS}s`;
+        const offsetNs = BigInt(offsetS) * second;
         const query = `sum by (app) (count_over_time({app=~".+"}[${rangeS}s]${offset}))`;
         const data = await range(query, entries, { stepNs: BigInt(stepS) * second });
         const expected: { metric: Record<string, string>; values: [number, string][] }[] = [];
