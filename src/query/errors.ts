@@ -93,3 +93,31 @@ export function positionAt(text: string, offset: number): QueryPosition {
   }
   return { offset, line, column };
 }
+
+// ---- evaluation ---------------------------------------------------------------------------------
+// Failures while a parsed query runs. They carry no position (the text parsed); Loki answers 400 for
+// budget, pipeline and parameter errors (logqlmodel.ErrLimit, ErrPipeline, loghttp's validation) and
+// 504 when the time budget runs out (its context deadline), which is how the HTTP layer maps `code`.
+
+export const queryExecutionErrorCodes = {
+  /** A memory budget ran out: series, points, kept bytes, or `limit` above the entries maximum. */
+  budget: "QUERY_BUDGET",
+  /** The time budget ran out or the client went away: the query's AbortSignal fired. */
+  timeout: "QUERY_TIMEOUT",
+  /** A metric sample still carries `__error__` (Loki's PipelineError): the user must filter it. */
+  pipeline: "QUERY_PIPELINE",
+  /** Parameters Loki rejects: step ≤ 0, too many steps, end before start, a log query as instant. */
+  params: "QUERY_PARAMS",
+} as const;
+
+export type QueryExecutionErrorCode =
+  (typeof queryExecutionErrorCodes)[keyof typeof queryExecutionErrorCodes];
+
+export class QueryExecutionError extends Error {
+  readonly code: QueryExecutionErrorCode;
+  constructor(code: QueryExecutionErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "QueryExecutionError";
+    this.code = code;
+  }
+}

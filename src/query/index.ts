@@ -1,6 +1,8 @@
 // The query stage's public surface. The HTTP layer needs parseQuery and the errors (to map `code` to
-// a status; Loki answers 400 for every one of them); the planner and executor need the AST types,
-// formatQuery (logs, cache keys) and the RE2-semantics regex wrapper. Nothing else is exported.
+// a status; Loki answers 400 for every parse error), evaluateRange / evaluateInstant with their
+// parameters and Loki-shaped results, and checkRangeParams to validate query_range while decoding;
+// the planner and executor need the AST types, formatQuery (logs, cache keys) and the RE2-semantics
+// regex wrapper. Nothing else is exported.
 
 export type {
   BinaryExpr,
@@ -31,18 +33,31 @@ export type {
   VectorOp,
 } from "./ast.ts";
 export { isLogQuery } from "./ast.ts";
-export type { QueryErrorCode, QueryPosition } from "./errors.ts";
+export type { QueryErrorCode, QueryExecutionErrorCode, QueryPosition } from "./errors.ts";
 export {
   QueryError,
+  QueryExecutionError,
   QueryInvalidError,
   QueryLimitError,
   QueryRegexError,
   QuerySyntaxError,
   QueryUnsupportedError,
   queryErrorCodes,
+  queryExecutionErrorCodes,
 } from "./errors.ts";
+export type { InstantQueryParams, QueryBudget, QueryParams } from "./eval/evaluate.ts";
+export { checkRangeParams, defaultQueryBudget, evaluateInstant, evaluateRange } from "./eval/evaluate.ts";
+export type {
+  LokiLabels,
+  LokiPoint,
+  LokiResultData,
+  LokiSample,
+  LokiSeries,
+  LokiStats,
+  LokiStream,
+} from "./eval/result.ts";
 export { formatQuery } from "./format.ts";
-export { queryLimits } from "./limits.ts";
+export { queryEvalLimits, queryLimits } from "./limits.ts";
 export { parseQuery } from "./parse.ts";
 export type { CompiledRegex, RegexAnchoring } from "./regex.ts";
 export { compileRegex, RegexSyntaxError, regexAnchorings } from "./regex.ts";

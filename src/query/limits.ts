@@ -20,3 +20,24 @@ export const queryLimits = {
   // lookup and scan; 32 covers binary expressions over many series groups.
   selectorsPerQueryMax: 32,
 } as const;
+
+// Bounds of query evaluation (src/query/eval). The HTTP layer passes a budget per query; these are
+// the defaults it starts from and the fixed bounds Loki applies to every query.
+export const queryEvalLimits = {
+  // Loki's max_query_series default: a metric query answering more series than this fails
+  // ("maximum number of series (500) reached for a single query"). Checked on the answer, as Loki
+  // does, so `sum(count_over_time({app=~".+"}[1m]))` over 10,000 streams still answers one series.
+  seriesMax: 500,
+  // Loki's max_entries_limit_per_query default: a log query's `limit` above it is refused, not clamped.
+  entriesMax: 5_000,
+  // Points (series × steps) held by all accumulators of one metric query at once: each costs a
+  // Float64 value, a Float64 count and a presence byte (~17 B), so 4 M points is ~68 MiB, the
+  // memory a query may take on a 1 GiB heap beside ingest. 500 series × 11,000 steps fits half of it.
+  pointsMax: 4_000_000,
+  // Bytes of log lines and labels a log query keeps (its `limit` heap, or all matching entries when
+  // `interval` is set). 5,000 lines of 8 KiB each is 40 MiB; 64 MiB leaves room for labels.
+  bytesMax: 64 * 1024 * 1024,
+  // Loki rejects query_range when (end − start) / step > 11,000 (pkg/loghttp/query.go): Prometheus'
+  // bound, which keeps one series' answer below ~250 KiB of JSON.
+  stepsPerSeriesMax: 11_000,
+} as const;
