@@ -1,6 +1,7 @@
 // The query stage's public surface. The HTTP layer needs parseQuery and the errors (to map `code` to
 // a status; Loki answers 400 for every one of them); the planner and executor need the AST types,
-// formatQuery (logs, cache keys) and the RE2-semantics regex wrapper. Nothing else is exported.
+// formatQuery (logs, cache keys) and the RE2-semantics regex wrapper; the evaluator and the entry
+// sources need the compiled pipeline, selector matchers and line filters. Nothing else is exported.
 
 export type {
   BinaryExpr,
@@ -41,6 +42,14 @@ export {
   QueryUnsupportedError,
   queryErrorCodes,
 } from "./errors.ts";
+export type { CompiledMatchers, CompiledPipeline, ProcessedEntry } from "./eval/pipeline.ts";
+export {
+  compileLineFilters,
+  compileMatchers,
+  compilePipeline,
+  PipelineError,
+  pipelineErrorLabels,
+} from "./eval/pipeline.ts";
 export { formatQuery } from "./format.ts";
 export { queryLimits } from "./limits.ts";
 export { parseQuery } from "./parse.ts";
