@@ -2,7 +2,8 @@
 // a status; Loki answers 400 for every parse error), evaluateRange / evaluateInstant with their
 // parameters and Loki-shaped results, and checkRangeParams to validate query_range while decoding;
 // the planner and executor need the AST types, formatQuery (logs, cache keys) and the RE2-semantics
-// regex wrapper. Nothing else is exported.
+// regex wrapper; the evaluator and the entry sources need the compiled pipeline, selector matchers
+// and line filters. Nothing else is exported.
 
 export type {
   BinaryExpr,
@@ -47,6 +48,14 @@ export {
 } from "./errors.ts";
 export type { InstantQueryParams, QueryBudget, QueryParams } from "./eval/evaluate.ts";
 export { checkRangeParams, defaultQueryBudget, evaluateInstant, evaluateRange } from "./eval/evaluate.ts";
+export type { CompiledMatchers, CompiledPipeline, ProcessedEntry } from "./eval/pipeline.ts";
+export {
+  compileLineFilters,
+  compileMatchers,
+  compilePipeline,
+  PipelineError,
+  pipelineErrorLabels,
+} from "./eval/pipeline.ts";
 export type {
   LokiLabels,
   LokiPoint,
