@@ -104,8 +104,8 @@ export interface ScanStep {
 }
 
 const nanosecondsPerMillisecond = 1_000_000n;
-/** Backward windows: first guess of records per window, then sized from what was read. */
-const backwardWindowRecordsFirst = 4096;
+/** Backward windows: first guess of records per window (small: records may be large), then sized from what was read. */
+const backwardWindowRecordsFirst = 64;
 const backwardWindowRecordsMin = 64;
 const backwardWindowRecordsMax = 1 << 20;
 
@@ -203,13 +203,16 @@ function* readRanges(
     const { fromOffset, toOffset } = ranges[r];
     for (let windowEnd = toOffset; windowEnd > fromOffset; ) {
       const windowStart = Math.max(fromOffset, windowEnd - windowRecords);
+      // A window is sized to about one step (below), so holding its steps to reverse them is bounded.
+      const steps: StoredRecord[][] = [];
       let bytes = 0;
       let records = 0;
       for (const step of readForward(partition, windowStart, windowEnd, plan, stats)) {
         for (const record of step) bytes += record.key.length + record.value.length;
         records += step.length;
-        yield step;
+        steps.push(step);
       }
+      for (let i = steps.length - 1; i >= 0; i--) yield steps[i].reverse();
       windowEnd = windowStart;
       if (records > 0) {
         const perRecord = Math.max(1, bytes / records);
@@ -324,8 +327,7 @@ export class LogSource implements EntrySource {
       ranges: blocks === undefined ? undefined : (partition) => blocks(partition, selection),
     };
     for await (const step of scanLog(log, plan, this.stats)) {
-      if (selection.direction === "backward") step.entries.reverse();
-      yield* step.entries;
+      yield* step.entries; // backward: readRanges has reversed each step already
     }
   }
 }
