@@ -9,6 +9,7 @@ import path from "node:path";
 import { afterEach, test } from "node:test";
 import { enrichAndRoute, type ServiceLogEntry } from "../../ingest/index.ts";
 import { PartitionLog } from "../../log/index.ts";
+import { QueryError } from "../errors.ts";
 import { QueryEngine } from "./engine.ts";
 import { QueryParameterError, QuerySeriesLimitError, QueryTimeoutError } from "./errors.ts";
 
@@ -169,7 +170,14 @@ test("query: parses, evaluates over the tenant's entries, newest first by defaul
 test("errors: a metric query where a selector is required, the series bound, the caller's abort, the time budget", async () => {
   const log = await fixture();
   const engine = new QueryEngine({ log });
-  assert.throws(() => engine.labelNames("t", 'count_over_time({service="x"}[1m])', all), QueryParameterError);
+  await assert.rejects(
+    engine.labelNames("t", 'count_over_time({service="x"}[1m])', all),
+    QueryParameterError,
+  );
+  await assert.rejects(
+    engine.query("t", "{", { ...all, limit: 1, direction: "forward", stepNs: 1n }),
+    QueryError,
+  );
   const bounded = new QueryEngine({ log, limits: { seriesMax: 2 } });
   await assert.rejects(bounded.series("t", ['{service=~".+"}'], all), QuerySeriesLimitError);
   const caller = new AbortController();

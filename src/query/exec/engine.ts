@@ -3,7 +3,8 @@
 // a time budget (executionLimits.queryTimeoutMs, combined with the caller's signal, e.g. the client
 // going away) and answers in the shapes the Loki API's `data` field holds. Errors: QueryError
 // subclasses for the query text (src/query/errors.ts), ExecutionError subclasses for running it
-// (./errors.ts); an abort by the caller's signal rejects with that signal's reason.
+// (./errors.ts), every one a rejection of the returned promise; an abort by the caller's signal
+// rejects with that signal's reason.
 
 import type { PartitionLog } from "../../log/index.ts";
 import type { LabelSet } from "../../model/stream.ts";
@@ -73,7 +74,7 @@ export class QueryEngine {
   }
 
   /** /query_range: parses `text` and evaluates it over [startNs, endNs). */
-  query(tenant: string, text: string, params: RangeQueryParams): Promise<unknown> {
+  async query(tenant: string, text: string, params: RangeQueryParams): Promise<unknown> {
     const query = parseQuery(text);
     return this.#budget(params.signal, (signal) =>
       evaluateRange(query, this.#source(tenant), {
@@ -88,7 +89,7 @@ export class QueryEngine {
   }
 
   /** /query: parses `text` and evaluates it at `timeNs`. */
-  instantQuery(tenant: string, text: string, params: InstantQueryParams): Promise<unknown> {
+  async instantQuery(tenant: string, text: string, params: InstantQueryParams): Promise<unknown> {
     const query = parseQuery(text);
     return this.#budget(params.signal, (signal) =>
       evaluateInstant(query, this.#source(tenant), {
@@ -101,7 +102,7 @@ export class QueryEngine {
   }
 
   /** /series: the streams any of `selectors` matches (Loki's repeated match[]). */
-  series(tenant: string, selectors: readonly string[], params: ListingParams): Promise<LabelSet[]> {
+  async series(tenant: string, selectors: readonly string[], params: ListingParams): Promise<LabelSet[]> {
     const matcherSets = selectors.map(matchersOf);
     if (matcherSets.length === 0) throw new QueryParameterError("at least one match[] selector is required");
     return this.#budget(params.signal, (signal) =>
@@ -110,7 +111,7 @@ export class QueryEngine {
   }
 
   /** /labels: label names of the streams `selector` matches (every stream when null). */
-  labelNames(tenant: string, selector: string | null, params: ListingParams): Promise<string[]> {
+  async labelNames(tenant: string, selector: string | null, params: ListingParams): Promise<string[]> {
     const matchers = selector === null ? [] : matchersOf(selector);
     return this.#budget(params.signal, (signal) =>
       labelNames(this.#log, this.#range(tenant, params, signal), matchers),
@@ -118,7 +119,7 @@ export class QueryEngine {
   }
 
   /** /label/<name>/values: the values of `name` in the streams `selector` matches (every stream when null). */
-  labelValues(
+  async labelValues(
     tenant: string,
     name: string,
     selector: string | null,
@@ -131,7 +132,7 @@ export class QueryEngine {
   }
 
   /** /index/stats: {streams, chunks, entries, bytes} of `selector` (series.ts says what chunks are). */
-  indexStats(tenant: string, selector: string, params: ListingParams): Promise<IndexStats> {
+  async indexStats(tenant: string, selector: string, params: ListingParams): Promise<IndexStats> {
     const matchers = matchersOf(selector);
     return this.#budget(params.signal, (signal) =>
       indexStats(this.#log, this.#range(tenant, params, signal), matchers),
@@ -139,7 +140,7 @@ export class QueryEngine {
   }
 
   /** /index/volume: the `result` vector of Loki's answer (resultType "vector"). */
-  volume(tenant: string, selector: string, params: VolumeParams): Promise<VolumeSample[]> {
+  async volume(tenant: string, selector: string, params: VolumeParams): Promise<VolumeSample[]> {
     const matchers = matchersOf(selector);
     return this.#budget(params.signal, (signal) =>
       volume(this.#log, this.#range(tenant, params, signal), matchers, {
