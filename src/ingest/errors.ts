@@ -47,3 +47,18 @@ export class RecordFormatError extends Error {
     this.name = "RecordFormatError";
   }
 }
+
+export const recordDecodeErrorCode = "INGEST_RECORD_DECODE";
+
+/**
+ * A stored record of a format this version knows whose bytes do not decode as that format says
+ * (src/ingest/FORMAT.md): a key without its separator, a value that is not the JSON entry. Unlike
+ * RecordFormatError, a newer version would not read it either; readers skip it and count it.
+ */
+export class RecordDecodeError extends Error {
+  readonly code = recordDecodeErrorCode;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "RecordDecodeError";
+  }
+}

@@ -14,8 +14,10 @@ export {
 export { Admission, type AdmissionLimits } from "./admission.ts";
 export {
   IngestError,
+  RecordDecodeError,
   RecordFormatError,
   type RejectReason,
+  recordDecodeErrorCode,
   recordFormatErrorCode,
   rejectReasons,
 } from "./errors.ts";
@@ -35,5 +37,12 @@ export {
   serviceStreamKey,
   storedServiceEntry,
 } from "./service-logs.ts";
+export {
+  type DecodedServiceRecord,
+  decodeServiceRecord,
+  hasKeyPrefix,
+  type StoredServiceEntry,
+  serviceKeyPrefix,
+} from "./service-logs-stored.ts";
 export { isLegacyValue, type RecordFormat, recordFormats } from "./stored-format.ts";
 export { TenantLimiter, type TenantRates } from "./tenant-limits.ts";

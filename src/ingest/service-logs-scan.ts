@@ -27,6 +27,7 @@ import {
   labelValueCharsMax,
   levelCharsMax,
   serviceCharsMax,
+  streamLabelsMax,
   timestampMsMax,
 } from "./limits.ts";
 import type { ServiceLogLimits } from "./service-logs.ts";
@@ -40,9 +41,10 @@ const messageField = Buffer.from(',"message":"');
 const labelsField = Buffer.from(',"labels":{');
 // A timestamp of more digits is above timestampMsMax (2^51 has 16).
 const timestampDigitsMax = 16;
-// Entries with more labels are left to the general path: the repeated-name check here compares
-// each name with every earlier one, and log labels are a handful.
-const labelsScannedMax = 32;
+// The most labels an entry may have besides its service (limits.ts streamLabelsMax); more are left
+// to the general path, which rejects them. It also bounds the repeated-name check here, which
+// compares each name with every earlier one.
+const labelsScannedMax = streamLabelsMax - 1;
 
 /**
  * Per-entry positions of one body, reused from request to request: grown up to the largest body's
@@ -189,7 +191,9 @@ function scanEntry(body: Buffer, start: number, limits: ServiceLogLimits): numbe
   scanned.serviceEnd = serviceEnd;
   position = serviceEnd + 1;
 
+  let streamLabels = 1; // service
   if (matches(body, position, levelField)) {
+    streamLabels++;
     position += levelField.length;
     const levelEnd = stringEnd(body, position, true);
     if (levelEnd < 0 || levelEnd - position > levelCharsMax) return -1;
@@ -203,7 +207,9 @@ function scanEntry(body: Buffer, start: number, limits: ServiceLogLimits): numbe
   position = messageEnd + 1;
 
   if (matches(body, position, labelsField)) {
-    position = scanLabels(body, position + labelsField.length, limits.labelsMax);
+    // Over either bound gives up: the general path words the error (limits.ts streamLabelsMax).
+    const labelsMax = Math.min(limits.labelsMax, streamLabelsMax - streamLabels);
+    position = scanLabels(body, position + labelsField.length, labelsMax);
     if (position < 0) return -1;
   }
   return body[position] === byte.closeBrace ? position : -1;

@@ -12,6 +12,7 @@ import {
   labelValueCharsMax,
   levelCharsMax,
   serviceCharsMax,
+  streamLabelsMax,
   timestampMsMax,
 } from "./limits.ts";
 import { scanCanonicalServiceLogs } from "./service-logs-scan.ts";
@@ -90,7 +91,17 @@ function validateEntry(entry: unknown, index: number, limits: ServiceLogLimits):
     if (level.length > levelCharsMax)
       throw invalidEntry(index, `level is longer than ${levelCharsMax} characters`);
   }
-  if (labels !== undefined && labels !== null) validateLabels(labels, index, limits);
+  if (labels !== undefined && labels !== null) {
+    validateLabels(labels, index, limits);
+    // Counted after the labels' own checks, so a label that is not a string is reported as such.
+    const streamLabels = 1 + (typeof level === "string" ? 1 : 0) + Object.keys(labels).length;
+    if (streamLabels > streamLabelsMax) {
+      throw invalidEntry(
+        index,
+        `too many labels (${streamLabels} > ${streamLabelsMax}; service and level count as labels)`,
+      );
+    }
+  }
 }
 
 function validateLabels(labels: unknown, index: number, limits: ServiceLogLimits): void {

@@ -41,3 +41,25 @@ export const queryEvalLimits = {
   // bound, which keeps one series' answer below ~250 KiB of JSON.
   stepsPerSeriesMax: 11_000,
 } as const;
+// Bounds of running a query over the partition log (src/query/exec). The engine takes overrides
+// (QueryEngine options), as an operator would set them.
+export const executionLimits = {
+  // The time budget of one query, series, labels, stats or volume request: Loki's default
+  // query_timeout is 1 minute. Past it the scan stops at its next step and the request fails with
+  // QueryTimeoutError, instead of holding a reader and its memory for as long as the range is wide.
+  queryTimeoutMs: 60_000,
+  // Key+value bytes one read step takes from a partition (Partition.read's bytesMax, itself capped by
+  // the log's readBytesMax). Between steps the scan yields to the event loop, so this bounds how long
+  // ingest waits behind a query: 1 MiB is about one batch, a few milliseconds to decode.
+  readStepBytes: 1024 * 1024,
+  // Distinct streams one series, labels or stats request may collect: a label set is ~100–300 bytes,
+  // so 100,000 keep a request under ~30 MB. Past it the request fails (QuerySeriesLimitError) rather
+  // than answering with a silently cut list.
+  seriesMax: 100_000,
+  // /index/volume: Loki's default number of series returned (`limit`, seriesvolume.DefaultLimit) and
+  // its volume_max_series (1000): the most aggregated series one request may build before failing.
+  volumeLimitDefault: 100,
+  volumeSeriesMax: 1000,
+} as const;
+
+export type ExecutionLimits = { -readonly [K in keyof typeof executionLimits]: number };

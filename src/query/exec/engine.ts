@@ -1,0 +1,209 @@
+// The query engine the HTTP layer calls: one object per server over the topics/logs partition log.
+// Each method takes a tenant and already-parsed parameters (times as bigint nanoseconds), runs under
+// a time budget (executionLimits.queryTimeoutMs, combined with the caller's signal, e.g. the client
+// going away) and answers in the shapes the Loki API's `data` field holds. Errors: QueryError
+// subclasses for the query text (src/query/errors.ts), ExecutionError subclasses for running it
+// (./errors.ts), every one a rejection of the returned promise; an abort by the caller's signal
+// rejects with that signal's reason.
+
+import type { PartitionLog } from "../../log/index.ts";
+import type { LabelSet } from "../../model/stream.ts";
+import type { LabelMatcher, Query } from "../ast.ts";
+import { defaultQueryBudget, evaluateInstant, evaluateRange, type QueryBudget } from "../eval/evaluate.ts";
+import type { LokiResultData } from "../eval/result.ts";
+import { type ExecutionLimits, executionLimits } from "../limits.ts";
+import { parseQuery } from "../parse.ts";
+import { QueryParameterError, QueryTimeoutError } from "./errors.ts";
+import { type CandidateBlocks, LogSource } from "./log-source.ts";
+import {
+  type IndexStats,
+  indexStats,
+  type ListingRange,
+  labelNames,
+  labelValues,
+  listSeries,
+  type VolumeSample,
+  volume,
+} from "./series.ts";
+
+export interface QueryEngineOptions {
+  /** The topics/logs partition log. The engine only reads it; its owner closes it. */
+  readonly log: PartitionLog;
+  readonly limits?: Partial<ExecutionLimits>;
+  /** Candidate offset ranges per partition for queries (a token index); default: full scans. */
+  readonly blocks?: CandidateBlocks;
+  /** The memory budget of each query (src/query/limits.ts queryEvalLimits by default). */
+  readonly budget?: Partial<QueryBudget>;
+}
+
+export interface RangeQueryParams {
+  readonly startNs: bigint;
+  readonly endNs: bigint;
+  readonly limit: number;
+  readonly direction: "forward" | "backward";
+  readonly stepNs: bigint;
+  /** Log queries: Loki's `interval`, at most one entry per interval. */
+  readonly intervalNs?: bigint;
+  readonly signal?: AbortSignal;
+}
+
+export interface InstantQueryParams {
+  readonly timeNs: bigint;
+  readonly limit: number;
+  readonly direction: "forward" | "backward";
+  readonly signal?: AbortSignal;
+}
+
+export interface ListingParams {
+  readonly startNs: bigint;
+  readonly endNs: bigint;
+  readonly signal?: AbortSignal;
+}
+
+export interface VolumeParams extends ListingParams {
+  /** Default executionLimits.volumeLimitDefault (Loki's 100). */
+  readonly limit?: number;
+  readonly targetLabels?: readonly string[];
+  readonly aggregateBy?: "series" | "labels";
+}
+
+export class QueryEngine {
+  readonly #log: PartitionLog;
+  readonly #limits: ExecutionLimits;
+  readonly #blocks: CandidateBlocks | undefined;
+  readonly #memoryBudget: QueryBudget;
+
+  constructor(options: QueryEngineOptions) {
+    this.#log = options.log;
+    this.#limits = { ...executionLimits, ...options.limits };
+    this.#blocks = options.blocks;
+    this.#memoryBudget = { ...defaultQueryBudget, ...options.budget };
+  }
+
+  /** /query_range: parses `text` and evaluates it over [startNs, endNs). */
+  async query(tenant: string, text: string, params: RangeQueryParams): Promise<LokiResultData> {
+    const query = parseQuery(text);
+    return this.#budget(params.signal, (signal) =>
+      evaluateRange(query, this.#source(tenant), {
+        startNs: params.startNs,
+        endNs: params.endNs,
+        limit: params.limit,
+        direction: params.direction,
+        stepNs: params.stepNs,
+        ...(params.intervalNs === undefined ? {} : { intervalNs: params.intervalNs }),
+        signal,
+        budget: this.#memoryBudget,
+      }),
+    );
+  }
+
+  /** /query: parses `text` and evaluates it at `timeNs`. */
+  async instantQuery(tenant: string, text: string, params: InstantQueryParams): Promise<LokiResultData> {
+    const query = parseQuery(text);
+    return this.#budget(params.signal, (signal) =>
+      evaluateInstant(query, this.#source(tenant), {
+        timeNs: params.timeNs,
+        limit: params.limit,
+        direction: params.direction,
+        signal,
+        budget: this.#memoryBudget,
+      }),
+    );
+  }
+
+  /** /series: the streams any of `selectors` matches (Loki's repeated match[]). */
+  async series(tenant: string, selectors: readonly string[], params: ListingParams): Promise<LabelSet[]> {
+    const matcherSets = selectors.map(matchersOf);
+    if (matcherSets.length === 0) throw new QueryParameterError("at least one match[] selector is required");
+    return this.#budget(params.signal, (signal) =>
+      listSeries(this.#log, this.#range(tenant, params, signal), matcherSets),
+    );
+  }
+
+  /** /labels: label names of the streams `selector` matches (every stream when null). */
+  async labelNames(tenant: string, selector: string | null, params: ListingParams): Promise<string[]> {
+    const matchers = selector === null ? [] : matchersOf(selector);
+    return this.#budget(params.signal, (signal) =>
+      labelNames(this.#log, this.#range(tenant, params, signal), matchers),
+    );
+  }
+
+  /** /label/<name>/values: the values of `name` in the streams `selector` matches (every stream when null). */
+  async labelValues(
+    tenant: string,
+    name: string,
+    selector: string | null,
+    params: ListingParams,
+  ): Promise<string[]> {
+    const matchers = selector === null ? [] : matchersOf(selector);
+    return this.#budget(params.signal, (signal) =>
+      labelValues(this.#log, this.#range(tenant, params, signal), name, matchers),
+    );
+  }
+
+  /** /index/stats: {streams, chunks, entries, bytes} of `selector` (series.ts says what chunks are). */
+  async indexStats(tenant: string, selector: string, params: ListingParams): Promise<IndexStats> {
+    const matchers = matchersOf(selector);
+    return this.#budget(params.signal, (signal) =>
+      indexStats(this.#log, this.#range(tenant, params, signal), matchers),
+    );
+  }
+
+  /** /index/volume: the `result` vector of Loki's answer (resultType "vector"). */
+  async volume(tenant: string, selector: string, params: VolumeParams): Promise<VolumeSample[]> {
+    const matchers = matchersOf(selector);
+    return this.#budget(params.signal, (signal) =>
+      volume(this.#log, this.#range(tenant, params, signal), matchers, {
+        limit: params.limit ?? this.#limits.volumeLimitDefault,
+        targetLabels: params.targetLabels,
+        aggregateBy: params.aggregateBy,
+        seriesMax: this.#limits.volumeSeriesMax,
+      }),
+    );
+  }
+
+  #source(tenant: string): LogSource {
+    return new LogSource({
+      log: this.#log,
+      tenant,
+      readStepBytes: this.#limits.readStepBytes,
+      blocks: this.#blocks,
+    });
+  }
+
+  #range(tenant: string, params: ListingParams, signal: AbortSignal): ListingRange {
+    return {
+      tenant,
+      startNs: params.startNs,
+      endNs: params.endNs,
+      signal,
+      stepBytes: this.#limits.readStepBytes,
+      seriesMax: this.#limits.seriesMax,
+    };
+  }
+
+  /** Runs `work` under the time budget; a budget that runs out becomes QueryTimeoutError. */
+  async #budget<T>(caller: AbortSignal | undefined, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const timeoutMs = this.#limits.queryTimeoutMs;
+    const timeout = AbortSignal.timeout(timeoutMs);
+    const signal = caller === undefined ? timeout : AbortSignal.any([caller, timeout]);
+    try {
+      return await work(signal);
+    } catch (error) {
+      // The caller's abort wins when both happened: its reason is what it waits for.
+      if (timeout.aborted && !(caller?.aborted ?? false)) throw new QueryTimeoutError(timeoutMs, error);
+      throw error;
+    }
+  }
+}
+
+/**
+ * The stream matchers of a selector given to a listing. A log query's pipeline is ignored (Loki's
+ * index endpoints look at matchers only); a metric query is refused.
+ */
+function matchersOf(selector: string): readonly LabelMatcher[] {
+  const query: Query = parseQuery(selector);
+  if (query.kind !== "log")
+    throw new QueryParameterError(`a stream selector is required, not a metric query: ${selector}`);
+  return query.matchers;
+}

@@ -1,0 +1,50 @@
+// Typed failures of running a query (as opposed to parsing one: src/query/errors.ts). The HTTP
+// layer maps `code` to a status: a timeout is Loki's 504, a series bound or a bad parameter its 400.
+
+export const executionErrorCodes = {
+  /** The query's time budget (executionLimits.queryTimeoutMs) ran out before it answered. */
+  timeout: "QUERY_TIMEOUT",
+  /** More distinct series than executionLimits.seriesMax / volumeSeriesMax. */
+  seriesLimit: "QUERY_SERIES_LIMIT",
+  /** A parameter the request cannot run with: a selector with a pipeline where only matchers fit. */
+  parameter: "QUERY_PARAMETER",
+} as const;
+
+export type ExecutionErrorCode = (typeof executionErrorCodes)[keyof typeof executionErrorCodes];
+
+export class ExecutionError extends Error {
+  readonly code: ExecutionErrorCode;
+  constructor(code: ExecutionErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "ExecutionError";
+    this.code = code;
+  }
+}
+
+export class QueryTimeoutError extends ExecutionError {
+  readonly timeoutMs: number;
+  constructor(timeoutMs: number, cause?: unknown) {
+    super(executionErrorCodes.timeout, `query timed out after ${timeoutMs} ms`, { cause });
+    this.name = "QueryTimeoutError";
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+export class QuerySeriesLimitError extends ExecutionError {
+  readonly seriesMax: number;
+  constructor(seriesMax: number) {
+    super(
+      executionErrorCodes.seriesLimit,
+      `the query hit the max number of series limit (limit: ${seriesMax} series)`,
+    );
+    this.name = "QuerySeriesLimitError";
+    this.seriesMax = seriesMax;
+  }
+}
+
+export class QueryParameterError extends ExecutionError {
+  constructor(message: string) {
+    super(executionErrorCodes.parameter, message);
+    this.name = "QueryParameterError";
+  }
+}

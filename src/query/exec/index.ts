@@ -1,0 +1,26 @@
+// The executor's public surface: the engine the HTTP layer calls, its errors, and the source the
+// evaluator and index builders are tested against.
+export {
+  type InstantQueryParams,
+  type ListingParams,
+  QueryEngine,
+  type QueryEngineOptions,
+  type RangeQueryParams,
+  type VolumeParams,
+} from "./engine.ts";
+export {
+  ExecutionError,
+  type ExecutionErrorCode,
+  executionErrorCodes,
+  QueryParameterError,
+  QuerySeriesLimitError,
+  QueryTimeoutError,
+} from "./errors.ts";
+export {
+  type CandidateBlocks,
+  LogSource,
+  type LogSourceOptions,
+  type OffsetRange,
+  type ScanStats,
+} from "./log-source.ts";
+export type { IndexStats, VolumeSample } from "./series.ts";
