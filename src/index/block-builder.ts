@@ -11,6 +11,7 @@ import { addLineKeys, type FilterKey } from "./tokens.ts";
 
 export interface BlockShape {
   gramLength: number;
+  windowGrams: number;
   bloomBitsPerKey: number;
   bloomHashesMax: number;
   blockRecordsMax: number;
@@ -68,7 +69,7 @@ export class BlockBuilder {
     if (timestampMs < this.#minTsMs) this.#minTsMs = timestampMs;
     if (timestampMs > this.#maxTsMs) this.#maxTsMs = timestampMs;
     if (entry === null) return;
-    addLineKeys(entry.line, this.#shape.gramLength, this.#keys);
+    addLineKeys(entry.line, this.#shape, this.#keys);
     const { stream } = entry;
     const sighting = this.#streams.get(stream.id);
     if (sighting === undefined)

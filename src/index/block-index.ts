@@ -106,12 +106,13 @@ export class BlockIndex {
   static async open(dir: string, logs: PartitionLog, options: BlockIndexOptions = {}): Promise<BlockIndex> {
     const shape: BlockShape = {
       gramLength: options.gramLength ?? indexLimits.gramLength,
+      windowGrams: options.windowGrams ?? indexLimits.windowGrams,
       bloomBitsPerKey: options.bloomBitsPerKey ?? indexLimits.bloomBitsPerKey,
       bloomHashesMax: options.bloomHashesMax ?? indexLimits.bloomHashesMax,
       blockRecordsMax: options.blockRecordsMax ?? indexLimits.blockRecordsMax,
       blockValueBytesMax: options.blockValueBytesMax ?? indexLimits.blockValueBytesMax,
     };
-    const store = IndexStore.open(path.join(dir, fileName), { gramLength: shape.gramLength });
+    const store = IndexStore.open(path.join(dir, fileName), shape);
     return new BlockIndex(logs, store, shape, options);
   }
 
@@ -251,7 +252,7 @@ export class BlockIndex {
   candidates(partition: number, query: CandidateQuery): CandidateRange[] {
     const source = this.#log.partition(partition);
     const logStartOffset = source.logStartOffset;
-    const requirements = requirementsOf(query.lineFilters, this.#shape.gramLength);
+    const requirements = requirementsOf(query.lineFilters, this.#shape);
     const ranges: CandidateRange[] = [];
     for (const block of this.#blocks[partition]) {
       if (block.toOffset <= logStartOffset) continue;

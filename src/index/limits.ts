@@ -19,6 +19,11 @@ export const indexLimits = {
   // than this prune by time and stream only. 4 measured best between size and needle pruning (3 makes
   // hex ids saturate the filter, 5 makes the filter ~25 % larger and skips 4-character needles).
   gramLength: 4,
+  // The filter keeps one gram per window of this many consecutive grams (the window's minimizer):
+  // a literal run of gramLength + windowGrams - 1 characters or more requires the minimizers of its
+  // own windows, which every line holding it has too. 1 keeps every gram; 4 keeps ~40 % of them and
+  // keeps runs shorter than a window whole (one key for a random 6-character id instead of 3).
+  windowGrams: 4,
   // Bloom filter bits per distinct key of a block. A needle literal has several grams and a block
   // is opened only when all of them hit, so the per-gram false-positive rate can be high: at 10 bits
   // (≈1 %) a 12-character needle's 9 grams make opening an unrelated block very rare.

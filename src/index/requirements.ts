@@ -5,7 +5,7 @@
 // a key — is left out, so it never prunes. Soundness of the keys: tokens.ts.
 
 import type { LineFilterStage } from "../query/ast.ts";
-import { type FilterKey, literalKeys } from "./tokens.ts";
+import { type FilterKey, type GramShape, literalKeys } from "./tokens.ts";
 
 /** Every stage must be met; a stage is met when one of its alternatives' keys are all present. */
 export type Requirements = readonly (readonly (readonly FilterKey[])[])[];
@@ -48,18 +48,18 @@ export function regexLiterals(pattern: string): { literals: string[]; caseInsens
 }
 
 /** The key sets of one positive stage's alternatives, or null when the stage cannot prune. */
-function stageAlternatives(stage: LineFilterStage, gramLength: number): FilterKey[][] | null {
+function stageAlternatives(stage: LineFilterStage, shape: GramShape): FilterKey[][] | null {
   const alternatives: FilterKey[][] = [];
   for (const value of stage.values) {
     let keys: FilterKey[];
-    if (stage.op === "|=") keys = literalKeys(value, false, gramLength);
+    if (stage.op === "|=") keys = literalKeys(value, false, shape);
     else {
       const parsed = regexLiterals(value);
       if (parsed === null) return null;
       keys = [];
       // An alternation inside one regex is an `or` as well: split it into alternatives.
       for (const literal of parsed.literals) {
-        const literalKeyList = literalKeys(literal, parsed.caseInsensitive, gramLength);
+        const literalKeyList = literalKeys(literal, parsed.caseInsensitive, shape);
         if (literalKeyList.length === 0) return null;
         alternatives.push(literalKeyList);
       }
@@ -72,11 +72,11 @@ function stageAlternatives(stage: LineFilterStage, gramLength: number): FilterKe
   return alternatives.length === 0 ? null : alternatives;
 }
 
-export function requirementsOf(lineFilters: readonly LineFilterStage[], gramLength: number): Requirements {
+export function requirementsOf(lineFilters: readonly LineFilterStage[], shape: GramShape): Requirements {
   const stages: FilterKey[][][] = [];
   for (const stage of lineFilters) {
     if (stage.op !== "|=" && stage.op !== "|~") continue; // negative filters never prune
-    const alternatives = stageAlternatives(stage, gramLength);
+    const alternatives = stageAlternatives(stage, shape);
     if (alternatives !== null) stages.push(alternatives);
   }
   return stages;

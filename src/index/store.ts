@@ -61,6 +61,7 @@ export interface StreamSighting {
 /** The parameters a store's blooms were built with: a store of other parameters is rebuilt. */
 export interface FilterParameters {
   gramLength: number;
+  windowGrams: number;
 }
 
 export const streamIdText = (id: bigint) => id.toString(16).padStart(16, "0");
@@ -129,13 +130,14 @@ export class IndexStore {
       const wanted = new Map([
         ["format_version", String(formatVersion)],
         ["gram_length", String(parameters.gramLength)],
+        ["window_grams", String(parameters.windowGrams)],
       ]);
       const version = meta.get("format_version");
       if (version !== undefined && version !== String(formatVersion))
         throw new IndexStoreFormatError(
           `index store ${file} has format version ${version}, this Sluice reads ${formatVersion}: delete it to rebuild`,
         );
-      if (meta.get("gram_length") !== wanted.get("gram_length")) {
+      if ([...wanted].some(([name, value]) => meta.get(name) !== value)) {
         // Derived state built with other grams: every bloom is useless, so start again from the log.
         db.exec("BEGIN; DELETE FROM blocks; DELETE FROM positions; DELETE FROM streams; DELETE FROM meta;");
         const put = db.prepare("INSERT INTO meta (name, value) VALUES (?, ?)");

@@ -139,20 +139,59 @@ function forEachRun(
 }
 
 const lineBuffer = new RunBuffer();
+let gramKeys = new Float64Array(256);
 
-/** Adds the filter keys of `line` to `keys`: every k-gram of each run, and each run shorter than k. */
-export function addLineKeys(line: string, gramLength: number, keys: Set<FilterKey>): void {
+/** The filter's shape: grams of `gramLength` code units, one kept per window of `windowGrams` grams. */
+export interface GramShape {
+  gramLength: number;
+  windowGrams: number;
+}
+
+/** Runs with fewer grams than a window are kept whole (as a short token) instead. */
+const isShortRun = (length: number, shape: GramShape) => length - shape.gramLength + 1 < shape.windowGrams;
+
+/**
+ * Calls `onKey` with the minimizer of every window of `windowGrams` consecutive grams of units[0, length):
+ * the window's gram with the smallest key, the leftmost of equal ones, so it depends only on the
+ * window's content. `certain` (optional) says which grams may be used; a window with any other is skipped.
+ */
+function forEachMinimizer(
+  units: Uint16Array,
+  length: number,
+  shape: GramShape,
+  onKey: (key: FilterKey) => void,
+  certain?: (gram: number) => boolean,
+): void {
+  const { gramLength, windowGrams } = shape;
+  const gramCount = length - gramLength + 1;
+  if (gramKeys.length < gramCount) gramKeys = new Float64Array(gramCount * 2);
+  for (let i = 0; i < gramCount; i++) gramKeys[i] = hashUnits(units, i, i + gramLength, keyKinds.gram);
+  let previous = -1;
+  for (let start = 0; start + windowGrams <= gramCount; start++) {
+    let best = start;
+    let usable = certain === undefined || certain(start);
+    for (let i = start + 1; i < start + windowGrams; i++) {
+      if (gramKeys[i] < gramKeys[best]) best = i;
+      if (certain !== undefined && !certain(i)) usable = false;
+    }
+    if (usable && best !== previous) onKey(gramKeys[best]);
+    previous = best;
+  }
+}
+
+/**
+ * Adds the filter keys of `line` to `keys`: for each run, the minimizer of every window of grams, or
+ * the whole run when it is shorter than one window.
+ */
+export function addLineKeys(line: string, shape: GramShape, keys: Set<FilterKey>): void {
+  const add = (key: FilterKey) => keys.add(key);
   forEachRun(
     line,
     lineBuffer,
     () => {
       const { units, length } = lineBuffer;
-      if (length < gramLength) {
-        keys.add(hashUnits(units, 0, length, keyKinds.shortToken));
-        return;
-      }
-      for (let i = 0; i + gramLength <= length; i++)
-        keys.add(hashUnits(units, i, i + gramLength, keyKinds.gram));
+      if (isShortRun(length, shape)) keys.add(hashUnits(units, 0, length, keyKinds.shortToken));
+      else forEachMinimizer(units, length, shape, add);
     },
     false,
   );
@@ -165,8 +204,9 @@ const literalBuffer = new RunBuffer();
  * `caseInsensitive`, as RE2's `(?i)` or a case-insensitive JS match). Empty when the literal requires
  * nothing the filter can check (short, empty, or a lone surrogate): such a literal never prunes.
  */
-export function literalKeys(literal: string, caseInsensitive: boolean, gramLength: number): FilterKey[] {
+export function literalKeys(literal: string, caseInsensitive: boolean, shape: GramShape): FilterKey[] {
   const keys: FilterKey[] = [];
+  const add = (key: FilterKey) => keys.push(key);
   const complete = forEachRun(
     literal,
     literalBuffer,
@@ -174,18 +214,24 @@ export function literalKeys(literal: string, caseInsensitive: boolean, gramLengt
       const { units, fromNonAscii, length } = literalBuffer;
       // Case-insensitively, a non-ASCII character may match characters that fold differently one
       // code point at a time (σ, ς, Σ): only keys made of ASCII-derived units are certain.
-      const certain = (start: number, end: number) => {
+      const certainUnits = (start: number, end: number) => {
         if (!caseInsensitive) return true;
         for (let i = start; i < end; i++) if (fromNonAscii[i] === 1) return false;
         return true;
       };
-      if (length < gramLength) {
-        if (!run.atStart && !run.atEnd && certain(0, length))
+      if (isShortRun(length, shape)) {
+        // Only a run with a delimiter of the literal on both sides is a whole run of the line.
+        if (!run.atStart && !run.atEnd && certainUnits(0, length))
           keys.push(hashUnits(units, 0, length, keyKinds.shortToken));
         return;
       }
-      for (let i = 0; i + gramLength <= length; i++)
-        if (certain(i, i + gramLength)) keys.push(hashUnits(units, i, i + gramLength, keyKinds.gram));
+      forEachMinimizer(
+        units,
+        length,
+        shape,
+        add,
+        caseInsensitive ? (gram) => certainUnits(gram, gram + shape.gramLength) : undefined,
+      );
     },
     true,
   );
