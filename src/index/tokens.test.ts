@@ -75,14 +75,14 @@ test("case: a case-sensitive literal is checked folded; (?i) keys match any casi
     ["MiXeD CaSe Order ORD-88127361", "order ord-88127361", true],
   ];
   for (const [line, literal, caseInsensitive] of cases) {
-    if (caseInsensitive) assert.ok(new RegExp(escape(literal), "iu").test(line), line);
+    if (caseInsensitive) assert.ok(new RegExp(escapeRegex(literal), "iu").test(line), line);
     assertCovered(line, literal, caseInsensitive);
   }
   // (?i) still prunes an ASCII needle.
   assert.ok(literalKeys("ORD-88127361", true, shape).length > 0);
 });
 
-function escape(text: string): string {
+function escapeRegex(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 
@@ -129,7 +129,7 @@ test("property: any substring of a line has its keys in the line (both cases, bo
         const recased = [...literal]
           .map((char, i) => (i % 2 === 0 ? char.toUpperCase() : char.toLowerCase()))
           .join("");
-        if (new RegExp(escape(recased), "iu").test(line)) assertCovered(line, recased, true, gramShape);
+        if (new RegExp(escapeRegex(recased), "iu").test(line)) assertCovered(line, recased, true, gramShape);
       },
     ),
     { numRuns: 3000 },
