@@ -4,8 +4,10 @@
 // from the summaries in memory which offset ranges may hold a match (candidates), ending with the
 // unindexed tail that a query scans as it is.
 //
-// Memory: per sealed block, its bloom (bits per key × distinct keys / 8, ~11 KiB for 8 K reference A
-// lines), 8 bytes per stream it holds and ~100 bytes of fields. 10 M lines ≈ 1,200 blocks ≈ 14 MiB.
+// Memory: per sealed block, its bloom (bits per key × distinct keys / 8: ~5.8 KiB for 8 K reference A
+// lines at the defaults, bench/index.bench.ts), 8 bytes per stream it holds and ~150 bytes of fields
+// and objects. 10 M lines ≈ 1,240 blocks ≈ 7.5 MiB, all kept in memory (no bloom is read from disk
+// at query time).
 
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";

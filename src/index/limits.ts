@@ -4,10 +4,10 @@
 const MiB = 1024 * 1024;
 
 export const indexLimits = {
-  // A block is sealed once it holds this many records…  Measured (README "Measurements"): at ~2 K
-  // records the blooms are ~2× larger per line (every block carries the common grams again); at
-  // 16 K the filter is smaller still but a needle opens 4× more data per candidate block. 8 K records
-  // of ~80-byte messages is ~1.6 MiB of stored values, a few ms of scan.
+  // A block is sealed once it holds this many records… Measured (README "Measurements", 1 M lines):
+  // 4 K-record blocks cost ~10 % more filter per line (each block carries the common grams again)
+  // and twice the summaries; 16 K-record blocks are capped by blockValueBytesMax anyway, and a
+  // needle then opens twice the data per candidate. 8 K reference A records ≈ 1.7 MiB of values.
   blockRecordsMax: 8192,
   // …or this many bytes of stored values, whichever comes first, so a block of long lines still costs
   // a bounded scan when it is a candidate.
@@ -15,19 +15,21 @@ export const indexLimits = {
   // A block that is not full is sealed anyway once it has been open this long while the consumer is
   // caught up, so a quiet partition's tail (scanned unpruned by every query) stays short.
   blockOpenMsMax: 30_000,
-  // Length of the character grams the token filter holds (k-grams inside tokens). Shorter literals
-  // than this prune by time and stream only. 4 measured best between size and needle pruning (3 makes
-  // hex ids saturate the filter, 5 makes the filter ~25 % larger and skips 4-character needles).
+  // Length of the character grams of the token filter. Measured: 3 lets the grams of hex ids and
+  // numbers fill the filter (absent needles opened 5 % of blocks against 0.1 % at 4); 5 is no smaller
+  // and skips literals of 5–7 characters.
   gramLength: 4,
-  // The filter keeps one gram per window of this many consecutive grams (the window's minimizer):
-  // a literal run of gramLength + windowGrams - 1 characters or more requires the minimizers of its
-  // own windows, which every line holding it has too. 1 keeps every gram; 4 keeps ~40 % of them and
-  // keeps runs shorter than a window whole (one key for a random 6-character id instead of 3).
+  // The filter keeps one gram per window of this many consecutive grams (the window's minimizer);
+  // runs shorter than one window (fewer than gramLength + windowGrams - 1 characters) are kept whole.
+  // A literal run at least that long requires the minimizers of its own windows, which every line
+  // holding it has too. Measured: 1 (every gram, design (a)) makes the filter ~4× larger; 4 keeps
+  // ~1 key per line of reference A text (a random 6-character id is one key instead of 3).
   windowGrams: 4,
-  // Bloom filter bits per distinct key of a block. A needle literal has several grams and a block
-  // is opened only when all of them hit, so the per-gram false-positive rate can be high: at 10 bits
-  // (≈1 %) a 12-character needle's 9 grams make opening an unrelated block very rare.
-  bloomBitsPerKey: 10,
+  // Bloom filter bits per distinct key of a block. A needle has several keys and a block is opened
+  // only when all hit, so the per-key false-positive rate can be high: at 6 bits (≈5.6 % per key) an
+  // absent order id opened no block of 124; at 4 bits (14.7 %) ~1 %. 6 bits ≈ 3.8 % of the
+  // compressed data on disk.
+  bloomBitsPerKey: 6,
   // Probes per key, from bits per key × ln 2 (the optimum), capped: each probe is a random memory access.
   bloomHashesMax: 8,
   // One consumer read takes at most this many bytes of records: bounds the step's memory and how long
