@@ -184,7 +184,7 @@ export class BlockIndex {
       if (signal.aborted) return;
       try {
         const read = this.#log.read(partition, readOffset, { bytesMax: indexLimits.stepReadBytesMax });
-        this.#feed(partition, read.records, Math.max(readOffset, read.logStartOffset));
+        this.#feed(partition, read.records, read.logStartOffset);
         readOffset = read.nextOffset;
         builder.extendTo(readOffset);
         const caughtUp = readOffset >= read.endOffset;
@@ -208,13 +208,16 @@ export class BlockIndex {
     }
   }
 
-  #feed(partition: number, records: readonly StoredRecord[], readStart: number): void {
+  /**
+   * Folds `records` into the open block, sealing it whenever full. A block opens at the committed
+   * position (or the log's start, if retention passed it), so consecutive blocks are contiguous even
+   * when the log skipped offsets (damaged batches): no offset falls between two blocks.
+   */
+  #feed(partition: number, records: readonly StoredRecord[], logStartOffset: number): void {
     const builder = this.#builders[partition];
     const nowMs = performance.now();
-    if (builder.isEmpty && records.length > 0)
-      builder.open(Math.max(readStart, this.#positions[partition]), nowMs);
     for (const record of records) {
-      if (builder.isEmpty) builder.open(record.offset, nowMs);
+      if (builder.isEmpty) builder.open(Math.max(this.#positions[partition], logStartOffset), nowMs);
       let entry = null;
       try {
         entry = this.#decoder.decode(record);
@@ -290,12 +293,17 @@ export class BlockIndex {
 
   status(): { partitions: { indexedTo: number; committedEnd: number; blocks: number; bytes: number }[] } {
     return {
-      partitions: this.#blocks.map((blocks, partition) => ({
-        indexedTo: this.#positions[partition],
-        committedEnd: this.#log.partition(partition).endOffset,
-        blocks: blocks.length,
-        bytes: blocks.reduce((sum, block) => sum + block.bloom.byteLength + block.streamIds.byteLength, 0),
-      })),
+      partitions: this.#blocks.map((all, partition) => {
+        const source = this.#log.partition(partition);
+        // Blocks retention has passed are no longer counted (they go from the store at the next seal).
+        const blocks = all.filter((block) => block.toOffset > source.logStartOffset);
+        return {
+          indexedTo: this.#positions[partition],
+          committedEnd: source.endOffset,
+          blocks: blocks.length,
+          bytes: blocks.reduce((sum, block) => sum + block.bloom.byteLength + block.streamIds.byteLength, 0),
+        };
+      }),
     };
   }
 }
