@@ -9,6 +9,8 @@ export type Topic = (typeof topics)[keyof typeof topics];
 export const dataLayout = {
   /** Partition log of one topic: <data-dir>/topics/<topic>/ (src/log/FORMAT.md). */
   topicDirectory: (dataDir: string, topic: Topic) => path.join(dataDir, "topics", topic),
+  /** The block index of topics/logs: summaries, stream registry, positions (src/index/FORMAT.md). */
+  blockIndexDirectory: (dataDir: string) => path.join(dataDir, "index", topics.serviceLogs),
   /** The analytics aggregates and their consumer offsets (src/analytics/FORMAT.md). */
   aggregateStoreFile: (dataDir: string) => path.join(dataDir, "analytics", "aggregates.db"),
   /** This node's id, generated once. */

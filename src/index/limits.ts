@@ -1,0 +1,45 @@
+// Every bound of the block index in one place, each with what it protects and where its value comes
+// from (bench/index.bench.ts measured the defaults; src/index/README.md has the table).
+
+const MiB = 1024 * 1024;
+
+export const indexLimits = {
+  // A block is sealed once it holds this many records… Measured (README "Measurements", 1 M lines):
+  // 4 K-record blocks cost 25 % more on disk (4.1 % of the data against 3.3 % at 5 bits/key: each
+  // block carries the common grams again) and twice the summaries; 16 K-record blocks are capped by blockValueBytesMax anyway, and a
+  // needle then opens twice the data per candidate. 8 K reference A records ≈ 1.7 MiB of values.
+  blockRecordsMax: 8192,
+  // …or this many bytes of stored values, whichever comes first, so a block of long lines still costs
+  // a bounded scan when it is a candidate.
+  blockValueBytesMax: 2 * MiB,
+  // A block that is not full is sealed anyway once it has been open this long while the consumer is
+  // caught up, so a quiet partition's tail (scanned unpruned by every query) stays short.
+  blockOpenMsMax: 30_000,
+  // Length of the character grams of the token filter. Measured: 3 lets the grams of hex ids and
+  // numbers fill the filter (absent needles opened 5 % of blocks against 0.1 % at 4); 5 is no smaller
+  // and skips literals of 5–7 characters.
+  gramLength: 4,
+  // The filter keeps one gram per window of this many consecutive grams (the window's minimizer);
+  // runs shorter than one window (fewer than gramLength + windowGrams - 1 characters) are kept whole.
+  // A literal run at least that long requires the minimizers of its own windows, which every line
+  // holding it has too. Measured: 1 (every gram, design (a)) makes the filter ~4× larger; 4 keeps
+  // ~1 key per line of reference A text (a random 6-character id is one key instead of 3).
+  windowGrams: 4,
+  // Bloom filter bits per distinct key of a block. A needle has several keys and a block is opened
+  // only when all hit, so the per-key false-positive rate can be high: at 6 bits (≈5.6 % per key) an
+  // absent order id opened no block of 124; at 4 bits (14.7 %) ~1 %. 6 bits ≈ 3.8 % of the
+  // compressed data on disk.
+  bloomBitsPerKey: 6,
+  // Probes per key, from bits per key × ln 2 (the optimum), capped: each probe is a random memory access.
+  bloomHashesMax: 8,
+  // One consumer read takes at most this many bytes of records: bounds the step's memory and how long
+  // the main thread is busy decoding before it yields.
+  stepReadBytesMax: 1 * MiB,
+  // After a failed step (SQLite I/O error), wait this long before retrying from the committed position.
+  retryDelayMs: 1000,
+  // Distinct stream keys the decoder caches (stream identity is computed once per stream, not per
+  // record); cleared when full, so a flood of new streams costs hashing again, not memory.
+  streamCacheEntriesMax: 100_000,
+} as const;
+
+export type IndexLimits = { -readonly [K in keyof typeof indexLimits]: number };

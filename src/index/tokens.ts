@@ -1,0 +1,239 @@
+// What the token filter holds for a line, and what a line-filter literal requires of it. Both sides
+// go through the same two steps, which is what makes the filter exact (never a false negative):
+//
+// 1. Runs. A line is cut into runs of token characters at delimiters (ASCII whitespace, controls and
+//    `"'`,;()[]{}<>=|\`). Every other character, `.` `-` `:` `/` `_` and all of non-ASCII included,
+//    is a token character, so `10.0.3.7`, `ord-88127361` and a UUID are one run each.
+// 2. Folding. Each code point is folded on its own (ASCII A–Z to a–z, ſ to s, K (Kelvin) to k,
+//    other non-ASCII through toLowerCase of that code point alone, never of its context).
+//
+// The filter holds, per run, every k-gram (k = gramLength code units of the folded run) and, for
+// runs shorter than k, the whole run ("short token"). A literal that occurs in a line occurs there
+// code point for code point, so each of its runs of token characters lies inside one run of the
+// line, folded the same way: every k-gram of a literal run is a k-gram of a line run. A literal run
+// with a delimiter of the literal on both sides is a whole run of the line: if shorter than k it is
+// one of the line's short tokens. Edge runs shorter than k require nothing. That is the whole
+// argument; README.md "Exactness" walks through the cases (case-insensitive, unicode, regex).
+
+/** Keys are 53-bit numbers (two 32-bit hashes, 32 + 21 bits), usable in a Set and as bloom probes. */
+export type FilterKey = number;
+
+const keyKinds = { gram: 0x3a1e, shortToken: 0x51c7 } as const;
+
+// ASCII delimiters: a table so the per-character test is one load.
+const isDelimiter = new Uint8Array(128);
+for (let code = 0; code <= 0x20; code++) isDelimiter[code] = 1;
+isDelimiter[0x7f] = 1;
+for (const char of "\"'`,;()[]{}<>=|\\") isDelimiter[char.charCodeAt(0)] = 1;
+
+const nonAsciiFolds = new Map<number, string>([
+  [0x017f, "s"], // ſ LATIN SMALL LETTER LONG S: RE2's (?i) matches it with s and S
+  [0x212a, "k"], // K KELVIN SIGN: RE2's (?i) matches it with k and K
+]);
+
+function foldCodePoint(codePoint: number): string {
+  let folded = nonAsciiFolds.get(codePoint);
+  if (folded === undefined) {
+    folded = String.fromCodePoint(codePoint).toLowerCase();
+    // Bound the cache: folding is deterministic, so forgetting only costs time.
+    if (nonAsciiFolds.size < 65_536) nonAsciiFolds.set(codePoint, folded);
+  }
+  return folded;
+}
+
+function fmix32(hash: number): number {
+  let h = hash ^ (hash >>> 16);
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+function hashUnits(units: Uint16Array, start: number, end: number, kind: number): FilterKey {
+  let a = 0x811c9dc5 ^ kind;
+  let b = 0x2f6b9a3d ^ kind;
+  for (let i = start; i < end; i++) {
+    a = Math.imul(a ^ units[i], 0x01000193);
+    b = Math.imul(b ^ units[i], 0x5bd1e995);
+  }
+  return fmix32(a) * 0x200000 + (fmix32(b ^ (end - start)) >>> 11);
+}
+
+/** The two 32-bit halves a bloom probes with (double hashing). */
+export function keyHashes(key: FilterKey): [number, number] {
+  return [(key % 0x200000) | 0x1, Math.floor(key / 0x200000)];
+}
+
+/** One run being folded: its code units, and for each whether it came from a non-ASCII code point. */
+class RunBuffer {
+  units = new Uint16Array(256);
+  fromNonAscii = new Uint8Array(256);
+  length = 0;
+
+  push(unit: number, nonAscii: number): void {
+    if (this.length === this.units.length) {
+      const units = new Uint16Array(this.length * 2);
+      units.set(this.units);
+      this.units = units;
+      const flags = new Uint8Array(this.length * 2);
+      flags.set(this.fromNonAscii);
+      this.fromNonAscii = flags;
+    }
+    this.units[this.length] = unit;
+    this.fromNonAscii[this.length++] = nonAscii;
+  }
+}
+
+interface Run {
+  /** The run starts at the start of the text (not after a delimiter). */
+  atStart: boolean;
+  /** The run ends at the end of the text. */
+  atEnd: boolean;
+}
+
+/**
+ * Calls `onRun` for each run of token characters of `text`, with `buffer` holding its folded units.
+ * Returns false (and stops) when the text holds a lone surrogate: such a text could match half of a
+ * pair, so it gets no requirements (lines with one are indexed as they fold, which is consistent).
+ */
+function forEachRun(
+  text: string,
+  buffer: RunBuffer,
+  onRun: (run: Run) => void,
+  stopOnLoneSurrogate: boolean,
+): boolean {
+  buffer.length = 0;
+  let runStart = -1;
+  const flush = (end: number) => {
+    if (buffer.length > 0) onRun({ atStart: runStart === 0, atEnd: end === text.length });
+    buffer.length = 0;
+    runStart = -1;
+  };
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code < 0x80) {
+      if (isDelimiter[code] === 1) {
+        flush(i);
+        continue;
+      }
+      if (runStart < 0) runStart = i;
+      buffer.push(code >= 0x41 && code <= 0x5a ? code + 0x20 : code, 0);
+      continue;
+    }
+    let codePoint = code;
+    const start = i;
+    if (code >= 0xd800 && code <= 0xdbff && i + 1 < text.length) {
+      const low = text.charCodeAt(i + 1);
+      if (low >= 0xdc00 && low <= 0xdfff) {
+        codePoint = 0x10000 + ((code - 0xd800) << 10) + (low - 0xdc00);
+        i++;
+      }
+    }
+    if (codePoint === code && code >= 0xd800 && code <= 0xdfff && stopOnLoneSurrogate) return false;
+    if (runStart < 0) runStart = start;
+    const folded = foldCodePoint(codePoint);
+    for (let j = 0; j < folded.length; j++) buffer.push(folded.charCodeAt(j), 1);
+  }
+  flush(text.length);
+  return true;
+}
+
+const lineBuffer = new RunBuffer();
+let gramKeys = new Float64Array(256);
+
+/** The filter's shape: grams of `gramLength` code units, one kept per window of `windowGrams` grams. */
+export interface GramShape {
+  gramLength: number;
+  windowGrams: number;
+}
+
+/** Runs with fewer grams than a window are kept whole (as a short token) instead. */
+const isShortRun = (length: number, shape: GramShape) => length - shape.gramLength + 1 < shape.windowGrams;
+
+/**
+ * Calls `onKey` with the minimizer of every window of `windowGrams` consecutive grams of units[0, length):
+ * the window's gram with the smallest key, the leftmost of equal ones, so it depends only on the
+ * window's content. `certain` (optional) says which grams may be used; a window with any other is skipped.
+ */
+function forEachMinimizer(
+  units: Uint16Array,
+  length: number,
+  shape: GramShape,
+  onKey: (key: FilterKey) => void,
+  certain?: (gram: number) => boolean,
+): void {
+  const { gramLength, windowGrams } = shape;
+  const gramCount = length - gramLength + 1;
+  if (gramKeys.length < gramCount) gramKeys = new Float64Array(gramCount * 2);
+  for (let i = 0; i < gramCount; i++) gramKeys[i] = hashUnits(units, i, i + gramLength, keyKinds.gram);
+  let previous = -1;
+  for (let start = 0; start + windowGrams <= gramCount; start++) {
+    let best = start;
+    let usable = certain === undefined || certain(start);
+    for (let i = start + 1; i < start + windowGrams; i++) {
+      if (gramKeys[i] < gramKeys[best]) best = i;
+      if (certain !== undefined && !certain(i)) usable = false;
+    }
+    if (usable && best !== previous) onKey(gramKeys[best]);
+    previous = best;
+  }
+}
+
+/**
+ * Adds the filter keys of `line` to `keys`: for each run, the minimizer of every window of grams, or
+ * the whole run when it is shorter than one window.
+ */
+export function addLineKeys(line: string, shape: GramShape, keys: Set<FilterKey>): void {
+  const add = (key: FilterKey) => keys.add(key);
+  forEachRun(
+    line,
+    lineBuffer,
+    () => {
+      const { units, length } = lineBuffer;
+      if (isShortRun(length, shape)) keys.add(hashUnits(units, 0, length, keyKinds.shortToken));
+      else forEachMinimizer(units, length, shape, add);
+    },
+    false,
+  );
+}
+
+const literalBuffer = new RunBuffer();
+
+/**
+ * The keys every line containing `literal` has in its filter (substring match; with
+ * `caseInsensitive`, as RE2's `(?i)` or a case-insensitive JS match). Empty when the literal requires
+ * nothing the filter can check (short, empty, or a lone surrogate): such a literal never prunes.
+ */
+export function literalKeys(literal: string, caseInsensitive: boolean, shape: GramShape): FilterKey[] {
+  const keys: FilterKey[] = [];
+  const add = (key: FilterKey) => keys.push(key);
+  const complete = forEachRun(
+    literal,
+    literalBuffer,
+    (run) => {
+      const { units, fromNonAscii, length } = literalBuffer;
+      // Case-insensitively, a non-ASCII character may match characters that fold differently one
+      // code point at a time (σ, ς, Σ): only keys made of ASCII-derived units are certain.
+      const certainUnits = (start: number, end: number) => {
+        if (!caseInsensitive) return true;
+        for (let i = start; i < end; i++) if (fromNonAscii[i] === 1) return false;
+        return true;
+      };
+      if (isShortRun(length, shape)) {
+        // Only a run with a delimiter of the literal on both sides is a whole run of the line.
+        if (!run.atStart && !run.atEnd && certainUnits(0, length))
+          keys.push(hashUnits(units, 0, length, keyKinds.shortToken));
+        return;
+      }
+      forEachMinimizer(
+        units,
+        length,
+        shape,
+        add,
+        caseInsensitive ? (gram) => certainUnits(gram, gram + shape.gramLength) : undefined,
+      );
+    },
+    true,
+  );
+  return complete ? [...new Set(keys)] : [];
+}
