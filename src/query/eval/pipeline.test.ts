@@ -373,6 +373,26 @@ describe("label filters", () => {
         __error_details__: "unhandled size name: parsecs",
       },
     ],
+    // Loki's label_filter_test.go error cases.
+    [
+      "| logfmt | duration > 3s",
+      "duration=2weeeeee",
+      {
+        duration: "2weeeeee",
+        __error__: "LabelFilterErr",
+        __error_details__: 'time: unknown unit "weeeeee" in duration "2weeeeee"',
+      },
+    ],
+    [
+      "| logfmt | bytes > 100B",
+      "bytes=2qb",
+      { bytes: "2qb", __error__: "LabelFilterErr", __error_details__: "unhandled size name: qb" },
+    ],
+    [
+      '| logfmt | (duration > 3s or status != 200) and method != "POST"',
+      "duration=2s status=500 method=POST",
+      null,
+    ],
     // An earlier parser error is kept, not overwritten by the label filter's.
     [
       "| json | status > 1",
@@ -618,6 +638,21 @@ describe("values as Go parses them", () => {
       ["1,024 b", 1024],
       ["1.5K", 1500],
       ["2gi", 2 ** 31],
+    ] as const) {
+      assert.deepEqual(parseHumanBytes(text), { ok: true, value: bytes }, text);
+    }
+    // Loki's TestBytes_Filter table.
+    for (const [text, bytes] of [
+      ["42B", 42],
+      ["42kB", 42e3],
+      ["42MB", 42e6],
+      ["42GB", 42e9],
+      ["42TB", 42e12],
+      ["42PB", 42e15],
+      ["42KiB", 42 * 2 ** 10],
+      ["42MiB", 42 * 2 ** 20],
+      ["42GiB", 42 * 2 ** 30],
+      ["42TiB", 42 * 2 ** 40],
     ] as const) {
       assert.deepEqual(parseHumanBytes(text), { ok: true, value: bytes }, text);
     }

@@ -241,7 +241,7 @@ class LineState {
     this.deleted.add(name);
   }
 
-  /** Parsers overwrite the error; label filters call setErrorIfUnset. */
+  /** Parsers overwrite the error; label filters call this only when no error is set yet. */
   setError(error: string, details: string | null): void {
     this.error = error;
     if (details !== null) this.errorDetails = details;
