@@ -7,9 +7,9 @@ import fs from "node:fs";
 import { test } from "node:test";
 import fc from "fast-check";
 import { labelSet } from "../model/stream.ts";
+import { streamId as streamIdOf } from "../model/stream-id.ts";
 import type { LineFilterStage } from "../query/ast.ts";
 import { BlockIndex } from "./block-index.ts";
-import { streamIdOf } from "./stream-id.ts";
 import {
   appendEntries,
   naiveLines,

@@ -11,13 +11,13 @@
 
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { RecordFormatError } from "../ingest/index.ts";
+import { RecordDecodeError, RecordFormatError } from "../ingest/index.ts";
 import type { PartitionLog, StoredRecord } from "../log/index.ts";
 import type { LabelSet } from "../model/stream.ts";
 import type { LineFilterStage } from "../query/ast.ts";
 import { BlockBuilder, type BlockShape } from "./block-builder.ts";
 import { Bloom } from "./bloom.ts";
-import { EntryDecoder, UndecodableEntryError } from "./decode.ts";
+import { EntryDecoder } from "./decode.ts";
 import { indexLimits } from "./limits.ts";
 import { mayMatch, requirementsOf } from "./requirements.ts";
 import { IndexStore, type StoredBlock, type StreamSighting, streamIdText } from "./store.ts";
@@ -222,7 +222,9 @@ export class BlockIndex {
       try {
         entry = this.#decoder.decode(record);
       } catch (error) {
-        if (error instanceof RecordFormatError || !(error instanceof UndecodableEntryError)) throw error;
+        // The query executor skips these records too (src/ingest/FORMAT.md, readers table), so a
+        // block that holds nothing of them can never hide a line a query would answer.
+        if (!(error instanceof RecordFormatError || error instanceof RecordDecodeError)) throw error;
         this.#onEvent({ kind: "undecodable-record", partition, offset: record.offset, error });
       }
       builder.add(record.offset, record.timestampMs, record.value.length, entry);
