@@ -182,6 +182,7 @@ export const lokiFailureMessages = {
 } as const;
 
 const statusClientClosedRequest = 499;
+const otherMethods = ["PUT", "DELETE", "PATCH"] as const;
 const statusGatewayTimeout = 504;
 
 // ---- routes ------------------------------------------------------------------------------------
@@ -203,6 +204,8 @@ export function registerLokiQueryRoutes(app: FastifyInstance, deps: LokiQueryDep
       url,
       handler: (request, reply) => serve(request, reply, deps, nowNs(), handler),
     });
+    // Loki's router (gorilla/mux) answers a known path with another method 405 and no body.
+    app.route({ method: [...otherMethods], url, handler: async (_request, reply) => reply.code(405).send() });
   };
 
   route("/loki/api/v1/query_range", async ({ params, tenant, signal, nowNs }) => {
