@@ -121,6 +121,14 @@ describe("limit and direction", () => {
     assertRefused(() => parseLimit("ten"), 'strconv.Atoi: parsing "ten": invalid syntax');
     assertRefused(() => parseLimit("1.5"), 'strconv.Atoi: parsing "1.5": invalid syntax');
     assertRefused(() => parseLimit("4294967296"), "limit value 4294967296 is out of range [0, 4294967295]");
+    assertRefused(
+      () => parseLimit("9007199254740993"),
+      "limit value 9007199254740993 is out of range [0, 4294967295]", // exact beyond 2^53
+    );
+    assertRefused(
+      () => parseLimit("9223372036854775808"),
+      'strconv.Atoi: parsing "9223372036854775808": value out of range',
+    );
   });
   test("max entries limit per query, Loki's message", () => {
     checkEntriesLimit(5000, 5000);

@@ -22,7 +22,7 @@ export const lokiDefaults = {
   tailDelayForSMax: 5,
 } as const;
 
-const uint32Max = 4_294_967_295;
+const uint32Max = 4_294_967_295n;
 const int64Max = 9_223_372_036_854_775_807n;
 const int64Min = -9_223_372_036_854_775_808n;
 const nsPerS = 1_000_000_000n;
@@ -95,9 +95,9 @@ function parseInt64(value: string, fn = "strconv.ParseInt"): bigint {
 }
 
 /** Loki's parseInt: the default for "", else Go's strconv.Atoi. */
-function parseIntParam(value: string, defaultValue: number): number {
-  if (value === "") return defaultValue;
-  return Number(parseInt64(value, "strconv.Atoi"));
+function parseIntParam(value: string, defaultValue: number): bigint {
+  if (value === "") return BigInt(defaultValue);
+  return parseInt64(value, "strconv.Atoi");
 }
 
 const decimalFloatPattern = /^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$/;
@@ -220,9 +220,9 @@ export function parseDirection(value: string): Direction {
 /** Loki's limit(): default 100, positive, at most uint32. */
 export function parseLimit(value: string, name = "limit"): number {
   const limit = parseIntParam(value, lokiDefaults.limit);
-  if (limit <= 0) throw badRequest("limit must be a positive value");
+  if (limit <= 0n) throw badRequest("limit must be a positive value");
   if (limit > uint32Max) throw badRequest(`${name} value ${limit} is out of range [0, ${uint32Max}]`);
-  return limit;
+  return Number(limit);
 }
 
 // ---- time bounds -------------------------------------------------------------------------------
@@ -373,8 +373,8 @@ export interface VolumeQueryParams extends TimeBounds {
 /** Loki's volumeLimit: default 100, and 0 also means the default. */
 function volumeLimit(params: LokiParams): number {
   const limit = parseIntParam(params.get("limit"), lokiDefaults.volumeLimit);
-  if (limit === 0) return lokiDefaults.volumeLimit;
-  if (limit < 0) throw badRequest("limit must be a positive value");
+  if (limit === 0n) return lokiDefaults.volumeLimit;
+  if (limit < 0n) throw badRequest("limit must be a positive value");
   return parseLimit(params.get("limit"));
 }
 
@@ -411,7 +411,7 @@ export function parseVolumeInstantQuery(params: LokiParams, nowNs: bigint): Volu
 /** Loki's ParseVolumeRangeQuery (`index/volume_range`): a range query's checks. */
 export function parseVolumeRangeQuery(params: LokiParams, nowNs: bigint): VolumeQueryParams {
   const limit = volumeLimit(params);
-  const zeroLimit = params.get("limit") !== "" && parseIntParam(params.get("limit"), 0) === 0;
+  const zeroLimit = params.get("limit") !== "" && parseIntParam(params.get("limit"), 0) === 0n;
   const range = parseRangeQuery(zeroLimit ? withValue(params, "limit", "") : params, nowNs);
   const aggregateBy = volumeAggregateBy(params);
   return {
@@ -445,9 +445,9 @@ export function parseTailQuery(params: LokiParams, nowNs: bigint): TailQueryPara
   const limit = parseLimit(params.get("limit"));
   const { startNs } = parseBounds(params, nowNs);
   const delayForS = parseIntParam(params.get("delay_for"), 0);
-  if (delayForS < 0 || delayForS > uint32Max)
+  if (delayForS < 0n || delayForS > uint32Max)
     throw badRequest(`delay_for value ${delayForS} is out of range [0, ${uint32Max}]`);
-  if (delayForS > lokiDefaults.tailDelayForSMax)
+  if (delayForS > BigInt(lokiDefaults.tailDelayForSMax))
     throw badRequest(`delay_for can't be greater than ${lokiDefaults.tailDelayForSMax}`);
-  return { query: params.get("query"), limit, startNs, delayForS };
+  return { query: params.get("query"), limit, startNs, delayForS: Number(delayForS) };
 }
