@@ -1,12 +1,7 @@
-// NEEDS THE QUERY ENGINE WIRED INTO src/http/server.ts (lead): registerLokiQueryRoutes with a
-// LokiQueryBackend over the evaluator and the storage-side QueryEngine. Until then every route here
-// answers 404 and this file fails.
-//
 // End-to-end contract of Loki's query API over a real `sluice serve` child process on loopback:
 // reference A entries ingested with POST /v1/logs under two X-Scope-OrgID tenants, then read back
-// through every Loki route with the answers Loki gives for the same data. Assumes reference A's
-// entries become streams labelled {service, level} with the message as the line (the ingest-side
-// stream mapping; change `streamOf` below if the lead decides otherwise).
+// through every Loki route with the answers Loki gives for the same data. Reference A's entries are
+// streams labelled {service, level} with the message as the line (src/model/README.md).
 
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";

@@ -179,6 +179,29 @@ export const serveOptions = {
     min: 1,
     description: "GET /v1/query limit is clamped to this",
   },
+  "query-entries-max": {
+    type: "integer",
+    // Loki's max_entries_limit_per_query default: Grafana and logcli are built against it, and the
+    // evaluator's bytes budget (src/query/limits.ts) assumes at most this many lines are kept.
+    default: 5000,
+    min: 1,
+    max: 1_000_000,
+    description: "most lines one Loki API log query may ask for (a higher limit is a 400, as in Loki)",
+  },
+  "query-timeout-ms": {
+    type: "integer",
+    // Loki's query_timeout default (1 minute): past it the scan stops and the answer is a 504.
+    default: 60_000,
+    min: 100,
+    max: 60 * 60 * 1000,
+    description: "time budget of one query, labels, series, stats or volume request",
+  },
+  "search-index": {
+    type: "enum",
+    default: "on",
+    values: ["on", "off"],
+    description: "keep the block index of topics/logs (time, streams, k-gram blooms); off: queries scan",
+  },
   "request-timeout-ms": {
     type: "integer",
     default: 30_000,

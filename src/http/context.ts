@@ -18,6 +18,7 @@ import {
   RecordTooLargeError,
 } from "../log/index.ts";
 import type { Metrics } from "../metrics/index.ts";
+import type { QueryEngine } from "../query/index.ts";
 
 export interface ServerContext {
   config: ServeConfig;
@@ -27,6 +28,8 @@ export interface ServerContext {
   admission: Admission;
   tenantLimiter: TenantLimiter;
   idempotency: IdempotencyTable;
+  /** Queries over serviceLog (the Loki API, the tail); assigned by recovery with the log. */
+  queryEngine: QueryEngine;
   metrics: Metrics;
   logger: Logger;
   /** /ready answers 200 only when ready; other routes answer 503 while recovering or stopping. */

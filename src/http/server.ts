@@ -18,14 +18,19 @@ import Fastify, {
 import type { Logger } from "pino";
 import { AggregateStore, AnalyticsConsumer, type AnalyticsEvent } from "../analytics/index.ts";
 import { dataLayout, type ServeConfig, type Topic, topics } from "../config/index.ts";
+import { BlockIndex, type IndexEvent, indexedBlocks } from "../index/index.ts";
 import { Admission, IdempotencyTable, TenantLimiter } from "../ingest/index.ts";
 import { type LogEvent, logLimits, PartitionLog } from "../log/index.ts";
 import { createMetrics } from "../metrics/index.ts";
+import { QueryEngine } from "../query/index.ts";
 import { assignRequestId, registerAccessRoutes } from "./access-routes.ts";
 import { type AnalyticsParts, registerAggregateRoutes } from "./aggregate-routes.ts";
 import { type ServerContext, serverPhases } from "./context.ts";
+import { engineBackend } from "./loki-backend.ts";
+import { registerLokiQueryRoutes } from "./loki-query.ts";
+import { registerLokiTailRoute } from "./loki-tail-route.ts";
 import { accessErrors, formatLimit, lingerBeforeClose, sendAccessError, sendPlainError } from "./replies.ts";
-import { registerServiceRoutes } from "./service-routes.ts";
+import { registerServiceRoutes, tenantOf } from "./service-routes.ts";
 
 export interface SluiceServer {
   app: FastifyInstance;
@@ -84,6 +89,7 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
       bytesPerS: config["tenant-bytes-per-s"],
     }),
     idempotency: new IdempotencyTable(config["idempotency-retention-ms"], config["idempotency-keys-max"]),
+    queryEngine: undefined as unknown as QueryEngine,
     metrics,
     logger,
     state: { phase: serverPhases.recovering },
@@ -97,9 +103,14 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
 
   const opened = { serviceLog: null as PartitionLog | null, accessLog: null as PartitionLog | null };
   let analyticsStarted = false;
+  let blockIndex: BlockIndex | null = null;
   let maintenance: NodeJS.Timeout | null = null;
   const release = async () => {
     if (maintenance !== null) clearInterval(maintenance);
+    if (blockIndex !== null) {
+      await blockIndex.close();
+      blockIndex = null;
+    }
     if (analyticsStarted) {
       analyticsStarted = false;
       await analytics.consumer.stop();
@@ -127,6 +138,20 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
         recordLimits(config["body-bytes-max"], config["batch-entries-max"]),
       );
       context.serviceLog = logs[topics.serviceLogs] = opened.serviceLog;
+    });
+    await step("open the search index", async () => {
+      if (config["search-index"] === "on") {
+        blockIndex = await BlockIndex.open(dataLayout.blockIndexDirectory(dataDir), context.serviceLog, {
+          onEvent: (event) => logIndexEvent(logger, event),
+        });
+        blockIndex.start();
+      }
+      const index = blockIndex;
+      context.queryEngine = new QueryEngine({
+        log: context.serviceLog,
+        limits: { queryTimeoutMs: config["query-timeout-ms"] },
+        ...(index === null ? {} : { blocks: (tenant: string) => indexedBlocks(index, tenant) }),
+      });
     });
     await step("open the access log", () => {
       opened.accessLog = openLog(context, topics.accessLogs, accessLogLimits(config));
@@ -293,6 +318,13 @@ function buildApp(context: ServerContext, analytics: AnalyticsParts): FastifyIns
   registerServiceRoutes(app, context);
   registerAccessRoutes(app, context);
   registerAggregateRoutes(app, analytics);
+  registerLokiQueryRoutes(app, {
+    backend: engineBackend(() => context.queryEngine),
+    tenantOf,
+    limits: { entriesLimitMax: config["query-entries-max"], queryTimeoutMs: config["query-timeout-ms"] },
+    buildInfo: lokiBuildInfo,
+  });
+  registerLokiTailRoute(app, context);
   app.get("/metrics", async (_request, reply) => {
     const body = await context.metrics.registry.metrics();
     return reply.header("content-type", context.metrics.registry.contentType).send(body);
@@ -360,6 +392,25 @@ function persistentNodeId(dataDir: string): string {
   fs.writeFileSync(temporary, `${id}\n`, { flush: true });
   fs.renameSync(temporary, file);
   return id;
+}
+
+/**
+ * /loki/api/v1/status/buildinfo. Grafana's Loki data source reads `version` to decide which API
+ * features it may use; Sluice answers the Loki version whose query API it serves, and names itself
+ * in `revision` and `branch`.
+ */
+const lokiBuildInfo = {
+  version: "3.4.0",
+  revision: `sluice-${process.env.npm_package_version ?? "0.1.0"}`,
+  branch: "sluice",
+  buildUser: "sluice",
+  buildDate: "",
+  goVersion: `node ${process.version}`,
+};
+
+function logIndexEvent(logger: Logger, event: IndexEvent): void {
+  if ("error" in event) logger.warn({ ...event, err: event.error }, `search index: ${event.kind}`);
+  else logger.info(event, `search index: ${event.kind}`);
 }
 
 function logEvent(logger: Logger, topic: string, event: LogEvent, context: ServerContext): void {

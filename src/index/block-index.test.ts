@@ -229,6 +229,27 @@ test("a block that stays open too long while caught up is sealed, so the tail st
   }
 });
 
+test("an open block waits out a fractional idle time, then seals (the server's default path)", async () => {
+  // performance.now() makes the remaining idle time fractional; AbortSignal.timeout refuses a
+  // fraction (ERR_OUT_OF_RANGE), which once crashed `sluice serve` on its first indexed write.
+  const directory = temporaryDirectory("idle-wait");
+  try {
+    const log = openLog(`${directory}/log`, 1);
+    const index = await BlockIndex.open(`${directory}/index`, log, {
+      blockRecordsMax: 1000,
+      blockOpenMsMax: 150,
+    });
+    index.start();
+    await appendEntries(log, 0, entries(3));
+    await waitForIndexed(index, [3]);
+    assert.equal(index.status().partitions[0].blocks, 1);
+    await index.close();
+    await log.close();
+  } finally {
+    fs.rmSync(directory, { recursive: true, force: true });
+  }
+});
+
 // ---- property: never a false negative ----------------------------------------------------------
 
 const pieces = [

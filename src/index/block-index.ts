@@ -175,14 +175,15 @@ export class BlockIndex {
     const source = this.#log.partition(partition);
     while (!signal.aborted) {
       const idleMs = this.#blockOpenMsMax;
-      if (builder.isEmpty || idleMs === null) await source.waitForData(readOffset, signal);
-      else {
-        const remainingMs = builder.openedAtMs + idleMs - performance.now();
-        if (remainingMs > 0)
-          await source.waitForData(readOffset, AbortSignal.any([signal, AbortSignal.timeout(remainingMs)]));
-      }
-      if (signal.aborted) return;
       try {
+        if (builder.isEmpty || idleMs === null) await source.waitForData(readOffset, signal);
+        else {
+          // AbortSignal.timeout takes whole milliseconds (a fraction throws ERR_OUT_OF_RANGE).
+          const remainingMs = Math.ceil(builder.openedAtMs + idleMs - performance.now());
+          if (remainingMs > 0)
+            await source.waitForData(readOffset, AbortSignal.any([signal, AbortSignal.timeout(remainingMs)]));
+        }
+        if (signal.aborted) return;
         const read = this.#log.read(partition, readOffset, { bytesMax: indexLimits.stepReadBytesMax });
         this.#feed(partition, read.records, read.logStartOffset);
         readOffset = read.nextOffset;

@@ -7,6 +7,7 @@ export {
   type CandidateRange,
   type IndexEvent,
 } from "./block-index.ts";
+export { indexedBlocks } from "./candidates.ts";
 export {
   IndexError,
   IndexStoreConflictError,

@@ -65,8 +65,12 @@ export type {
   LokiStats,
   LokiStream,
 } from "./eval/result.ts";
+export { QueryEngine, type QueryEngineOptions } from "./exec/engine.ts";
+export { ExecutionError, executionErrorCodes } from "./exec/errors.ts";
+export type { CandidateBlocks, OffsetRange } from "./exec/log-source.ts";
+export { LogSource } from "./exec/log-source.ts";
 export { formatQuery } from "./format.ts";
-export { queryEvalLimits, queryLimits } from "./limits.ts";
+export { executionLimits, queryEvalLimits, queryLimits } from "./limits.ts";
 export { parseQuery } from "./parse.ts";
 export type { CompiledRegex, RegexAnchoring } from "./regex.ts";
 export { compileRegex, RegexSyntaxError, regexAnchorings } from "./regex.ts";

@@ -10,7 +10,7 @@ import type { PartitionLog } from "../../log/index.ts";
 import type { LabelSet } from "../../model/stream.ts";
 import type { LabelMatcher, Query } from "../ast.ts";
 import { defaultQueryBudget, evaluateInstant, evaluateRange, type QueryBudget } from "../eval/evaluate.ts";
-import type { LokiResultData } from "../eval/result.ts";
+import type { LokiSeries as LokiMatrixSeries, LokiResultData } from "../eval/result.ts";
 import { type ExecutionLimits, executionLimits } from "../limits.ts";
 import { parseQuery } from "../parse.ts";
 import { QueryParameterError, QueryTimeoutError } from "./errors.ts";
@@ -30,8 +30,11 @@ export interface QueryEngineOptions {
   /** The topics/logs partition log. The engine only reads it; its owner closes it. */
   readonly log: PartitionLog;
   readonly limits?: Partial<ExecutionLimits>;
-  /** Candidate offset ranges per partition for queries (a token index); default: full scans. */
-  readonly blocks?: CandidateBlocks;
+  /**
+   * Candidate offset ranges per partition for one tenant's queries (a token index, which may also
+   * prune by the tenant's streams); default: full scans.
+   */
+  readonly blocks?: (tenant: string) => CandidateBlocks;
   /** The memory budget of each query (src/query/limits.ts queryEvalLimits by default). */
   readonly budget?: Partial<QueryBudget>;
 }
@@ -70,7 +73,7 @@ export interface VolumeParams extends ListingParams {
 export class QueryEngine {
   readonly #log: PartitionLog;
   readonly #limits: ExecutionLimits;
-  readonly #blocks: CandidateBlocks | undefined;
+  readonly #blocks: ((tenant: string) => CandidateBlocks) | undefined;
   readonly #memoryBudget: QueryBudget;
 
   constructor(options: QueryEngineOptions) {
@@ -111,10 +114,9 @@ export class QueryEngine {
     );
   }
 
-  /** /series: the streams any of `selectors` matches (Loki's repeated match[]). */
+  /** /series: the streams any of `selectors` matches (Loki's repeated match[]; none: every stream). */
   async series(tenant: string, selectors: readonly string[], params: ListingParams): Promise<LabelSet[]> {
-    const matcherSets = selectors.map(matchersOf);
-    if (matcherSets.length === 0) throw new QueryParameterError("at least one match[] selector is required");
+    const matcherSets = selectors.map(matchersOf); // none: every stream of the tenant, as Loki answers
     return this.#budget(params.signal, (signal) =>
       listSeries(this.#log, this.#range(tenant, params, signal), matcherSets),
     );
@@ -162,12 +164,59 @@ export class QueryEngine {
     );
   }
 
+  /**
+   * /index/volume_range: the bytes of the matching lines per step, as the metric query
+   * `sum by (<labels>) (bytes_over_time(<selector> [<step>]))` over the range, where the labels are
+   * `targetLabels` or the selector's label names (as volume aggregates them); the `limit` series
+   * with the most bytes in all. aggregateBy "labels" is answered like "series" here.
+   */
+  async volumeRange(
+    tenant: string,
+    selector: string,
+    params: VolumeParams & { readonly stepNs: bigint },
+  ): Promise<LokiMatrixSeries[]> {
+    const matchers = matchersOf(selector);
+    const labels = params.targetLabels?.length
+      ? [...params.targetLabels]
+      : [...new Set(matchers.map((m) => m.name))];
+    const query: Query = {
+      kind: "vectorAggregation",
+      op: "sum",
+      grouping: { mode: "by", labels },
+      parameter: null,
+      inner: {
+        kind: "rangeAggregation",
+        op: "bytes_over_time",
+        log: { kind: "log", matchers, pipeline: [] },
+        rangeNs: Number(params.stepNs),
+        offsetNs: 0,
+      },
+    };
+    const data = await this.#budget(params.signal, (signal) =>
+      evaluateRange(query, this.#source(tenant), {
+        startNs: params.startNs,
+        endNs: params.endNs,
+        limit: 1,
+        direction: "backward",
+        stepNs: params.stepNs,
+        signal,
+        budget: this.#memoryBudget,
+      }),
+    );
+    if (data.resultType !== "matrix") throw new Error(`volume_range evaluated to ${data.resultType}`);
+    const total = (series: LokiMatrixSeries) =>
+      series.values.reduce((sum, [, value]) => sum + Number(value), 0);
+    return [...data.result]
+      .sort((a, b) => total(b) - total(a))
+      .slice(0, params.limit ?? this.#limits.volumeLimitDefault);
+  }
+
   #source(tenant: string): LogSource {
     return new LogSource({
       log: this.#log,
       tenant,
       readStepBytes: this.#limits.readStepBytes,
-      blocks: this.#blocks,
+      blocks: this.#blocks?.(tenant),
     });
   }
 

@@ -1,0 +1,47 @@
+// The index as the query executor's candidate-blocks hook: for one tenant's query, the offset
+// ranges of each partition that may hold a match. Blocks are pruned by time, by the query's line
+// filters (the k-gram blooms) and by stream: the block must hold one of the tenant's streams the
+// selector matches, taken from the index's stream registry. The unindexed tail is always read.
+
+import { streamId } from "../model/stream-id.ts";
+import { type CandidateBlocks, compileMatchers } from "../query/index.ts";
+import type { BlockIndex } from "./block-index.ts";
+
+type Selection = Parameters<CandidateBlocks>[1];
+
+/** The candidate-blocks hook of `index` for `tenant`'s queries (QueryEngineOptions.blocks). */
+export function indexedBlocks(index: BlockIndex, tenant: string): CandidateBlocks {
+  // One selection asks once per partition: its matching streams are worked out once.
+  const streamsOf = new WeakMap<Selection, Set<bigint>>();
+  return (partition, selection) => {
+    let streamIds = streamsOf.get(selection);
+    if (streamIds === undefined) {
+      streamIds = matchingStreamIds(index, tenant, selection);
+      streamsOf.set(selection, streamIds);
+    }
+    const matching = streamIds;
+    return index.candidates(partition, {
+      startNs: selection.startNs,
+      endNs: selection.endNs,
+      lineFilters: selection.lineFilters,
+      streamIds: (id) => matching.has(id),
+    });
+  };
+}
+
+/**
+ * The ids of `tenant`'s streams with entries in the selection's time range that its selector
+ * matches. The registry includes the streams of blocks still open, so a block sealed after this
+ * call only holds streams seen before it or in the tail, which is read whatever its streams.
+ */
+function matchingStreamIds(index: BlockIndex, tenant: string, selection: Selection): Set<bigint> {
+  const matchers = compileMatchers(selection.matchers);
+  try {
+    const ids = new Set<bigint>();
+    for (const labels of index.streams(tenant, selection.startNs, selection.endNs))
+      if (matchers.matches(labels)) ids.add(streamId(tenant, labels));
+    return ids;
+  } finally {
+    matchers.close();
+  }
+}
