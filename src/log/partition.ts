@@ -909,12 +909,19 @@ export class Partition {
   }
 
   #truncateLocked(offset: number): void {
-    while (this.#segments.length > 0 && this.#active.baseOffset >= offset) {
+    while (this.#segments.length > 1 && this.#active.baseOffset >= offset) {
       this.#deleteSegment(this.#segments.pop()!);
     }
-    if (this.#segments.length === 0)
+    const first = this.#segments.pop()!;
+    if (first.baseOffset > offset) {
+      // Every record goes and the log restarts at the offset. The new segment's name is made durable
+      // before the last old one's goes: a cut in between must not leave the partition without a
+      // segment, which open would restart at offset 0, under offsets already handed out and
+      // committed (found by the power-loss simulation, round 1015539).
       this.#segments.push(Segment.create(this.#storage, this.directory, offset));
-    else this.#cutSegment(this.#segments.pop()!, offset);
+      this.#storage.fsyncDirectory(this.directory);
+      this.#deleteSegment(first);
+    } else this.#cutSegment(first, offset); // at its base: cut to empty, its name kept
     this.#storage.fsyncDirectory(this.directory);
     const active = this.#active;
     this.#committedPosition = active.sizeBytes;

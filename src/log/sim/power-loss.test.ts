@@ -43,6 +43,9 @@ const regressions = [
   // failed the maintenance run.
   { seed: 12, bug: "compaction of a segment retention deleted" },
   { seed: 2115, bug: "compaction of a segment retention deleted" },
+  // truncateTo the log's start deleted its only segment and created it anew without a directory
+  // fsync between: a cut could leave no segment, and the partition restarted at offset 0.
+  { seed: 1015539, bug: "truncateTo the start left no segment" },
 ];
 
 for (const { seed, bug } of regressions) {

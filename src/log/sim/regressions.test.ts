@@ -111,3 +111,49 @@ test("a compaction running while retention deletes the segments it listed skips 
   );
   await reopened.close();
 });
+
+test("truncateTo the log's start never leaves a partition that restarts at offset 0, wherever the power goes", async () => {
+  // Every segment at and past the offset was deleted and one created at the offset, with no
+  // directory fsync between: a cut could keep the unlink and lose the create, and open found no
+  // segment and began again at 0, under offsets handed out and committed before.
+  const setUp = async (disk: SimDisk): Promise<PartitionLog> => {
+    const log = PartitionLog.open({
+      directory,
+      partitionCount: 1,
+      compressionThreads: 0,
+      codec: "none",
+      storage: disk,
+      onEvent: () => {},
+      retentionBytes: 1,
+    });
+    await log.append(0, records(5, 1));
+    await log.partition(0).roll();
+    await log.append(0, records(5, 2));
+    await log.partition(0).enforceRetention(disk.clockMs); // the log starts at 5 now
+    assert.equal(log.partition(0).logStartOffset, 5);
+    return log;
+  };
+  const dryRun = new SimDisk(0);
+  const dryLog = await setUp(dryRun);
+  const before = dryRun.counters.operations;
+  await dryLog.truncateTo(0, 5);
+  const operations = dryRun.counters.operations - before;
+  for (let at = 1; at <= operations + 1; at++) {
+    for (const seed of survivorSeeds.slice(0, 30)) {
+      const disk = new SimDisk(0);
+      const log = await setUp(disk);
+      disk.cutPowerAt(disk.counters.operations + at);
+      await log.truncateTo(0, 5).catch(() => {});
+      if (!disk.powerCut) disk.cutPowerNow();
+      const reopened = open(disk.afterPowerCut(seed), 1);
+      const partition = reopened.partition(0);
+      // Unacknowledged, the truncate may have happened or not; the offsets never go back.
+      assert.equal(partition.logStartOffset, 5, `cut before operation ${at}, seed ${seed}: the start`);
+      assert.ok(
+        [5, 10].includes(partition.endOffset),
+        `cut before operation ${at}, seed ${seed}: end ${partition.endOffset}`,
+      );
+      await reopened.close();
+    }
+  }
+});
