@@ -320,3 +320,18 @@ describe("Loki query API", () => {
     assert.match(reply.text, /^invalid X-Scope-OrgID/);
   });
 });
+
+test("--query-entries-max raises the maximum limit everywhere (routes and evaluator agree)", async () => {
+  const raised = await startServerProcess({ args: ["--query-entries-max", "10000"] });
+  try {
+    const query = new URLSearchParams({ query: '{service=~".+"}', limit: "6000" });
+    const accepted = await send(`${raised.url}/loki/api/v1/query_range?${query}`);
+    assert.equal(accepted.status, 200, accepted.text);
+    query.set("limit", "10001");
+    const refused = await send(`${raised.url}/loki/api/v1/query_range?${query}`);
+    assert.equal(refused.status, 400);
+    assert.match(refused.text, /limit > max_entries_limit_per_query \(10001 > 10000\)/);
+  } finally {
+    await raised.stop();
+  }
+});

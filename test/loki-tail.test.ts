@@ -120,4 +120,28 @@ describe("Loki tail", () => {
     assert.equal(closedMetric.code, 1008);
     assert.match(closedMetric.reason, /log query/);
   });
+
+  test("a backlog from 4 h ago, a limit over the maximum, an error too long for a close frame", async () => {
+    // 4 h of 1 s steps would be over query_range's 11,000 points: the tail must not care.
+    const since = openTail(server.url, '{service="auth_service"} |= "needle"', "tenant-a", {
+      start: `${BigInt(Date.now() - 4 * 3_600_000) * 1_000_000n}`,
+    });
+    await since.opened;
+    await since.next((line) => line === "old needle 1");
+    since.socket.close();
+    await since.closed;
+    const tooMany = openTail(server.url, '{service="auth_service"}', "tenant-a", { limit: "5001" });
+    const closedTooMany = await tooMany.closed;
+    assert.equal(closedTooMany.code, 1008);
+    assert.match(closedTooMany.reason, /max entries limit per query exceeded/);
+    // A regex error quotes the pattern: far over the 123 bytes a close reason may carry.
+    const long = openTail(server.url, `{service=~"${"x".repeat(300)}("}`, "tenant-a");
+    const closedLong = await long.closed;
+    assert.equal(closedLong.code, 1008);
+    assert.ok(Buffer.byteLength(closedLong.reason) <= 123, closedLong.reason);
+    assert.match(closedLong.reason, /…$/);
+    // The server is still up and answering.
+    const ready = await fetch(`${server.url}/ready`);
+    assert.equal(ready.status, 200);
+  });
 });

@@ -10,6 +10,7 @@ import {
   type QueryEngine,
   QueryExecutionError,
   queryExecutionErrorCodes,
+  RegexSyntaxError,
 } from "../query/index.ts";
 import type { LokiData, LokiQueryBackend } from "./loki-query.ts";
 import { LokiRequestError } from "./loki-query.ts";
@@ -87,7 +88,9 @@ async function answer<T>(call: () => Promise<T>): Promise<T> {
         error.code === queryExecutionErrorCodes.timeout ? statusGatewayTimeout : 400,
         error.message,
       );
-    if (error instanceof PipelineError) throw new LokiRequestError(400, error.message);
+    // Compiled again at execution (a pipeline's regexes): a refusal there is the query's fault too.
+    if (error instanceof PipelineError || error instanceof RegexSyntaxError)
+      throw new LokiRequestError(400, error.message);
     throw error;
   }
 }

@@ -4,10 +4,12 @@
 // since the last look, partition by partition, through the query's pipeline, and sends the new
 // lines in one message. Only what is durable is ever sent (reads stop at the committed end).
 //
-// Memory is bounded per connection: at most tailLimits.linesPerPollMax lines are read per poll
-// (the rest of a burst waits for the next poll), and while the client reads slower than lines
-// arrive (its send buffer over tailLimits.sendBufferBytesMax) new lines are dropped and reported in
-// `dropped_entries`, as Loki reports lines a slow tail client missed. Connections are bounded too.
+// Memory is bounded per connection: at most tailLimits.linesPerPollMax lines are read per partition
+// and poll, and a poll stops taking partitions once its message holds sendBufferBytesMax (the rest
+// of a burst waits for the next poll), so a message is at most about that plus one partition's
+// lines of --line-bytes-max each. While the client reads slower than lines arrive (its send buffer
+// over sendBufferBytesMax) new lines are dropped and reported in `dropped_entries`, as Loki reports
+// lines a slow tail client missed. Connections are bounded per tenant and in all.
 
 import websocket from "@fastify/websocket";
 import type { FastifyInstance, FastifyRequest } from "fastify";
@@ -16,14 +18,21 @@ import { IngestError } from "../ingest/index.ts";
 import type { LogEntry } from "../model/stream.ts";
 import {
   compilePipeline,
+  defaultQueryBudget,
+  type EntrySelection,
+  ExecutionError,
+  evaluateRange,
   isLogQuery,
   LogSource,
+  PipelineError,
   type ProcessedEntry,
   parseQuery,
   QueryError,
+  QueryExecutionError,
+  RegexSyntaxError,
 } from "../query/index.ts";
 import type { ServerContext } from "./context.ts";
-import { LokiRequestError, lokiParams, parseTailQuery } from "./loki-params.ts";
+import { checkEntriesLimit, LokiRequestError, lokiParams, parseTailQuery } from "./loki-params.ts";
 import { type DroppedTailEntry, formatTailMessage } from "./loki-tail.ts";
 import { tenantOf } from "./service-routes.ts";
 
@@ -31,68 +40,115 @@ export const tailLimits = {
   // How often a tail looks for newly committed lines: the issue asks for new lines within 1 s; a
   // look at an idle log costs one endOffset read per partition.
   tailPollMs: 250,
-  // Lines read per poll per connection. A burst larger than this is sent over the next polls.
-  linesPerPollMax: 5000,
+  // Lines read per partition per poll. A burst larger than this is sent over the next polls.
+  linesPerPollMax: 1000,
   // A client whose unsent data exceeds this is not reading: new lines are dropped (and reported)
   // until it catches up, so a stalled client cannot make the server buffer without bound.
   sendBufferBytesMax: 4 * 1024 * 1024,
   // Dropped lines listed per message (each is counted in the message either way).
   droppedListedMax: 100,
-  // Open tails at once; each polls every partition. Loki's default max_concurrent_tail_requests.
-  connectionsMax: 10,
+  // Open tails per tenant (Loki's default max_concurrent_tail_requests), and in all: each polls
+  // every partition, so the total bounds the polling work.
+  connectionsPerTenantMax: 10,
+  connectionsMax: 50,
 } as const;
 
 const endOfTimeNs = (1n << 63n) - 1n;
 /** Websocket close codes (RFC 6455): policy violation for a bad request, internal error otherwise. */
 const closeCodes = { normal: 1000, policy: 1008, internal: 1011, tryAgainLater: 1013 } as const;
 
+/** A request the client got wrong, answered by closing with its message (1008), not logged. */
+function isRequestError(error: unknown): error is Error {
+  return (
+    error instanceof QueryError ||
+    error instanceof LokiRequestError ||
+    error instanceof IngestError ||
+    error instanceof QueryExecutionError ||
+    error instanceof ExecutionError ||
+    error instanceof RegexSyntaxError ||
+    error instanceof PipelineError
+  );
+}
+
 export function registerLokiTailRoute(app: FastifyInstance, context: ServerContext): void {
   let open = 0;
+  const openPerTenant = new Map<string, number>();
   app.register(websocket, { options: { maxPayload: 64 * 1024 } });
   app.register(async (scope) => {
     scope.get("/loki/api/v1/tail", { websocket: true }, (socket, request) => {
-      if (open >= tailLimits.connectionsMax) {
-        socket.close(closeCodes.tryAgainLater, `too many tails open (${tailLimits.connectionsMax})`);
+      let tenant: string;
+      try {
+        tenant = tenantOf(request);
+      } catch (error) {
+        socket.close(closeCodes.policy, closeReason((error as Error).message));
+        return;
+      }
+      const tenantOpen = openPerTenant.get(tenant) ?? 0;
+      if (open >= tailLimits.connectionsMax || tenantOpen >= tailLimits.connectionsPerTenantMax) {
+        const bound =
+          open >= tailLimits.connectionsMax
+            ? `${tailLimits.connectionsMax} in all`
+            : `${tailLimits.connectionsPerTenantMax} per tenant`;
+        socket.close(closeCodes.tryAgainLater, `too many tails open (${bound})`);
         return;
       }
       open++;
-      socket.once("close", () => open--);
-      runTail(context, socket, request).catch((error) => {
-        if (socket.readyState === socket.OPEN) {
-          const known =
-            error instanceof QueryError || error instanceof LokiRequestError || error instanceof IngestError;
-          if (!known) context.logger.error({ err: error }, "tail failed");
-          socket.close(
-            known ? closeCodes.policy : closeCodes.internal,
-            known ? error.message : "internal error",
-          );
-        }
+      openPerTenant.set(tenant, tenantOpen + 1);
+      socket.once("close", () => {
+        open--;
+        const left = (openPerTenant.get(tenant) ?? 1) - 1;
+        if (left === 0) openPerTenant.delete(tenant);
+        else openPerTenant.set(tenant, left);
+      });
+      runTail(context, socket, request, tenant).catch((error) => {
+        if (socket.readyState !== socket.OPEN) return;
+        const known = isRequestError(error);
+        if (!known) context.logger.error({ err: error }, "tail failed");
+        socket.close(
+          known ? closeCodes.policy : closeCodes.internal,
+          closeReason(known ? error.message : "internal error"),
+        );
       });
     });
   });
 }
 
-async function runTail(context: ServerContext, socket: WebSocket, request: FastifyRequest): Promise<void> {
-  const tenant = tenantOf(request);
+async function runTail(
+  context: ServerContext,
+  socket: WebSocket,
+  request: FastifyRequest,
+  tenant: string,
+): Promise<void> {
   const queryStart = request.url.indexOf("?");
   const params = lokiParams(queryStart < 0 ? "" : request.url.slice(queryStart + 1), undefined, undefined);
   const nowNs = BigInt(Date.now()) * 1_000_000n;
   const tail = parseTailQuery(params, nowNs);
   const query = parseQuery(tail.query);
   if (!isLogQuery(query)) throw new LokiRequestError(400, "tail requires a log query, not a metric query");
+  checkEntriesLimit(tail.limit, context.config["query-entries-max"]);
   const closed = new AbortController();
   socket.once("close", () => closed.abort());
   const log = context.serviceLog;
-  // Everything committed now is the backlog's; the follow loop starts exactly where it ends.
+  // Everything committed now is the backlog's, read up to exactly these ends; the follow loop
+  // starts where they stop, so no line is sent twice or skipped.
   const positions = Array.from({ length: log.partitionCount }, (_, id) => log.partition(id).endOffset);
-
-  const backlog = await context.queryEngine.query(tenant, tail.query, {
+  const startMs = Number(tail.startNs / 1_000_000n);
+  const backlogSource = new LogSource({
+    log,
+    tenant,
+    blocks: (id) => [{ fromOffset: log.partition(id).offsetForTimestamp(startMs), toOffset: positions[id] }],
+  });
+  const backlogEndNs = nowNs + 1n;
+  // A log query's step only has to satisfy query_range's bound on points (11,000).
+  const stepNs = maxBigint(1_000_000_000n, (backlogEndNs - tail.startNs) / 10_000n + 1n);
+  const backlog = await evaluateRange(query, backlogSource, {
     startNs: tail.startNs,
-    endNs: nowNs + 1n,
+    endNs: backlogEndNs,
     limit: tail.limit,
     direction: "backward",
-    stepNs: 1_000_000_000n,
-    signal: closed.signal,
+    stepNs,
+    signal: AbortSignal.any([closed.signal, AbortSignal.timeout(context.config["query-timeout-ms"])]),
+    budget: { ...defaultQueryBudget, entriesMax: context.config["query-entries-max"] },
   });
   if (backlog.resultType === "streams") {
     const entries = backlog.result.flatMap(({ stream, values }) =>
@@ -108,10 +164,11 @@ async function runTail(context: ServerContext, socket: WebSocket, request: Fasti
       await new Promise((wake) => setTimeout(wake, tailLimits.tailPollMs));
       if (closed.signal.aborted) break;
       const sent: ProcessedEntry[] = [];
+      let sentBytes = 0;
       const dropped: DroppedTailEntry[] = [];
       let droppedCount = 0;
       const slowClient = socket.bufferedAmount > tailLimits.sendBufferBytesMax;
-      for (let id = 0; id < log.partitionCount; id++) {
+      for (let id = 0; id < log.partitionCount && sentBytes < tailLimits.sendBufferBytesMax; id++) {
         const from = positions[id];
         const to = Math.min(log.partition(id).endOffset, from + tailLimits.linesPerPollMax);
         if (to <= from) continue;
@@ -121,7 +178,7 @@ async function runTail(context: ServerContext, socket: WebSocket, request: Fasti
           tenant,
           blocks: (p) => (p === id ? [{ fromOffset: from, toOffset: to }] : []),
         });
-        const selection = {
+        const selection: EntrySelection = {
           matchers: query.matchers,
           lineFilters: [],
           startNs: 0n,
@@ -137,7 +194,10 @@ async function runTail(context: ServerContext, socket: WebSocket, request: Fasti
             droppedCount++;
             if (dropped.length < tailLimits.droppedListedMax)
               dropped.push({ timestampNs: processed.timestampNs, labels: processed.labels });
-          } else sent.push(processed);
+          } else {
+            sent.push(processed);
+            sentBytes += processed.line.length + 64;
+          }
         }
       }
       if (sent.length > 0 || droppedCount > 0) {
@@ -147,4 +207,17 @@ async function runTail(context: ServerContext, socket: WebSocket, request: Fasti
   } finally {
     pipeline.close();
   }
+}
+
+function maxBigint(a: bigint, b: bigint): bigint {
+  return a > b ? a : b;
+}
+
+/** A close frame's reason is at most 123 bytes of UTF-8 (RFC 6455; ws throws past it): cut to fit. */
+export function closeReason(message: string): string {
+  const closeReasonBytesMax = 123;
+  if (Buffer.byteLength(message) <= closeReasonBytesMax) return message;
+  let cut = message.slice(0, closeReasonBytesMax - 1);
+  while (Buffer.byteLength(`${cut}…`) > closeReasonBytesMax) cut = cut.slice(0, -1);
+  return `${cut}…`;
 }

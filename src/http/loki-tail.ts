@@ -2,8 +2,8 @@
 // pkg/util/marshal/query.go's EncodeTailResult), so logcli and Grafana's live tail read it unchanged:
 //   {"streams":[{"stream":{…},"values":[["<ns>","<line>"],…]},…],
 //    "dropped_entries":[{"timestamp":"<ns>","labels":{…}}]}
-// `streams` is always present; `dropped_entries` only when something was dropped. The route itself
-// needs @fastify/websocket, which is not a dependency yet: the lead wires it.
+// `streams` is always present; `dropped_entries` only when something was dropped. The route is
+// loki-tail-route.ts.
 
 import type { LabelSet, LogEntry } from "../model/stream.ts";
 

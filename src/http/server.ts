@@ -150,6 +150,7 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
       context.queryEngine = new QueryEngine({
         log: context.serviceLog,
         limits: { queryTimeoutMs: config["query-timeout-ms"] },
+        budget: { entriesMax: config["query-entries-max"] },
         ...(index === null ? {} : { blocks: (tenant: string) => indexedBlocks(index, tenant) }),
       });
     });

@@ -11,15 +11,12 @@ type Selection = Parameters<CandidateBlocks>[1];
 
 /** The candidate-blocks hook of `index` for `tenant`'s queries (QueryEngineOptions.blocks). */
 export function indexedBlocks(index: BlockIndex, tenant: string): CandidateBlocks {
-  // One selection asks once per partition: its matching streams are worked out once.
-  const streamsOf = new WeakMap<Selection, Set<bigint>>();
   return (partition, selection) => {
-    let streamIds = streamsOf.get(selection);
-    if (streamIds === undefined) {
-      streamIds = matchingStreamIds(index, tenant, selection);
-      streamsOf.set(selection, streamIds);
-    }
-    const matching = streamIds;
+    // The streams and the blocks are read in one synchronous call, so they describe the same
+    // moment. (Working the streams out once per selection and reusing them for later partitions
+    // lost blocks: the builder may seal a block of a stream first seen in between, which is then
+    // neither in the cached streams nor in the unindexed tail.)
+    const matching = matchingStreamIds(index, tenant, selection);
     return index.candidates(partition, {
       startNs: selection.startNs,
       endNs: selection.endNs,
@@ -31,8 +28,8 @@ export function indexedBlocks(index: BlockIndex, tenant: string): CandidateBlock
 
 /**
  * The ids of `tenant`'s streams with entries in the selection's time range that its selector
- * matches. The registry includes the streams of blocks still open, so a block sealed after this
- * call only holds streams seen before it or in the tail, which is read whatever its streams.
+ * matches. The registry includes the streams of blocks still open, so every sealed block's streams
+ * are in it at the moment candidates() runs.
  */
 function matchingStreamIds(index: BlockIndex, tenant: string, selection: Selection): Set<bigint> {
   const matchers = compileMatchers(selection.matchers);

@@ -74,3 +74,4 @@ export { executionLimits, queryEvalLimits, queryLimits } from "./limits.ts";
 export { parseQuery } from "./parse.ts";
 export type { CompiledRegex, RegexAnchoring } from "./regex.ts";
 export { compileRegex, RegexSyntaxError, regexAnchorings } from "./regex.ts";
+export type { EntrySelection, EntrySource } from "./source.ts";

@@ -143,3 +143,39 @@ test("closing an re2-wasm regex frees its memory: 60,000 compile/close cycles (w
     regex.close(); // idempotent
   }
 });
+
+test("many optional atoms never run on V8 (2^k backtracking): `a?`×100 `a`×100 answers at once", () => {
+  // On V8 this pattern against 50 a's backtracks 2^100 ways (it hung for minutes before the bound).
+  const regex = compileRegex(`${"a?".repeat(100)}${"a".repeat(100)}`, regexAnchorings.substring);
+  try {
+    assert.equal(regex.engine, "re2-wasm");
+    assert.equal(regex.test("a".repeat(50)), false);
+    assert.equal(regex.test("a".repeat(150)), true);
+  } finally {
+    regex.close();
+  }
+  // A few optional atoms still translate.
+  assert.equal(compileRegex("ab?c?d?", regexAnchorings.substring).engine, "js");
+});
+
+test("re2-wasm objects open at once are bounded: past the bound a compile is refused, closing frees a place", () => {
+  const held = [];
+  try {
+    for (;;) {
+      try {
+        held.push(compileRegex("(?:x+)+y", regexAnchorings.substring));
+      } catch (error) {
+        assert.ok(error instanceof RegexSyntaxError);
+        assert.match(error.message, /too many regular expressions in use at once \(128/);
+        break;
+      }
+      assert.ok(held.length <= 128, "the bound holds");
+      assert.equal(held.at(-1)!.engine, "re2-wasm");
+    }
+    assert.equal(held.length, 128);
+    held.pop()!.close();
+    held.push(compileRegex("(?:x+)+y", regexAnchorings.substring));
+  } finally {
+    for (const regex of held) regex.close();
+  }
+});

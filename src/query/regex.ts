@@ -81,9 +81,25 @@ export function validateRegex(pattern: string, anchoring: RegexAnchoring): void 
   compileRegex(pattern, anchoring).close();
 }
 
+/**
+ * re2-wasm objects open at once, process-wide. They share one fixed 16 MiB WebAssembly heap, and a
+ * single counted repetition (`[^x]{1000}\pL`) can take hundreds of KiB of it, so past this many a
+ * new one is refused (the query fails with a clear 400) instead of letting the heap run out under
+ * every other query. Most patterns run on V8 and never count here.
+ */
+const re2ObjectsOpenMax = 128;
+let re2ObjectsOpen = 0;
+
 function compileRe2(pattern: string, source: string): RE2 {
+  if (re2ObjectsOpen >= re2ObjectsOpenMax)
+    throw new RegexSyntaxError(
+      pattern,
+      `too many regular expressions in use at once (${re2ObjectsOpenMax} that V8 cannot run): simplify the regexes or retry later`,
+    );
   try {
-    return new RE2(source, "u");
+    const re2 = new RE2(source, "u");
+    re2ObjectsOpen++;
+    return re2;
   } catch (error) {
     const raw = error instanceof Error ? error.message : String(error);
     // re2-wasm words it `Invalid regular expression: /source/u: <RE2 message>`.
@@ -96,6 +112,7 @@ function releaseRe2(re2: RE2): void {
   // re2-wasm never frees its embind object by itself (no finalizer); its heap is a fixed 16 MiB,
   // so without this about 50,000 compiled patterns abort the process (measured).
   (re2 as unknown as { wrapper: { delete(): void } }).wrapper.delete();
+  re2ObjectsOpen--;
 }
 
 // C++ RE2's messages as Go's regexp/syntax words them (Loki users see Go's).
@@ -177,6 +194,10 @@ const posixClasses: Record<string, string> = {
 // short, so full-value matchers may hold two. Loki-style `.*` at either end of a line filter is dropped
 // first (it cannot change whether a substring matches), so `.*error.*` still runs on V8.
 const unboundedRepetitionsMax = { fullValue: 2, substring: 1 } as const;
+// Repetitions of any kind (`?` and `{n,m}` too) a translated pattern may hold: k optional atoms in a
+// row give V8 up to 2^k ways to match from each position (`a?a?…a?aa…a` is the textbook case: 100
+// of them hung a test for minutes). 2^8 attempts per position stays in microseconds on a log line.
+const repetitionsMax = 8;
 
 /** `.*x.*` finds a substring exactly when `x` does; the ends are dropped only when plainly `.*`. */
 function trimDotStars(pattern: string): string {
@@ -194,6 +215,7 @@ function translate(pattern: string, dotAllInitially: boolean, unboundedMax: numb
   let dotAll = dotAllInitially;
   let caseInsensitive = false;
   let unboundedRepetitions = 0;
+  let repetitions = 0;
   // Per open group: whether it contains a repetition or `|` (to refuse repeating it), and the flags
   // to restore at its end.
   const groups: { risky: boolean; dotAll: boolean; caseInsensitive: boolean; closeExtra: string }[] = [];
@@ -278,6 +300,7 @@ function translate(pattern: string, dotAllInitially: boolean, unboundedMax: numb
         repetition[0][0] === "+" ||
         (repetition[2] !== undefined && repetition[3] === "");
       if (unbounded && ++unboundedRepetitions > unboundedMax) return null;
+      if (++repetitions > repetitionsMax) return null;
       top.risky = true;
       out += repetition[0];
       index += repetition[0].length;

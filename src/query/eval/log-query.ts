@@ -16,6 +16,11 @@ import { BoundedHeap } from "./heap.ts";
 import { compileMatchers, compilePipeline, type ProcessedEntry } from "./pipeline.ts";
 import type { LokiLabels, LokiStream } from "./result.ts";
 
+/** Work a query does before it yields the event loop (and lets its time budget fire). */
+const sliceMs = 20;
+/** Entries between looks at the clock (a look costs ~50 ns; a line with a costly regex, milliseconds). */
+const entriesPerClockCheck = 16;
+
 export type Direction = "forward" | "backward";
 
 interface KeptEntry {
@@ -79,7 +84,19 @@ export async function scanEntries(
       cutoffNs: range.cutoffNs,
       signal: context.signal,
     });
+    let sliceStartMs = performance.now();
+    let sinceCheck = 0;
     for await (const entry of entries) {
+      // A source's entries arrive in microtasks, and one slow line (a costly regex) can take
+      // milliseconds: past sliceMs of work, give the event loop a turn, so ingest, other requests
+      // and the time budget's own timer run whatever this query costs per line.
+      if (++sinceCheck === entriesPerClockCheck) {
+        sinceCheck = 0;
+        if (performance.now() - sliceStartMs >= sliceMs) {
+          await new Promise((resume) => setImmediate(resume));
+          sliceStartMs = performance.now();
+        }
+      }
       context.checkAborted();
       const timestampNs = entry.timestampNs;
       // The source promises the range and the selector; checked again so a loose source stays correct.
