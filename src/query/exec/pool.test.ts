@@ -14,7 +14,7 @@ import { PartitionLog } from "../../log/index.ts";
 import { QueryExecutionError, QuerySyntaxError } from "../errors.ts";
 import type { LokiResultData } from "../eval/result.ts";
 import { QueryEngine } from "./engine.ts";
-import { QueryPoolError, queryPoolErrorCodes } from "./errors.ts";
+import { QueryPoolError, QueryTimeoutError, queryPoolErrorCodes } from "./errors.ts";
 import type { CandidateBlocks } from "./log-source.ts";
 import { QueryPool } from "./pool.ts";
 
@@ -193,6 +193,18 @@ describe("the query pool", () => {
       assert.deepEqual(answer(next), answer(await main.query("t", '{service="auth_service"}', range())));
       assert.equal(pool.workersStarted, started, "no thread was terminated or replaced");
       assert.equal(pool.running, 0);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  test("a time budget that runs out in the pool is the engine's QueryTimeoutError", async () => {
+    const pool = new QueryPool({ threads: 1 });
+    try {
+      const engine = new QueryEngine({ log, pool, limits: { queryTimeoutMs: 1, readStepBytes: 1 } });
+      await assert.rejects(engine.query("t", '{service=~".+"} |= "nothing"', range()), QueryTimeoutError);
+      const next = await new QueryEngine({ log, pool }).query("t", '{service="auth_service"}', range());
+      assert.equal(next.result.length > 0, true);
     } finally {
       await pool.close();
     }
