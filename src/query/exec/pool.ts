@@ -134,7 +134,7 @@ export class QueryPool {
   run(task: PoolTask, context: TaskContext): Promise<LokiResultData> {
     if (this.#closed)
       return Promise.reject(new QueryPoolError(queryPoolErrorCodes.closed, "the query pool is closed"));
-    context.signal?.throwIfAborted();
+    if (context.signal?.aborted) return Promise.reject(context.signal.reason);
     const idle = this.#slots.some((slot) => slot.task === null);
     if (!idle && this.#queue.length >= this.#queueMax) {
       return Promise.reject(
