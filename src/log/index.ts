@@ -28,3 +28,13 @@ export type {
   PartitionStats,
   ReadResult,
 } from "./partition.ts";
+export {
+  type HeldSnapshot,
+  offsetForTimestampInSnapshot,
+  type PartitionSnapshot,
+  type ReadableLog,
+  type ReadablePartition,
+  readFromSnapshot,
+  type SegmentSnapshot,
+  SnapshotPartition,
+} from "./snapshot.ts";

@@ -46,6 +46,7 @@ import {
   segmentExtensions,
   writeCutIntent,
 } from "./segment.ts";
+import type { HeldSnapshot, PartitionSnapshot, SegmentSnapshot } from "./snapshot.ts";
 import { openModes, type Storage } from "./storage.ts";
 import { type BatchToWrite, outcomeError, type WriteOutcome } from "./write-job.ts";
 
@@ -820,6 +821,52 @@ export class Partition {
       logStartOffset: this.logStartOffset,
       endOffset: this.#committedNextOffset,
     };
+  }
+
+  /**
+   * A read snapshot of what is committed now, from the segment holding `fromOffset` (default: the log
+   * start) to the committed end, for a reader on another thread (src/log/snapshot.ts). Each segment
+   * gets a read fd of its own, so neither the fd LRU nor maintenance can close or change what the
+   * snapshot reads; the caller must call release() when the reader is done, also on error.
+   */
+  readSnapshot(fromOffset = this.logStartOffset): HeldSnapshot {
+    this.#assertOpen();
+    assert.ok(Number.isSafeInteger(fromOffset) && fromOffset >= 0, "fromOffset is a non-negative integer");
+    const segments: SegmentSnapshot[] = [];
+    const fds: number[] = [];
+    const release = () => {
+      for (const fd of fds.splice(0)) this.#storage.close(fd);
+    };
+    try {
+      const active = this.#active;
+      for (let s = this.#segmentIndexFor(fromOffset); s < this.#segments.length; s++) {
+        const segment = this.#segments[s];
+        const readableEndBytes = this.#readableEnd(segment);
+        const fd = this.#storage.open(segment.logPath, openModes.read);
+        fds.push(fd);
+        segments.push({
+          baseOffset: segment.baseOffset,
+          nextOffset: segment === active ? this.#committedNextOffset : segment.nextOffset,
+          fd,
+          readableEndBytes,
+          maxTimestampMs: segment.maxTimestampMs,
+          ...segment.indexBelow(readableEndBytes),
+        });
+      }
+    } catch (error) {
+      release();
+      throw error;
+    }
+    const snapshot: PartitionSnapshot = {
+      partition: this.id,
+      logStartOffset: this.logStartOffset,
+      endOffset: this.#committedNextOffset,
+      segments,
+      readBytesMax: this.#options.readBytesMax,
+      chunkBytes: this.#scanOptions.chunkBytes,
+      payloadBytesMax: this.#scanOptions.payloadBytesMax,
+    };
+    return { snapshot, release };
   }
 
   /**

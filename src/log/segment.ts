@@ -413,6 +413,25 @@ export class Segment {
     return found < 0 ? 0 : this.#index.positions[found];
   }
 
+  /**
+   * A copy of the sparse index entries at positions below `endPosition` (a read snapshot's view:
+   * entries indexed ahead of the commit are not readable yet).
+   */
+  indexBelow(endPosition: number): {
+    relOffsets: Uint32Array;
+    positions: Uint32Array;
+    maxTimestampsBefore: Float64Array;
+  } {
+    const positions = this.#index.positions;
+    let count = positions.length;
+    while (count > 0 && positions[count - 1] >= endPosition) count--;
+    return {
+      relOffsets: Uint32Array.from(this.#index.relOffsets.slice(0, count)),
+      positions: Uint32Array.from(positions.slice(0, count)),
+      maxTimestampsBefore: Float64Array.from(this.#index.maxTimestampsBefore.slice(0, count)),
+    };
+  }
+
   /** Index chunk boundaries, for scanning a segment backwards one chunk at a time. */
   get indexPositions(): readonly number[] {
     return this.#index.positions;

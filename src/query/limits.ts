@@ -63,3 +63,19 @@ export const executionLimits = {
 } as const;
 
 export type ExecutionLimits = { -readonly [K in keyof typeof executionLimits]: number };
+
+// Bounds of the query pool (src/query/exec/pool.ts): worker threads that run whole queries.
+export const queryPoolLimits = {
+  // Worker threads by default: this machine has two cores, one of which the main thread (HTTP,
+  // ingest) and the log thread share; two query threads let a heavy query use the idle core
+  // while a second one still gets a thread.
+  threads: 2,
+  // Tasks waiting for a thread. Each holds its request (and, once running, read fds of the
+  // segments it scans), so a burst beyond this is refused (QUERY_POOL_FULL, 429) instead of
+  // queueing work the clients will have given up on by the time it runs.
+  queueMax: 32,
+  // After an abort a worker stops at its next read step (one step is ~1 MiB, milliseconds).
+  // One still busy after this is stuck in evaluation and is terminated and replaced, so an
+  // aborted task can never hold a thread for good.
+  abortGraceMs: 5_000,
+} as const;

@@ -15,6 +15,7 @@ import { type ExecutionLimits, executionLimits } from "../limits.ts";
 import { parseQuery } from "../parse.ts";
 import { QueryParameterError, QueryTimeoutError } from "./errors.ts";
 import { type CandidateBlocks, LogSource } from "./log-source.ts";
+import type { PoolTask, QueryPool } from "./pool.ts";
 import {
   type IndexStats,
   indexStats,
@@ -37,6 +38,12 @@ export interface QueryEngineOptions {
   readonly blocks?: (tenant: string) => CandidateBlocks;
   /** The memory budget of each query (src/query/limits.ts queryEvalLimits by default). */
   readonly budget?: Partial<QueryBudget>;
+  /**
+   * Worker threads for query and instantQuery (and volumeRange, which is a metric query): the scan
+   * and the evaluation run there over read snapshots, the main thread only prepares them. Listings
+   * (series, labels, stats, volume) stay on the main thread. The pool's owner closes it.
+   */
+  readonly pool?: QueryPool;
 }
 
 export interface RangeQueryParams {
@@ -75,43 +82,74 @@ export class QueryEngine {
   readonly #limits: ExecutionLimits;
   readonly #blocks: ((tenant: string) => CandidateBlocks) | undefined;
   readonly #memoryBudget: QueryBudget;
+  readonly #pool: QueryPool | undefined;
 
   constructor(options: QueryEngineOptions) {
     this.#log = options.log;
     this.#limits = { ...executionLimits, ...options.limits };
     this.#blocks = options.blocks;
     this.#memoryBudget = { ...defaultQueryBudget, ...options.budget };
+    this.#pool = options.pool;
   }
 
   /** /query_range: parses `text` and evaluates it over [startNs, endNs). */
   async query(tenant: string, text: string, params: RangeQueryParams): Promise<LokiResultData> {
-    const query = parseQuery(text);
+    return this.#evaluateRange(tenant, parseQuery(text), params);
+  }
+
+  #evaluateRange(
+    tenant: string,
+    query: Query,
+    params: Omit<RangeQueryParams, "signal"> & { readonly signal?: AbortSignal },
+  ): Promise<LokiResultData> {
+    const range = {
+      startNs: params.startNs,
+      endNs: params.endNs,
+      limit: params.limit,
+      direction: params.direction,
+      stepNs: params.stepNs,
+      ...(params.intervalNs === undefined ? {} : { intervalNs: params.intervalNs }),
+    };
+    const pool = this.#pool;
+    if (pool !== undefined)
+      return this.#budget(params.signal, (signal) =>
+        pool.run(this.#task(tenant, query, { kind: "range", ...range }), {
+          log: this.#log,
+          blocks: this.#blocks?.(tenant),
+          signal,
+        }),
+      );
     return this.#budget(params.signal, (signal) =>
-      evaluateRange(query, this.#source(tenant), {
-        startNs: params.startNs,
-        endNs: params.endNs,
-        limit: params.limit,
-        direction: params.direction,
-        stepNs: params.stepNs,
-        ...(params.intervalNs === undefined ? {} : { intervalNs: params.intervalNs }),
-        signal,
-        budget: this.#memoryBudget,
-      }),
+      evaluateRange(query, this.#source(tenant), { ...range, signal, budget: this.#memoryBudget }),
     );
   }
 
   /** /query: parses `text` and evaluates it at `timeNs`. */
   async instantQuery(tenant: string, text: string, params: InstantQueryParams): Promise<LokiResultData> {
     const query = parseQuery(text);
+    const instant = { timeNs: params.timeNs, limit: params.limit, direction: params.direction };
+    const pool = this.#pool;
+    if (pool !== undefined)
+      return this.#budget(params.signal, (signal) =>
+        pool.run(this.#task(tenant, query, { kind: "instant", ...instant }), {
+          log: this.#log,
+          blocks: this.#blocks?.(tenant),
+          signal,
+        }),
+      );
     return this.#budget(params.signal, (signal) =>
-      evaluateInstant(query, this.#source(tenant), {
-        timeNs: params.timeNs,
-        limit: params.limit,
-        direction: params.direction,
-        signal,
-        budget: this.#memoryBudget,
-      }),
+      evaluateInstant(query, this.#source(tenant), { ...instant, signal, budget: this.#memoryBudget }),
     );
+  }
+
+  #task(tenant: string, query: Query, evaluation: PoolTask["evaluation"]): PoolTask {
+    return {
+      tenant,
+      query,
+      readStepBytes: this.#limits.readStepBytes,
+      budget: this.#memoryBudget,
+      evaluation,
+    };
   }
 
   /** /series: the streams any of `selectors` matches (Loki's repeated match[]; none: every stream). */
@@ -192,17 +230,14 @@ export class QueryEngine {
         offsetNs: 0,
       },
     };
-    const data = await this.#budget(params.signal, (signal) =>
-      evaluateRange(query, this.#source(tenant), {
-        startNs: params.startNs,
-        endNs: params.endNs,
-        limit: 1,
-        direction: "backward",
-        stepNs: params.stepNs,
-        signal,
-        budget: this.#memoryBudget,
-      }),
-    );
+    const data = await this.#evaluateRange(tenant, query, {
+      startNs: params.startNs,
+      endNs: params.endNs,
+      limit: 1,
+      direction: "backward",
+      stepNs: params.stepNs,
+      signal: params.signal,
+    });
     if (data.resultType !== "matrix") throw new Error(`volume_range evaluated to ${data.resultType}`);
     const total = (series: LokiMatrixSeries) =>
       series.values.reduce((sum, [, value]) => sum + Number(value), 0);

@@ -48,3 +48,29 @@ export class QueryParameterError extends ExecutionError {
     this.name = "QueryParameterError";
   }
 }
+
+/**
+ * Failures of the query pool (pool.ts), apart from the query's own errors, which reach the caller
+ * as the main-thread engine would throw them. Not an ExecutionError: those are the query's fault
+ * (400 or 504), these are the server's. The HTTP layer maps `full` to 429 (or 503) with
+ * Retry-After, the others to 500.
+ */
+export const queryPoolErrorCodes = {
+  /** Every worker is busy and the queue holds queryPoolLimits.queueMax tasks: try again later. */
+  full: "QUERY_POOL_FULL",
+  /** The worker thread running the task died (crashed, out of memory, stuck past its abort). */
+  workerFailed: "QUERY_WORKER_FAILED",
+  /** The pool was closed before the task ran or finished. */
+  closed: "QUERY_POOL_CLOSED",
+} as const;
+
+export type QueryPoolErrorCode = (typeof queryPoolErrorCodes)[keyof typeof queryPoolErrorCodes];
+
+export class QueryPoolError extends Error {
+  readonly code: QueryPoolErrorCode;
+  constructor(code: QueryPoolErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "QueryPoolError";
+    this.code = code;
+  }
+}

@@ -13,8 +13,11 @@ export {
   type ExecutionErrorCode,
   executionErrorCodes,
   QueryParameterError,
+  QueryPoolError,
+  type QueryPoolErrorCode,
   QuerySeriesLimitError,
   QueryTimeoutError,
+  queryPoolErrorCodes,
 } from "./errors.ts";
 export {
   type CandidateBlocks,
@@ -23,4 +26,5 @@ export {
   type OffsetRange,
   type ScanStats,
 } from "./log-source.ts";
+export { QueryPool, type QueryPoolOptions } from "./pool.ts";
 export type { IndexStats, VolumeSample } from "./series.ts";

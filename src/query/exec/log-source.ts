@@ -30,7 +30,7 @@ import {
   RecordFormatError,
   serviceKeyPrefix,
 } from "../../ingest/index.ts";
-import type { Partition, PartitionLog, StoredRecord } from "../../log/index.ts";
+import type { ReadableLog, ReadablePartition, StoredRecord } from "../../log/index.ts";
 import { partitionFor } from "../../model/hash.ts";
 import { serviceLogEntry } from "../../model/service-stream.ts";
 import type { LogEntry } from "../../model/stream.ts";
@@ -113,11 +113,7 @@ const backwardWindowRecordsMax = 1 << 20;
  * Runs `plan` over `log`, one ScanStep per read step (steps without a matching entry are not
  * yielded). Throws the signal's reason when it aborts. Counts into `stats`.
  */
-export async function* scanLog(
-  log: PartitionLog,
-  plan: ScanPlan,
-  stats: ScanStats,
-): AsyncGenerator<ScanStep> {
+export async function* scanLog(log: ReadableLog, plan: ScanPlan, stats: ScanStats): AsyncGenerator<ScanStep> {
   assert.ok(!plan.tenant.includes("\u0000"), "a tenant cannot contain NUL (ingest refuses it)");
   assert.ok(plan.stepBytes >= 1);
   plan.signal.throwIfAborted();
@@ -189,7 +185,7 @@ export function partitionsFor(
 
 /** The records of `ranges`, one read step at a time, in the plan's direction. */
 function* readRanges(
-  partition: Partition,
+  partition: ReadablePartition,
   ranges: readonly OffsetRange[],
   plan: ScanPlan,
   stats: ScanStats,
@@ -226,7 +222,7 @@ function* readRanges(
 }
 
 function* readForward(
-  partition: Partition,
+  partition: ReadablePartition,
   fromOffset: number,
   toOffset: number,
   plan: ScanPlan,
@@ -295,8 +291,8 @@ function matching(
 }
 
 export interface LogSourceOptions {
-  /** The topics/logs partition log. */
-  readonly log: PartitionLog;
+  /** The topics/logs partition log, or a worker's snapshot-backed view of it (src/query/exec/pool.ts). */
+  readonly log: ReadableLog;
   readonly tenant: string;
   /** Key+value bytes per read step (default executionLimits.readStepBytes). */
   readonly readStepBytes?: number;
