@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { after, before, describe, test } from "node:test";
+import { rfc3339Nano } from "../src/cli/query.ts";
 import { postServiceLogs } from "./support/http-client.ts";
 import { type ServerProcess, sluiceEntry, startServerProcess } from "./support/server.ts";
 
@@ -59,14 +60,15 @@ describe("sluice query and tail", () => {
     ]);
     assert.equal(jsonl.status, 0, jsonl.stderr);
     assert.deepEqual(JSON.parse(jsonl.stdout), {
-      timestamp: new Date(baseMs + 1000).toISOString(),
+      // Go's RFC3339Nano, as Loki's tools print: trailing zeros of the fraction dropped.
+      timestamp: rfc3339Nano(BigInt(baseMs + 1000) * 1_000_000n),
       labels: { level: "error", service: "auth_service" },
       line: "login timeout",
     });
     const table = sluice(["query", '{service="auth_service"} |= "timeout"', ...common()]);
     assert.equal(
       table.stdout,
-      `${new Date(baseMs + 1000).toISOString()} {level="error", service="auth_service"} login timeout\n`,
+      `${rfc3339Nano(BigInt(baseMs + 1000) * 1_000_000n)} {level="error", service="auth_service"} login timeout\n`,
     );
   });
 
@@ -141,4 +143,10 @@ describe("sluice query and tail", () => {
     child.kill("SIGINT");
     assert.equal(await exited, 0);
   });
+});
+
+test("rfc3339Nano prints Go's RFC3339Nano: nanoseconds, trailing zeros dropped", () => {
+  assert.equal(rfc3339Nano(1796317200123456789n), "2026-12-03T17:00:00.123456789Z");
+  assert.equal(rfc3339Nano(1796317200020000000n), "2026-12-03T17:00:00.02Z");
+  assert.equal(rfc3339Nano(1796317200000000000n), "2026-12-03T17:00:00Z");
 });

@@ -196,6 +196,15 @@ export const serveOptions = {
     max: 60 * 60 * 1000,
     description: "time budget of one query, labels, series, stats or volume request",
   },
+  "query-threads": {
+    type: "integer",
+    // The machine this was built on has 2 cores: two query threads let a heavy query use the core
+    // ingest is not using, and keep the main thread (HTTP, appends) free (bench/query-pool.bench.ts).
+    default: 2,
+    min: 0,
+    max: 64,
+    description: "worker threads that run Loki API queries (0: on the main thread)",
+  },
   "search-index": {
     type: "enum",
     default: "on",

@@ -9,7 +9,9 @@ import {
   PipelineError,
   type QueryEngine,
   QueryExecutionError,
+  QueryPoolError,
   queryExecutionErrorCodes,
+  queryPoolErrorCodes,
   RegexSyntaxError,
 } from "../query/index.ts";
 import type { LokiData, LokiQueryBackend } from "./loki-query.ts";
@@ -88,6 +90,10 @@ async function answer<T>(call: () => Promise<T>): Promise<T> {
         error.code === queryExecutionErrorCodes.timeout ? statusGatewayTimeout : 400,
         error.message,
       );
+    // Every query thread busy and the queue full: the client should come back (Loki's 429 for
+    // limits); a pool closing or a failed thread is the server's problem (500, logged).
+    if (error instanceof QueryPoolError && error.code === queryPoolErrorCodes.full)
+      throw new LokiRequestError(429, error.message);
     // Compiled again at execution (a pipeline's regexes): a refusal there is the query's fault too.
     if (error instanceof PipelineError || error instanceof RegexSyntaxError)
       throw new LokiRequestError(400, error.message);

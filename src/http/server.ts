@@ -22,7 +22,7 @@ import { BlockIndex, type IndexEvent, indexedBlocks } from "../index/index.ts";
 import { Admission, IdempotencyTable, TenantLimiter } from "../ingest/index.ts";
 import { type LogEvent, logLimits, PartitionLog } from "../log/index.ts";
 import { createMetrics } from "../metrics/index.ts";
-import { QueryEngine } from "../query/index.ts";
+import { QueryEngine, QueryPool } from "../query/index.ts";
 import { assignRequestId, registerAccessRoutes } from "./access-routes.ts";
 import { type AnalyticsParts, registerAggregateRoutes } from "./aggregate-routes.ts";
 import { type ServerContext, serverPhases } from "./context.ts";
@@ -104,9 +104,14 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
   const opened = { serviceLog: null as PartitionLog | null, accessLog: null as PartitionLog | null };
   let analyticsStarted = false;
   let blockIndex: BlockIndex | null = null;
+  let queryPool: QueryPool | null = null;
   let maintenance: NodeJS.Timeout | null = null;
   const release = async () => {
     if (maintenance !== null) clearInterval(maintenance);
+    if (queryPool !== null) {
+      await queryPool.close();
+      queryPool = null;
+    }
     if (blockIndex !== null) {
       await blockIndex.close();
       blockIndex = null;
@@ -147,7 +152,9 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
         blockIndex.start();
       }
       const index = blockIndex;
+      if (config["query-threads"] > 0) queryPool = new QueryPool({ threads: config["query-threads"] });
       context.queryEngine = new QueryEngine({
+        ...(queryPool === null ? {} : { pool: queryPool }),
         log: context.serviceLog,
         limits: { queryTimeoutMs: config["query-timeout-ms"] },
         budget: { entriesMax: config["query-entries-max"] },

@@ -66,9 +66,10 @@ export type {
   LokiStream,
 } from "./eval/result.ts";
 export { QueryEngine, type QueryEngineOptions } from "./exec/engine.ts";
-export { ExecutionError, executionErrorCodes } from "./exec/errors.ts";
+export { ExecutionError, executionErrorCodes, QueryPoolError, queryPoolErrorCodes } from "./exec/errors.ts";
 export type { CandidateBlocks, OffsetRange } from "./exec/log-source.ts";
 export { LogSource } from "./exec/log-source.ts";
+export { QueryPool } from "./exec/pool.ts";
 export { formatQuery } from "./format.ts";
 export { executionLimits, queryEvalLimits, queryLimits } from "./limits.ts";
 export { parseQuery } from "./parse.ts";
