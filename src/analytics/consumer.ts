@@ -1,17 +1,25 @@
-// The analytics consumer: one loop per partition of the access log. Each step reads up to
-// stepReadBytesMax of records from the partition's committed offset on the main thread (the log
-// lives there), then hands them to the aggregation thread, which decodes, aggregates and commits
+// The analytics consumer: the aggregates as a derived view of the access log. The loop per
+// partition is the shared one (src/log/follow.ts): each step reads up to stepReadBytesMax of
+// records from the partition's committed offset on the main thread (the log lives there), then this
+// view hands them to the aggregation thread, which decodes, aggregates and commits
 // counts + new offset in one transaction (store.ts). The log is the source of truth: a restart
 // resumes at the committed offset, and a rebuild replays the log from its start (consumeStep).
 
-import { setTimeout as sleep } from "node:timers/promises";
 import {
   type AccessEntry,
   decodeAccessBatch,
   RecordFormatError,
   storedAccessBatchKey,
 } from "../ingest/index.ts";
-import type { PartitionLog, ReadResult } from "../log/index.ts";
+import {
+  type DerivedView,
+  type Follower,
+  type FollowStep,
+  followPartitions,
+  type PartitionLog,
+  readStep,
+  type StoredRecord,
+} from "../log/index.ts";
 import { AggregationThread } from "./aggregation-thread.ts";
 import { ChunkAggregator } from "./aggregator.ts";
 import { analyticsLimits } from "./limits.ts";
@@ -30,22 +38,6 @@ export interface StepResult extends StepCounts {
   nextOffset: number;
   /** Append time (Unix ms) of each record the step made visible. */
   recordTimestampsMs: number[];
-}
-
-/** Reads one step's records from `fromOffset`; null when there is nothing below `endOffset`. */
-function readStep(
-  log: PartitionLog,
-  partition: number,
-  fromOffset: number,
-  onEvent: (event: AnalyticsEvent) => void,
-  endOffset?: number,
-): ReadResult | null {
-  const read = log.read(partition, fromOffset, { bytesMax: analyticsLimits.stepReadBytesMax, endOffset });
-  if (read.nextOffset <= fromOffset) return null;
-  const firstOffset = read.records.length > 0 ? read.records[0].offset : read.nextOffset;
-  if (firstOffset > fromOffset)
-    onEvent({ kind: "records-expired", partition, fromOffset, toOffset: firstOffset });
-  return read;
 }
 
 /** Decodes, aggregates and commits one step's records (on whichever thread owns `store`). */
@@ -75,17 +67,18 @@ export function consumeStep(
   endOffset?: number,
 ): StepResult | null {
   const fromOffset = store.position(partition).nextOffset;
-  const read = readStep(log, partition, fromOffset, onEvent, endOffset);
+  const read = readStep(log, partition, fromOffset, analyticsLimits.stepReadBytesMax, onEvent, endOffset);
   if (read === null) return null;
-  return stepResult(applyRecords(store, partition, read.records, fromOffset, read.nextOffset, onEvent), read);
+  const counts = applyRecords(store, partition, read.records, fromOffset, read.nextOffset, onEvent);
+  return stepResult(counts, read.records, read.nextOffset);
 }
 
-function stepResult(counts: StepCounts, read: ReadResult): StepResult {
+function stepResult(counts: StepCounts, records: readonly StoredRecord[], nextOffset: number): StepResult {
   return {
     ...counts,
-    records: read.records.length,
-    nextOffset: read.nextOffset,
-    recordTimestampsMs: read.records.map((record) => record.timestampMs),
+    records: records.length,
+    nextOffset,
+    recordTimestampsMs: records.map((record) => record.timestampMs),
   };
 }
 
@@ -115,26 +108,6 @@ function addRecord(
     chunk.add(customerId, entry.receivedAtMs, entry.method, entry.path, entry.userAgent);
 }
 
-/**
- * Where a partition's consumer starts: the store's committed offset, unless that lies beyond the
- * log's end. That happens only with --fsync interval after an OS crash or power loss: the log lost
- * acknowledged records the aggregates had already counted. New records will take those offsets
- * again, so the store is moved back to the log's end (loudly) rather than skipping them.
- */
-function startPosition(
-  log: PartitionLog,
-  store: AggregateStore,
-  partition: number,
-  onEvent: (event: AnalyticsEvent) => void,
-): ConsumerPosition {
-  const position = store.position(partition);
-  const logEndOffset = log.partition(partition).endOffset;
-  if (position.nextOffset <= logEndOffset) return position;
-  onEvent({ kind: "store-ahead-of-log", partition, storeOffset: position.nextOffset, logEndOffset });
-  store.rewind(partition, logEndOffset);
-  return store.position(partition);
-}
-
 export interface PartitionStatus {
   partition: number;
   committedOffset: number;
@@ -153,24 +126,30 @@ export interface ConsumerHooks {
   onStep(partition: number, step: StepResult, committedAtMs: number): void;
 }
 
-export class AnalyticsConsumer {
+/**
+ * The aggregates as a derived view of the access log (src/log/follow.ts runs the loops): every step
+ * is applied and committed, counts + offset in one transaction, on the aggregation thread.
+ */
+export class AnalyticsConsumer implements DerivedView {
   readonly #log: PartitionLog;
   readonly #store: AggregateStore;
   readonly #hooks: ConsumerHooks;
   readonly #thread: AggregationThread;
   readonly #positions: ConsumerPosition[];
-  readonly #abort = new AbortController();
-  readonly #loops: Promise<void>[];
+  readonly #follower: Follower;
 
   private constructor(log: PartitionLog, store: AggregateStore, hooks: ConsumerHooks) {
     this.#log = log;
     this.#store = store;
     this.#hooks = hooks;
     this.#thread = new AggregationThread(store.file, store.windowKeysMax);
-    this.#positions = Array.from({ length: log.partitionCount }, (_, partition) =>
-      startPosition(log, store, partition, hooks.onEvent),
-    );
-    this.#loops = Array.from({ length: log.partitionCount }, (_, partition) => this.#run(partition));
+    this.#positions = Array.from({ length: log.partitionCount }, (_, partition) => store.position(partition));
+    this.#follower = followPartitions(log, this, {
+      stepReadBytesMax: analyticsLimits.stepReadBytesMax,
+      stepIntervalMinMs: analyticsLimits.stepIntervalMinMs,
+      retryDelayMs: analyticsLimits.retryDelayMs,
+      onEvent: hooks.onEvent,
+    });
   }
 
   /**
@@ -182,41 +161,36 @@ export class AnalyticsConsumer {
     return new AnalyticsConsumer(log, store, hooks);
   }
 
-  async #run(partition: number): Promise<void> {
-    const signal = this.#abort.signal;
-    const source = this.#log.partition(partition);
-    let lastStepMs = Number.NEGATIVE_INFINITY;
-    while (!signal.aborted) {
-      const fromOffset = this.#positions[partition].nextOffset;
-      await source.waitForData(fromOffset, signal);
-      if (signal.aborted) return;
-      const waitMs = lastStepMs + analyticsLimits.stepIntervalMinMs - performance.now();
-      if (waitMs > 0) await sleep(waitMs, undefined, { signal }).catch(() => {});
-      if (signal.aborted) return;
-      lastStepMs = performance.now();
-      try {
-        const read = readStep(this.#log, partition, fromOffset, this.#hooks.onEvent);
-        if (read === null) continue;
-        const records = packRecords(read.records);
-        const reply = await this.#thread.apply(partition, records, fromOffset, read.nextOffset);
-        this.#positions[partition] = reply.position;
-        for (const event of reply.events) this.#hooks.onEvent(event);
-        this.#hooks.onStep(partition, stepResult(reply.counts, read), Date.now());
-        // A full step means a backlog: take the next one at once rather than after the interval.
-        if (read.nextOffset < read.endOffset) lastStepMs = Number.NEGATIVE_INFINITY;
-      } catch (error) {
-        // The step may have committed even so (a worker that died after COMMIT, a hook that
-        // threw): resume from what the store holds, never from what this thread last heard.
-        try {
-          this.#positions[partition] = this.#store.position(partition);
-        } catch {
-          // the store is unreadable too: retry from the same position
-        }
-        for (const event of (error as { events?: AnalyticsEvent[] }).events ?? []) this.#hooks.onEvent(event);
-        this.#hooks.onEvent({ kind: "step-failed", partition, offset: fromOffset, error: error as Error });
-        await sleep(analyticsLimits.retryDelayMs, undefined, { signal }).catch(() => {});
-      }
+  /** DerivedView: the offset the store has committed (as last heard from the store or the thread). */
+  position(partition: number): number {
+    return this.#positions[partition].nextOffset;
+  }
+
+  /** DerivedView: the store counted records the log lost (an OS crash with --fsync interval). */
+  rewind(partition: number, logEndOffset: number): number {
+    this.#store.rewind(partition, logEndOffset);
+    this.#positions[partition] = this.#store.position(partition);
+    return this.#positions[partition].nextOffset;
+  }
+
+  /** DerivedView: aggregates and commits the step on the aggregation thread. */
+  async apply(step: FollowStep): Promise<void> {
+    const read = step.records;
+    const records = packRecords(read);
+    const reply = await this.#thread.apply(step.partition, records, step.fromOffset, step.nextOffset);
+    this.#positions[step.partition] = reply.position;
+    for (const event of reply.events) this.#hooks.onEvent(event);
+    this.#hooks.onStep(step.partition, stepResult(reply.counts, read, step.nextOffset), Date.now());
+  }
+
+  /** DerivedView: nothing is held uncommitted; only the position is learnt again from the store. */
+  discard(partition: number, error: Error): void {
+    try {
+      this.#positions[partition] = this.#store.position(partition);
+    } catch {
+      // the store is unreadable too: retry from the same position
     }
+    for (const event of (error as { events?: AnalyticsEvent[] }).events ?? []) this.#hooks.onEvent(event);
   }
 
   status(nowMs: number): PartitionStatus[] {
@@ -247,8 +221,7 @@ export class AnalyticsConsumer {
 
   /** Stops every loop after its current step and closes the aggregation thread. */
   async stop(): Promise<void> {
-    this.#abort.abort();
-    await Promise.all(this.#loops);
+    await this.#follower.stop();
     await this.#thread.close();
   }
 }

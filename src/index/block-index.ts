@@ -1,5 +1,5 @@
-// The block index of topics/logs: a consumer per partition that reads the log from the store's
-// committed position, folds records into blocks (block-builder.ts) and commits each sealed block's
+// The block index of topics/logs: a derived view of the log (the loop per partition is the shared
+// one, src/log/follow.ts) that reads the log from the store's committed position, folds records into blocks (block-builder.ts) and commits each sealed block's
 // summary with the new position in one transaction (store.ts); and the query side, which answers
 // from the summaries in memory which offset ranges may hold a match (candidates), ending with the
 // unindexed tail that a query scans as it is.
@@ -10,9 +10,17 @@
 // at query time).
 
 import path from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { RecordDecodeError, RecordFormatError } from "../ingest/index.ts";
-import type { PartitionLog, StoredRecord } from "../log/index.ts";
+import {
+  type DerivedView,
+  type FollowEvent,
+  type Follower,
+  type FollowStep,
+  followPartitions,
+  type PartitionLog,
+  repairPosition,
+  type StoredRecord,
+} from "../log/index.ts";
 import type { LabelSet } from "../model/stream.ts";
 import type { LineFilterStage } from "../query/ast.ts";
 import { BlockBuilder, type BlockShape } from "./block-builder.ts";
@@ -73,7 +81,8 @@ function summaryOf(block: StoredBlock): BlockSummary {
   };
 }
 
-export class BlockIndex {
+/** The block index as a derived view of topics/logs (src/log/follow.ts runs its loops). */
+export class BlockIndex implements DerivedView {
   readonly #log: PartitionLog;
   readonly #store: IndexStore;
   readonly #shape: BlockShape;
@@ -87,8 +96,7 @@ export class BlockIndex {
   readonly #builders: BlockBuilder[];
   /** tenant → stream id (hex) → sighting, committed streams only. */
   readonly #streams = new Map<string, Map<string, StreamSighting>>();
-  #abort: AbortController | null = null;
-  #loops: Promise<void>[] = [];
+  #follower: Follower | null = null;
 
   private constructor(log: PartitionLog, store: IndexStore, shape: BlockShape, options: BlockIndexOptions) {
     this.#log = log;
@@ -98,8 +106,10 @@ export class BlockIndex {
       options.blockOpenMsMax === undefined ? indexLimits.blockOpenMsMax : options.blockOpenMsMax;
     this.#onEvent = options.onEvent ?? (() => {});
     const partitions = Array.from({ length: log.partitionCount }, (_, partition) => partition);
-    this.#positions = partitions.map((partition) => this.#startPosition(partition));
+    this.#positions = partitions.map((partition) => store.position(partition));
     this.#blocks = partitions.map((partition) => store.blocks(partition).map(summaryOf));
+    // Repaired at open, not only at start(): candidates() must not offer blocks beyond the log's end.
+    for (const partition of partitions) repairPosition(log, this, partition, this.#onFollowEvent);
     this.#builders = partitions.map((partition) => new BlockBuilder(partition, shape));
     for (const sighting of store.streams()) this.#remember(sighting);
   }
@@ -118,19 +128,6 @@ export class BlockIndex {
     return new BlockIndex(logs, store, shape, options);
   }
 
-  /**
-   * The store's position, unless the log ends before it: with --fsync interval an OS crash can lose
-   * records the index already covered. New records take those offsets again, so the index moves
-   * back (dropping the blocks beyond the log's end), loudly, rather than skipping them.
-   */
-  #startPosition(partition: number): number {
-    const position = this.#store.position(partition);
-    const logEndOffset = this.#log.partition(partition).endOffset;
-    if (position <= logEndOffset) return position;
-    this.#onEvent({ kind: "store-ahead-of-log", partition, storeOffset: position, logEndOffset });
-    return this.#store.rewind(partition, logEndOffset);
-  }
-
   #remember(sighting: StreamSighting): void {
     let tenant = this.#streams.get(sighting.tenant);
     if (tenant === undefined) {
@@ -146,20 +143,21 @@ export class BlockIndex {
     }
   }
 
-  /** Follows the log (one loop per partition) until stop(). */
+  /** Follows the log (one loop per partition, src/log/follow.ts) until stop(). */
   start(): void {
-    if (this.#abort !== null) return;
-    this.#abort = new AbortController();
-    const signal = this.#abort.signal;
-    this.#loops = this.#builders.map((_, partition) => this.#run(partition, signal));
+    if (this.#follower !== null) return;
+    for (const builder of this.#builders) builder.reset();
+    this.#follower = followPartitions(this.#log, this, {
+      stepReadBytesMax: indexLimits.stepReadBytesMax,
+      retryDelayMs: indexLimits.retryDelayMs,
+      onEvent: this.#onFollowEvent,
+    });
   }
 
   /** Stops every loop after its current step; the open blocks are not committed (re-read on restart). */
   async stop(): Promise<void> {
-    this.#abort?.abort();
-    await Promise.all(this.#loops);
-    this.#abort = null;
-    this.#loops = [];
+    await this.#follower?.stop();
+    this.#follower = null;
   }
 
   /** stop(), then closes the store. */
@@ -168,45 +166,50 @@ export class BlockIndex {
     this.#store.close();
   }
 
-  async #run(partition: number, signal: AbortSignal): Promise<void> {
+  // Records retention removed before they were read need no report here: a block opens at the log's
+  // start (FollowStep.logStartOffset) and the summaries retention passed go at the next seal.
+  readonly #onFollowEvent = (event: FollowEvent): void => {
+    if (event.kind !== "records-expired") this.#onEvent(event);
+  };
+
+  /** DerivedView: the committed position (every record below it is in a sealed block). */
+  position(partition: number): number {
+    return this.#positions[partition];
+  }
+
+  /**
+   * DerivedView: the log ends before the store's position: with --fsync interval an OS crash can
+   * lose records the index already covered. New records take those offsets again, so the index moves
+   * back (dropping the blocks beyond the log's end) rather than skipping them.
+   */
+  rewind(partition: number, logEndOffset: number): number {
+    this.#positions[partition] = this.#store.rewind(partition, logEndOffset);
+    this.#blocks[partition] = this.#store.blocks(partition).map(summaryOf);
+    return this.#positions[partition];
+  }
+
+  /** DerivedView: folds the step into the open block; a block is committed only when it seals. */
+  apply(step: FollowStep): void {
+    this.#feed(step.partition, step.records, step.logStartOffset, step.nowMs);
+    this.#builders[step.partition].extendTo(step.nextOffset);
+  }
+
+  /** DerivedView: an open block is due to seal blockOpenMsMax after it opened. */
+  idleDueMs(partition: number): number | null {
     const builder = this.#builders[partition];
-    builder.reset();
-    let readOffset = this.#positions[partition];
-    const source = this.#log.partition(partition);
-    while (!signal.aborted) {
-      const idleMs = this.#blockOpenMsMax;
-      try {
-        if (builder.isEmpty || idleMs === null) await source.waitForData(readOffset, signal);
-        else {
-          // AbortSignal.timeout takes whole milliseconds (a fraction throws ERR_OUT_OF_RANGE).
-          const remainingMs = Math.ceil(builder.openedAtMs + idleMs - performance.now());
-          if (remainingMs > 0)
-            await source.waitForData(readOffset, AbortSignal.any([signal, AbortSignal.timeout(remainingMs)]));
-        }
-        if (signal.aborted) return;
-        const read = this.#log.read(partition, readOffset, { bytesMax: indexLimits.stepReadBytesMax });
-        this.#feed(partition, read.records, read.logStartOffset);
-        readOffset = read.nextOffset;
-        builder.extendTo(readOffset);
-        const caughtUp = readOffset >= read.endOffset;
-        if (
-          caughtUp &&
-          !builder.isEmpty &&
-          idleMs !== null &&
-          performance.now() - builder.openedAtMs >= idleMs
-        )
-          this.#seal(partition);
-        // Give the event loop back between reads, so ingest and queries run while the index catches up.
-        await new Promise((resolve) => setImmediate(resolve));
-      } catch (error) {
-        // Nothing of the open block is committed: start it again from what the store holds.
-        builder.reset();
-        this.#positions[partition] = this.#store.position(partition);
-        readOffset = this.#positions[partition];
-        this.#onEvent({ kind: "step-failed", partition, offset: readOffset, error: error as Error });
-        await sleep(indexLimits.retryDelayMs, undefined, { signal }).catch(() => {});
-      }
-    }
+    if (builder.isEmpty || this.#blockOpenMsMax === null) return null;
+    return builder.openedAtMs + this.#blockOpenMsMax;
+  }
+
+  /** DerivedView: caught up and the open block waited long enough: seal it. */
+  idle(partition: number): void {
+    this.#seal(partition);
+  }
+
+  /** DerivedView: nothing of the open block is committed: start it again from what the store holds. */
+  discard(partition: number): void {
+    this.#builders[partition].reset();
+    this.#positions[partition] = this.#store.position(partition);
   }
 
   /**
@@ -214,9 +217,8 @@ export class BlockIndex {
    * position (or the log's start, if retention passed it), so consecutive blocks are contiguous even
    * when the log skipped offsets (damaged batches): no offset falls between two blocks.
    */
-  #feed(partition: number, records: readonly StoredRecord[], logStartOffset: number): void {
+  #feed(partition: number, records: readonly StoredRecord[], logStartOffset: number, nowMs: number): void {
     const builder = this.#builders[partition];
-    const nowMs = performance.now();
     for (const record of records) {
       if (builder.isEmpty) builder.open(Math.max(this.#positions[partition], logStartOffset), nowMs);
       let entry = null;

@@ -18,6 +18,16 @@ export {
   logErrorCodes,
   RecordTooLargeError,
 } from "./errors.ts";
+export {
+  type DerivedView,
+  type FollowEvent,
+  type Follower,
+  type FollowOptions,
+  type FollowStep,
+  followPartitions,
+  readStep,
+  repairPosition,
+} from "./follow.ts";
 export { logLimits } from "./limits.ts";
 export { type LogOptions, PartitionLog, partitionDirectoryName } from "./log.ts";
 export type {
