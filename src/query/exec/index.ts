@@ -2,6 +2,8 @@
 // evaluator and index builders are tested against.
 export {
   type InstantQueryParams,
+  type LastRecords,
+  type LastRecordsParams,
   type ListingParams,
   QueryEngine,
   type QueryEngineOptions,
@@ -16,6 +18,7 @@ export {
   QuerySeriesLimitError,
   QueryTimeoutError,
 } from "./errors.ts";
+export type { LastRecordsStats } from "./last-entries.ts";
 export {
   type CandidateBlocks,
   LogSource,
