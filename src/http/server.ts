@@ -108,6 +108,7 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
   const release = async () => {
     if (maintenance !== null) clearInterval(maintenance);
     if (blockIndex !== null) {
+      context.metrics.indexLag.read = null;
       await blockIndex.close();
       blockIndex = null;
     }
@@ -145,6 +146,9 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
           onEvent: (event) => logIndexEvent(logger, event),
         });
         blockIndex.start();
+        const started = blockIndex;
+        context.metrics.indexLag.read = () =>
+          started.status().partitions.map((status) => Math.max(0, status.committedEnd - status.indexedTo));
       }
       const index = blockIndex;
       context.queryEngine = new QueryEngine({
