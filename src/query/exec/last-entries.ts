@@ -14,8 +14,9 @@
 // such records of the service is not a candidate (readLast would return it, and the route would fail
 // on its unknown format).
 //
-// Reading: each range from its end, in windows of records that start small (a common service is
-// found in the last few hundred records) and double up to a bound; each window is read forward in
+// Reading: a range of at most one block in one window; a longer one (the tail) from its end, in
+// windows of records that start small (a common service is found in the last few hundred records)
+// and double up to a bound; each window is read forward in
 // bounded steps (Partition.read's bytesMax) and only its last still-needed matches are kept, so the
 // memory is `count` records plus one step whatever the window. Between windows the read yields to the
 // event loop and checks the signal.
@@ -74,7 +75,11 @@ export async function readLastInRanges(
     stats.rangesRead++;
     for (let windowEnd = toOffset; windowEnd > fromOffset && found < plan.count; ) {
       plan.signal.throwIfAborted();
-      const windowStart = Math.max(fromOffset, windowEnd - windowRecords);
+      // A range of at most one block (every sealed block) is read in one window: its batches are
+      // decoded once, not once per window overlapping them. Longer ranges (the tail) step back in
+      // growing windows.
+      const wholeRange = toOffset - fromOffset <= windowRecordsMax;
+      const windowStart = wholeRange ? fromOffset : Math.max(fromOffset, windowEnd - windowRecords);
       const wanted = lastMatches(partition, windowStart, windowEnd, plan.count - found, plan, stats);
       if (wanted.length > 0) chunks.push(wanted.map(ownRecord));
       found += wanted.length;
