@@ -113,6 +113,7 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
       queryPool = null;
     }
     if (blockIndex !== null) {
+      context.metrics.indexLag.read = null;
       await blockIndex.close();
       blockIndex = null;
     }
@@ -150,6 +151,9 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
           onEvent: (event) => logIndexEvent(logger, event),
         });
         blockIndex.start();
+        const started = blockIndex;
+        context.metrics.indexLag.read = () =>
+          started.status().partitions.map((status) => Math.max(0, status.committedEnd - status.indexedTo));
       }
       const index = blockIndex;
       if (config["query-threads"] > 0) queryPool = new QueryPool({ threads: config["query-threads"] });

@@ -8,10 +8,8 @@ import {
   rejectReasons,
   type ServiceLogDecoding,
   type ServiceLogRequest,
-  serviceStreamKey,
   storedServiceEntry,
 } from "../ingest/index.ts";
-import { partitionFor } from "../model/hash.ts";
 import { admit, appendRouted, clientIp, type ServerContext, topics } from "./context.ts";
 import { lingerBeforeClose, sendPlainError } from "./replies.ts";
 
@@ -101,13 +99,9 @@ export function registerServiceRoutes(app: FastifyInstance, context: ServerConte
       const service = typeof query.service === "string" ? query.service : "";
       if (service === "") return sendPlainError(reply, 400, "missing service query param value");
       const limit = Math.min(Number(limitText), config["query-limit-max"]);
-      const key = serviceStreamKey(tenant, service);
-      const records =
-        limit === 0
-          ? []
-          : context.serviceLog.readLast(partitionFor(service, config.partitions), limit, (record) =>
-              key.equals(record.key),
-            );
+      // Through the block index when it is on (only the blocks holding the service's streams are
+      // read), else the partition read backwards: the same records either way (last-entries.ts).
+      const { records } = await context.queryEngine.lastServiceRecords(tenant, service, limit);
       // A record of a format this version cannot read fails the query (a 500, logged with its
       // RecordFormatError) rather than answering with bytes that may not be the entry.
       const parts: Uint8Array[] = [Buffer.from("[")];

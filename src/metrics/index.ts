@@ -22,6 +22,8 @@ export interface Metrics {
   analyticsEvents: client.Counter<"kind">;
   /** Set once the analytics consumer runs; read at scrape time for the lag and fold gauges. */
   analyticsStatus: { read: (() => PartitionStatus[]) | null };
+  /** Set once the block index runs (--search-index on): per partition, records not yet in a sealed block. */
+  indexLag: { read: (() => readonly number[]) | null };
 }
 
 /** The tenant label of the tenants past --metrics-tenants-max. */
@@ -148,6 +150,7 @@ export function createMetrics(
       registers: [registry],
     }),
     analyticsStatus: { read: null },
+    indexLag: { read: null },
   };
   const analyticsGauge = (name: string, help: string, pick: (status: PartitionStatus) => number) =>
     new client.Gauge({
@@ -181,6 +184,18 @@ export function createMetrics(
     "entries whose user-agent family went to the other bucket of their minute window (all time)",
     (status) => status.agentsFolded,
   );
+  new client.Gauge({
+    name: "sluice_index_lag_records",
+    help: "topics/logs records committed but not yet in a sealed block of the search index (queries scan them)",
+    labelNames: ["partition"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      (metrics.indexLag.read?.() ?? []).forEach((lag, partition) => {
+        this.set({ partition: String(partition) }, lag);
+      });
+    },
+  });
   new client.Gauge({
     name: "sluice_ingest_queue_requests",
     help: "ingest requests admitted and not yet answered",

@@ -6,7 +6,9 @@
 // (./errors.ts), every one a rejection of the returned promise; an abort by the caller's signal
 // rejects with that signal's reason.
 
-import type { PartitionLog } from "../../log/index.ts";
+import { serviceStreamKey } from "../../ingest/index.ts";
+import type { PartitionLog, StoredRecord } from "../../log/index.ts";
+import { partitionFor } from "../../model/hash.ts";
 import type { LabelSet } from "../../model/stream.ts";
 import type { LabelMatcher, Query } from "../ast.ts";
 import { defaultQueryBudget, evaluateInstant, evaluateRange, type QueryBudget } from "../eval/evaluate.ts";
@@ -14,6 +16,7 @@ import type { LokiSeries as LokiMatrixSeries, LokiResultData } from "../eval/res
 import { type ExecutionLimits, executionLimits } from "../limits.ts";
 import { parseQuery } from "../parse.ts";
 import { QueryParameterError, QueryTimeoutError } from "./errors.ts";
+import { emptyLastRecordsStats, type LastRecordsStats, readLastInRanges } from "./last-entries.ts";
 import { type CandidateBlocks, LogSource } from "./log-source.ts";
 import type { PoolTask, QueryPool } from "./pool.ts";
 import {
@@ -76,6 +79,22 @@ export interface VolumeParams extends ListingParams {
   readonly targetLabels?: readonly string[];
   readonly aggregateBy?: "series" | "labels";
 }
+
+export interface LastRecordsParams {
+  readonly signal?: AbortSignal;
+}
+
+/** Reference A's last entries of a service: the stored records, oldest first, and how they were read. */
+export interface LastRecords {
+  readonly records: StoredRecord[];
+  /** "index": through the candidate blocks (last-entries.ts); "scan": PartitionLog.readLast. */
+  readonly path: "index" | "scan";
+  readonly stats: LastRecordsStats;
+}
+
+/** Wider than any stored timestamp (±2^51 ms, src/log/FORMAT.md): no time bound. */
+const unboundedStartNs = -(2n ** 80n);
+const unboundedEndNs = 2n ** 80n;
 
 export class QueryEngine {
   readonly #log: PartitionLog;
@@ -244,6 +263,47 @@ export class QueryEngine {
     return [...data.result]
       .sort((a, b) => total(b) - total(a))
       .slice(0, params.limit ?? this.#limits.volumeLimitDefault);
+  }
+
+  /**
+   * Reference A's GET /v1/query: the last `count` records of `tenant`'s `service`, oldest first, as
+   * stored (the caller answers with their bytes). With a candidate-blocks hook (the block index), only
+   * the blocks holding the service's streams and the unindexed tail are read, newest first; without
+   * one, PartitionLog.readLast walks back through the partition. Both give the same records.
+   */
+  async lastServiceRecords(
+    tenant: string,
+    service: string,
+    count: number,
+    params: LastRecordsParams = {},
+  ): Promise<LastRecords> {
+    const partition = partitionFor(service, this.#log.partitionCount);
+    const key = serviceStreamKey(tenant, service);
+    const matches = (record: StoredRecord) => key.equals(record.key);
+    const blocks = this.#blocks?.(tenant);
+    if (blocks === undefined || count === 0) {
+      const records = count === 0 ? [] : this.#log.readLast(partition, count, matches);
+      return { records, path: "scan", stats: emptyLastRecordsStats() };
+    }
+    return this.#budget(params.signal, async (signal) => {
+      const selection = {
+        matchers: [{ name: "service", op: "=", value: service }],
+        lineFilters: [],
+        startNs: unboundedStartNs,
+        endNs: unboundedEndNs,
+        direction: "backward",
+        cutoffNs: () => null,
+        signal,
+      } as const;
+      const ranges = [...blocks(partition, selection)];
+      const stats = emptyLastRecordsStats(ranges.length);
+      const records = await readLastInRanges(
+        this.#log.partition(partition),
+        { ranges, count, matches, stepBytes: this.#limits.readStepBytes, signal },
+        stats,
+      );
+      return { records, path: "index", stats };
+    });
   }
 
   #source(tenant: string): LogSource {

@@ -2,6 +2,8 @@
 // evaluator and index builders are tested against.
 export {
   type InstantQueryParams,
+  type LastRecords,
+  type LastRecordsParams,
   type ListingParams,
   QueryEngine,
   type QueryEngineOptions,
@@ -19,6 +21,7 @@ export {
   QueryTimeoutError,
   queryPoolErrorCodes,
 } from "./errors.ts";
+export type { LastRecordsStats } from "./last-entries.ts";
 export {
   type CandidateBlocks,
   LogSource,
