@@ -16,6 +16,14 @@ export const rejectReasons = {
   tenantRateLimited: "tenant_rate_limited",
   storageOverloaded: "storage_overloaded",
   idempotencyTableFull: "idempotency_table_full",
+  // The protocols of issue 14 (src/ingest/batch.ts decoders and the pipeline).
+  invalidProtobuf: "invalid_protobuf",
+  invalidEncoding: "invalid_encoding",
+  invalidUtf8: "invalid_utf8",
+  lineTooLong: "line_too_long",
+  invalidLabels: "invalid_labels",
+  timestampOutOfRange: "timestamp_out_of_range",
+  tooManyStreams: "too_many_streams",
 } as const;
 
 export type RejectReason = (typeof rejectReasons)[keyof typeof rejectReasons];

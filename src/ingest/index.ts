@@ -13,6 +13,13 @@ export {
 } from "./access-logs.ts";
 export { Admission, type AdmissionLimits } from "./admission.ts";
 export {
+  DecodeError,
+  type DecodeLimits,
+  type IngestBatch,
+  type IngestEntry,
+  type IngestStream,
+} from "./batch.ts";
+export {
   IngestError,
   RecordDecodeError,
   RecordFormatError,

@@ -1,0 +1,58 @@
+// The transport-neutral shape of an ingest request: what every protocol decoder (Loki push, OTLP,
+// Elasticsearch bulk, syslog, reference A) produces and what the ingest pipeline consumes. A decoder
+// turns bytes into streams of entries and knows nothing of HTTP, gRPC or sockets; a transport turns
+// the pipeline's typed outcome into its own protocol's status and body.
+
+import type { RejectReason } from "./errors.ts";
+
+/** One log line as decoded, before validation and enrichment. */
+export interface IngestEntry {
+  /** Nanoseconds since the Unix epoch. */
+  timestampNs: bigint;
+  /** The log line (Loki's line, OTLP's body, syslog's MSG, an Elasticsearch document's message). */
+  line: string;
+  /** Structured metadata (per-line labels that are not stream labels), as decoded; often empty. */
+  metadata: readonly (readonly [name: string, value: string])[];
+}
+
+/** Entries that share one set of stream labels, as the protocol sent them (not yet sanitised). */
+export interface IngestStream {
+  labels: readonly (readonly [name: string, value: string])[];
+  entries: IngestEntry[];
+}
+
+/** A decoded request, whatever transport brought it. */
+export interface IngestBatch {
+  tenant: string;
+  streams: IngestStream[];
+  /** The request's bytes as received (before any Content-Encoding was undone): rates and metrics. */
+  receivedBytes: number;
+  receivedAtMs: number;
+  /** The sender's address, for enrichment and logs. */
+  clientIp: string;
+}
+
+/**
+ * A decoder's refusal of its input: a reason (the rejected-records metric's label and the typed
+ * code transports map to their status) and a message for the client. No HTTP status: the transport
+ * decides what a reason means in its protocol (Loki 400 text, OTLP 400 Status, Elasticsearch JSON).
+ */
+export class DecodeError extends Error {
+  readonly code = "INGEST_DECODE";
+  readonly reason: RejectReason;
+  constructor(reason: RejectReason, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "DecodeError";
+    this.reason = reason;
+  }
+}
+
+/** Bounds every decoder applies while decoding (the pipeline checks labels and timestamps after). */
+export interface DecodeLimits {
+  /** Entries in one request, over all its streams. */
+  entriesMax: number;
+  /** UTF-8 bytes of one line. */
+  lineBytesMax: number;
+  /** Bytes a body may inflate to (gzip, snappy): a decompression bomb stops here. */
+  decodedBytesMax: number;
+}
