@@ -18,7 +18,7 @@ import { type LogRecord, PartitionLog } from "../../log/index.ts";
 import { partitionFor } from "../../model/hash.ts";
 import { serviceLogEntry } from "../../model/service-stream.ts";
 import { type LabelSet, type LogEntry, labelValue } from "../../model/stream.ts";
-import type { LabelMatcher } from "../ast.ts";
+import type { LabelMatcher, LineFilterStage } from "../ast.ts";
 import type { EntrySelection } from "../source.ts";
 import { LogSource } from "./log-source.ts";
 
@@ -263,7 +263,13 @@ const entryArbitrary = fc.record({
       timestamp: fc.integer({ min: 0, max: 60 }),
       service: fc.constantFrom(...services),
       level: fc.constantFrom("INFO", "ERROR", ""),
-      message: fc.string({ minLength: 1, maxLength: 8 }),
+      message: fc.oneof(
+        { arbitrary: fc.string({ minLength: 1, maxLength: 8 }), weight: 1 },
+        {
+          weight: 2,
+          arbitrary: fc.constantFrom('say "hi"', "C:\\temp", "café au lait", "tab\there", "ab", "xaby"),
+        },
+      ),
       labels: fc.dictionary(
         fc.constantFrom("region", "zone", "http.status"),
         fc.constantFrom("", "eu", "us", "200"),
@@ -286,6 +292,30 @@ const matcherArbitrary: fc.Arbitrary<LabelMatcher> = fc.oneof(
   }),
 );
 
+// Line filters the source may use to skip records undecoded (recordPrefilter): `|=` with literals
+// JSON writes verbatim and ones it escapes (`"`, `\`, non-ASCII, controls), `or` chains, `!=`.
+const literalArbitrary = fc.oneof(
+  { arbitrary: fc.string({ maxLength: 3 }), weight: 1 },
+  {
+    arbitrary: fc.constantFrom('"hi"', "\\", "café", "\t", ":\\t", "ab", "au"),
+    weight: 4,
+  },
+  fc.constantFrom("a", '"', "INFO", "auth", "10.0.0.1", "node"),
+);
+const lineFilterArbitrary: fc.Arbitrary<LineFilterStage> = fc.record({
+  kind: fc.constant("lineFilter" as const),
+  op: fc.constantFrom("|=" as const, "!=" as const),
+  values: fc.array(literalArbitrary, { minLength: 1, maxLength: 2 }),
+});
+
+/** What the evaluator does with `|=` and `!=` stages: kept when the line has one / none of the literals. */
+function passesLineFilters(entry: LogEntry, stages: readonly LineFilterStage[]): boolean {
+  return stages.every((stage) => {
+    const found = stage.values.some((value) => entry.line.includes(value));
+    return stage.op === "|=" ? found : !found;
+  });
+}
+
 /** The naive definition: every record decoded, then the tenant, the time range and each matcher. */
 function naive(records: readonly LogRecord[], tenant: string, chosen: EntrySelection): LogEntry[] {
   const matches = (labels: LabelSet, { name, op, value }: LabelMatcher) => {
@@ -306,7 +336,7 @@ function naive(records: readonly LogRecord[], tenant: string, chosen: EntrySelec
 const comparable = (entries: readonly LogEntry[]) =>
   entries.map((entry) => JSON.stringify([String(entry.timestampNs), entry.labels, entry.line])).sort();
 
-test("property: the same entries (as a multiset) as decoding everything and filtering", async () => {
+test("property: the same entries (as a multiset) as decoding everything and filtering, line filters applied to both", async () => {
   const log = openLog();
   let run = 0;
   await fc.assert(
@@ -319,7 +349,18 @@ test("property: the same entries (as a multiset) as decoding everything and filt
       fc.constantFrom("forward" as const, "backward" as const),
       fc.constantFrom(1, 200, 1 << 20),
       fc.constantFrom(0n, 1n, 999_999n),
-      async (appends, tenantIndex, matchers, startMs, lengthMs, direction, readStepBytes, offsetNs) => {
+      fc.array(lineFilterArbitrary, { maxLength: 2 }),
+      async (
+        appends,
+        tenantIndex,
+        matchers,
+        startMs,
+        lengthMs,
+        direction,
+        readStepBytes,
+        offsetNs,
+        lineFilters,
+      ) => {
         // One log for every run (opening one costs more than a run): each run has tenants of its own,
         // so the earlier runs' records are other tenants' records, as a busy log has.
         run++;
@@ -337,14 +378,58 @@ test("property: the same entries (as a multiset) as decoding everything and filt
           startNs: ms(startMs) + offsetNs,
           endNs: ms(startMs + lengthMs) + offsetNs,
           direction,
+          lineFilters,
         });
         const source = new LogSource({ log, tenant, readStepBytes });
+        const found = await collect(source, chosen);
+        const expected = naive(written, tenant, chosen);
+        // The source may skip entries the line filters reject (never one they keep), and yields
+        // nothing the naive scan does not have.
         assert.deepEqual(
-          comparable(await collect(source, chosen)),
-          comparable(naive(written, tenant, chosen)),
+          comparable(found.filter((entry) => passesLineFilters(entry, lineFilters))),
+          comparable(expected.filter((entry) => passesLineFilters(entry, lineFilters))),
         );
+        const expectedKeys = new Set(comparable(expected));
+        for (const key of comparable(found))
+          assert.ok(expectedKeys.has(key), `not in the naive scan: ${key}`);
       },
     ),
-    { numRuns: 40 },
+    { numRuns: 100 },
   );
+});
+
+test("the record prefilter skips undecoded only what cannot match: escaped literals still found, absent ones skipped", async () => {
+  const log = openLog();
+  const messages = ['say "hi"', "C:\\temp", "café au lait", "tab\there", "plain words here"];
+  await ingest(
+    log,
+    "a",
+    messages.map((message, i) => ({
+      timestamp: i + 1,
+      service: i % 2 === 0 ? "auth_service" : "billing",
+      message,
+    })),
+  );
+  const lineFilter = (...values: string[]): LineFilterStage => ({ kind: "lineFilter", op: "|=", values });
+  const search = async (matchers: LabelMatcher[], lineFilters: LineFilterStage[]) => {
+    const source = new LogSource({ log, tenant: "a" });
+    const lines = (await collect(source, selection(matchers, { lineFilters }))).map((entry) => entry.line);
+    return { lines, prefiltered: source.stats.recordsPrefiltered };
+  };
+  // Literals JSON escapes in the stored value (quote, backslash, control) or writes as UTF-8 bytes.
+  for (const [literal, line] of [
+    ['"hi"', 'say "hi"'],
+    ["\\temp", "C:\\temp"],
+    ["café", "café au lait"],
+    ["\there", "tab\there"],
+  ])
+    assert.ok((await search([anyService], [lineFilter(literal)])).lines.includes(line), literal);
+  // A verbatim literal no record holds: every record is skipped undecoded.
+  const absent = await search([anyService], [lineFilter("zebra")]);
+  assert.deepEqual(absent, { lines: [], prefiltered: messages.length });
+  // An `or` chain keeps a record holding either literal.
+  assert.deepEqual((await search([anyService], [lineFilter("zebra", "plain")])).lines, ["plain words here"]);
+  // By service, on the key alone: billing's records are skipped, auth_service's kept.
+  const byService = await search([{ name: "service", op: "=", value: "auth_service" }], []);
+  assert.deepEqual(byService.lines.sort(), ["café au lait", "plain words here", 'say "hi"']);
 });

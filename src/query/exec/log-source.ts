@@ -28,13 +28,14 @@ import {
   hasKeyPrefix,
   RecordDecodeError,
   RecordFormatError,
+  recordFormats,
   serviceKeyPrefix,
 } from "../../ingest/index.ts";
 import type { ReadableLog, ReadablePartition, StoredRecord } from "../../log/index.ts";
 import { partitionFor } from "../../model/hash.ts";
 import { serviceLogEntry } from "../../model/service-stream.ts";
 import type { LogEntry } from "../../model/stream.ts";
-import type { LabelMatcher } from "../ast.ts";
+import type { LabelMatcher, LineFilterStage } from "../ast.ts";
 import { type CompiledMatchers, compileMatchers } from "../eval/pipeline.ts";
 import { executionLimits } from "../limits.ts";
 import type { EntrySelection, EntrySource } from "../source.ts";
@@ -43,6 +44,12 @@ import type { EntrySelection, EntrySource } from "../source.ts";
 export interface OffsetRange {
   readonly fromOffset: number;
   readonly toOffset: number;
+  /**
+   * When known (a sealed index block): every record of the range has minTsNs ≤ timestamp ≤ maxTsNs,
+   * so a limited query whose cutoff lies beyond the range skips it unread.
+   */
+  readonly minTsNs?: bigint;
+  readonly maxTsNs?: bigint;
 }
 
 /**
@@ -64,6 +71,10 @@ export interface ScanStats {
   recordsUnknownFormat: number;
   /** Records of a known format that do not decode (RecordDecodeError): skipped. */
   recordsUndecodable: number;
+  /** Records skipped undecoded: their service or their bytes rule out a match (recordPrefilter). */
+  recordsPrefiltered: number;
+  /** Candidate ranges skipped unread: wholly beyond a limited query's cutoff. */
+  rangesPastCutoff: number;
   /** Entries that passed the time range and the stream matchers. */
   entriesMatched: number;
 }
@@ -77,6 +88,8 @@ export function emptyScanStats(): ScanStats {
     recordsOutsideTime: 0,
     recordsUnknownFormat: 0,
     recordsUndecodable: 0,
+    recordsPrefiltered: 0,
+    rangesPastCutoff: 0,
     entriesMatched: 0,
   };
 }
@@ -95,6 +108,8 @@ export interface ScanPlan {
   readonly stepBytes: number;
   /** Candidate offset ranges per partition; default: offsetForTimestamp(start) to the end. */
   readonly ranges?: (partition: number) => Iterable<OffsetRange>;
+  /** The selection's line filters (EntrySelection.lineFilters): records that cannot pass are skipped undecoded. */
+  readonly lineFilters?: readonly LineFilterStage[];
 }
 
 /** The entries one read step found, all from one partition. */
@@ -118,11 +133,13 @@ export async function* scanLog(log: ReadableLog, plan: ScanPlan, stats: ScanStat
   assert.ok(plan.stepBytes >= 1);
   plan.signal.throwIfAborted();
   const compiled = plan.matcherSets.map((matchers) => compileMatchers(matchers));
+  const compiledServices: CompiledMatchers[] = [];
   try {
     const matcher = { matches: (labels: LogEntry["labels"]) => compiled.some((set) => set.matches(labels)) };
     const bounds = timeBounds(plan.startNs, plan.endNs);
     if (bounds === null || plan.matcherSets.length === 0) return;
     const prefix = serviceKeyPrefix(plan.tenant);
+    const prefilter = recordPrefilter(plan, prefix.length, compiledServices);
     for (const id of partitionsFor(plan.matcherSets, log.partitionCount)) {
       const partition = log.partition(id);
       stats.partitionsRead++;
@@ -131,15 +148,78 @@ export async function* scanLog(log: ReadableLog, plan: ScanPlan, stats: ScanStat
           ? [...plan.ranges(id)]
           : [{ fromOffset: partition.offsetForTimestamp(bounds.startMs), toOffset: partition.endOffset }];
       for (const records of readRanges(partition, ranges, plan, stats)) {
-        const entries = matching(records, plan, bounds, prefix, matcher, stats);
+        const entries = matching(records, plan, bounds, prefix, matcher, prefilter, stats);
         if (entries.length > 0) yield { partition: id, entries };
         await nextTurn(); // let ingest and other requests run between steps
         plan.signal.throwIfAborted();
       }
     }
   } finally {
-    for (const set of compiled) set.close();
+    for (const set of [...compiled, ...compiledServices]) set.close();
   }
+}
+
+/** Verdicts kept per service name of a scan (a service's verdict is one matcher evaluation). */
+const serviceVerdictsMax = 65_536;
+
+/**
+ * Which records may still hold a matching entry, judged on the raw bytes before any decoding — a
+ * necessary condition only (the full match still runs on what passes), so results are those of the
+ * naive scan:
+ * - Service: a 0x01 record's key is `tenant 0x00 service` and its entry's `service` is that same
+ *   service (src/ingest/FORMAT.md; its writers derive the key from the entry), and the stream's
+ *   `service` label is the entry's service. So when every matcher set has matchers on `service`, a record
+ *   whose service fails each set's `service` matchers cannot match (the verdict is cached per name).
+ * - Line: a `|=` stage keeps a line only when it contains one of its literals byte for byte. A 0x01
+ *   value is written by JSON.stringify (storedJson, FORMAT.md), which leaves printable ASCII other
+ *   than `"` and `\` as it is, so a message containing such a literal has the literal's bytes in
+ *   the value (which also holds other fields: hence necessary, not sufficient). Stages with any
+ *   other literal, other operators and legacy values are not prefiltered.
+ */
+function recordPrefilter(
+  plan: ScanPlan,
+  prefixBytes: number,
+  compiledServices: CompiledMatchers[],
+): ((record: StoredRecord) => boolean) | null {
+  const serviceSets = plan.matcherSets.map((set) => set.filter((matcher) => matcher.name === "service"));
+  const byService = serviceSets.every((set) => set.length > 0);
+  if (byService) for (const set of serviceSets) compiledServices.push(compileMatchers(set));
+  const verdicts = new Map<string, boolean>();
+  const serviceMatches = (key: Uint8Array): boolean => {
+    const service = Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString("utf8", prefixBytes);
+    let verdict = verdicts.get(service);
+    if (verdict === undefined) {
+      const labels: LogEntry["labels"] = [["service", service]];
+      verdict = compiledServices.some((set) => set.matches(labels));
+      if (verdicts.size >= serviceVerdictsMax) verdicts.clear();
+      verdicts.set(service, verdict);
+    }
+    return verdict;
+  };
+  const literalGroups: Buffer[][] = [];
+  for (const stage of plan.lineFilters ?? [])
+    if (stage.op === "|=" && stage.values.every(isVerbatimInJson))
+      literalGroups.push(stage.values.map((value) => Buffer.from(value, "latin1")));
+  const linesMayMatch = (value: Uint8Array): boolean => {
+    const bytes = Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+    return literalGroups.every((group) => group.some((literal) => bytes.indexOf(literal, 1) >= 0));
+  };
+  if (!byService && literalGroups.length === 0) return null;
+  // Only 0x01 records: for them alone the key's service is the stream's `service` label and the
+  // value holds the line verbatim. Any other format (legacy, later ones) goes to the full match.
+  return (record) =>
+    record.value[0] !== recordFormats.serviceEntryV1 ||
+    ((!byService || serviceMatches(record.key)) &&
+      (literalGroups.length === 0 || linesMayMatch(record.value)));
+}
+
+/** Printable ASCII except `"` and `\`: what JSON.stringify writes unchanged. */
+function isVerbatimInJson(literal: string): boolean {
+  for (let i = 0; i < literal.length; i++) {
+    const code = literal.charCodeAt(i);
+    if (code < 0x20 || code > 0x7e || code === 0x22 || code === 0x5c) return false;
+  }
+  return true;
 }
 
 /** Whole milliseconds m with startNs ≤ m·10^6 < endNs: [startMs, endMs), or null when none. */
@@ -191,11 +271,21 @@ function* readRanges(
   stats: ScanStats,
 ): Generator<StoredRecord[]> {
   if (plan.direction === "forward") {
-    for (const range of ranges) yield* readForward(partition, range.fromOffset, range.toOffset, plan, stats);
+    for (const range of ranges) {
+      if (pastCutoff(range, plan)) {
+        stats.rangesPastCutoff++;
+        continue;
+      }
+      yield* readForward(partition, range.fromOffset, range.toOffset, plan, stats);
+    }
     return;
   }
   let windowRecords = backwardWindowRecordsFirst;
   for (let r = ranges.length - 1; r >= 0; r--) {
+    if (pastCutoff(ranges[r], plan)) {
+      stats.rangesPastCutoff++;
+      continue;
+    }
     const { fromOffset, toOffset } = ranges[r];
     for (let windowEnd = toOffset; windowEnd > fromOffset; ) {
       const windowStart = Math.max(fromOffset, windowEnd - windowRecords);
@@ -219,6 +309,17 @@ function* readRanges(
       }
     }
   }
+}
+
+/**
+ * Whether every record of `range` lies strictly beyond the cutoff (older for backward, newer for
+ * forward): none can make the answer. An entry at the cutoff still may (ties), so equality reads.
+ */
+function pastCutoff(range: OffsetRange, plan: ScanPlan): boolean {
+  if (range.minTsNs === undefined || range.maxTsNs === undefined) return false;
+  const cutoffNs = plan.cutoffNs?.() ?? null;
+  if (cutoffNs === null) return false;
+  return plan.direction === "backward" ? range.maxTsNs < cutoffNs : range.minTsNs > cutoffNs;
 }
 
 function* readForward(
@@ -247,6 +348,7 @@ function matching(
   bounds: { startMs: number; endMs: number },
   prefix: Uint8Array,
   matcher: { matches: CompiledMatchers["matches"] },
+  prefilter: ((record: StoredRecord) => boolean) | null,
   stats: ScanStats,
 ): LogEntry[] {
   // The cutoff only moves toward the answer's end while a step runs elsewhere: read once per step.
@@ -267,6 +369,10 @@ function matching(
     }
     if (record.timestampMs < startMs || record.timestampMs >= endMs) {
       stats.recordsOutsideTime++;
+      continue;
+    }
+    if (prefilter !== null && !prefilter(record)) {
+      stats.recordsPrefiltered++;
       continue;
     }
     let entry: LogEntry;
@@ -321,6 +427,7 @@ export class LogSource implements EntrySource {
       cutoffNs: selection.cutoffNs,
       stepBytes: this.#options.readStepBytes ?? executionLimits.readStepBytes,
       ranges: blocks === undefined ? undefined : (partition) => blocks(partition, selection),
+      lineFilters: selection.lineFilters,
     };
     for await (const step of scanLog(log, plan, this.stats)) {
       yield* step.entries; // backward: readRanges has reversed each step already
