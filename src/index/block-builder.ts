@@ -7,11 +7,12 @@ import assert from "node:assert/strict";
 import { Bloom } from "./bloom.ts";
 import type { StreamRef } from "./decode.ts";
 import type { StoredBlock, StreamSighting } from "./store.ts";
-import { addLineKeys, type FilterKey } from "./tokens.ts";
+import type { FilterKey } from "./tokens.ts";
 
 export interface BlockShape {
   gramLength: number;
   windowGrams: number;
+  longGramLength: number;
   bloomBitsPerKey: number;
   bloomHashesMax: number;
   blockRecordsMax: number;
@@ -31,6 +32,8 @@ export class BlockBuilder {
   #streams = new Map<bigint, StreamSighting>();
   /** performance.now() when the first record came in. */
   openedAtMs = 0;
+  /** Streams this builder has started a sighting of, over its life (never reset): a version counter. */
+  streamsAdded = 0;
 
   constructor(partition: number, shape: BlockShape) {
     this.partition = partition;
@@ -55,24 +58,30 @@ export class BlockBuilder {
     this.openedAtMs = nowMs;
   }
 
-  /** Adds the record at `offset`; `entry` null for a record that did not decode (covered, not indexed). */
-  add(
-    offset: number,
-    timestampMs: number,
-    valueBytes: number,
-    entry: { stream: StreamRef; line: string } | null,
-  ): void {
+  /** The open block's filter keys: a decoder adds a line's keys here (EntryDecoder.decodeKeys) before add(). */
+  get keys(): Set<FilterKey> {
+    return this.#keys;
+  }
+
+  get shape(): BlockShape {
+    return this.#shape;
+  }
+
+  /**
+   * Adds the record at `offset`, whose line's keys are already in `keys`; `stream` null for a record
+   * that did not decode (covered, not indexed).
+   */
+  add(offset: number, timestampMs: number, valueBytes: number, stream: StreamRef | null): void {
     assert.ok(offset >= this.#toOffset, "records come in offset order");
     this.#toOffset = offset + 1;
     this.#recordCount++;
     this.#valueBytes += valueBytes;
     if (timestampMs < this.#minTsMs) this.#minTsMs = timestampMs;
     if (timestampMs > this.#maxTsMs) this.#maxTsMs = timestampMs;
-    if (entry === null) return;
-    addLineKeys(entry.line, this.#shape, this.#keys);
-    const { stream } = entry;
+    if (stream === null) return;
     const sighting = this.#streams.get(stream.id);
-    if (sighting === undefined)
+    if (sighting === undefined) {
+      this.streamsAdded++;
       this.#streams.set(stream.id, {
         tenant: stream.tenant,
         id: stream.id,
@@ -80,7 +89,7 @@ export class BlockBuilder {
         firstTsMs: timestampMs,
         lastTsMs: timestampMs,
       });
-    else {
+    } else {
       if (timestampMs < sighting.firstTsMs) sighting.firstTsMs = timestampMs;
       if (timestampMs > sighting.lastTsMs) sighting.lastTsMs = timestampMs;
     }

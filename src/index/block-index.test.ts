@@ -91,11 +91,11 @@ test("the consumer indexes in blocks, resumes at its committed position and catc
       ]),
     );
     assert.equal(
-      index.candidates(0, { ...everything, lineFilters: [], streamIds: (id) => id === debugId }).length,
+      index.candidates(0, { ...everything, lineFilters: [], streamIds: new Set([debugId]) }).length,
       1,
     );
     assert.equal(
-      index.candidates(0, { ...everything, lineFilters: [], streamIds: (id) => id === errorId }).length,
+      index.candidates(0, { ...everything, lineFilters: [], streamIds: new Set([errorId]) }).length,
       16,
     );
     // Negative filters never prune.

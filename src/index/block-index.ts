@@ -28,7 +28,7 @@ import { Bloom } from "./bloom.ts";
 import { EntryDecoder } from "./decode.ts";
 import { indexLimits } from "./limits.ts";
 import { mayMatch, requirementsOf } from "./requirements.ts";
-import { IndexStore, type StoredBlock, type StreamSighting, streamIdText } from "./store.ts";
+import { IndexStore, type StoredBlock, type StreamSighting } from "./store.ts";
 
 export type IndexEvent =
   | { kind: "undecodable-record"; partition: number; offset: number; error: Error }
@@ -46,8 +46,8 @@ export interface CandidateQuery {
   startNs: bigint;
   endNs: bigint;
   lineFilters: readonly LineFilterStage[];
-  /** Whether a stream may hold matches; absent: every stream may. */
-  streamIds?: (id: bigint) => boolean;
+  /** The streams that may hold matches; absent: every stream may. */
+  streamIds?: ReadonlySet<bigint>;
 }
 
 export interface CandidateRange {
@@ -95,7 +95,8 @@ export class BlockIndex implements DerivedView {
   readonly #positions: number[];
   readonly #builders: BlockBuilder[];
   /** tenant → stream id (hex) → sighting, committed streams only. */
-  readonly #streams = new Map<string, Map<string, StreamSighting>>();
+  readonly #streams = new Map<string, Map<bigint, StreamSighting>>();
+  #streamsRemembered = 0;
   #follower: Follower | null = null;
 
   private constructor(log: PartitionLog, store: IndexStore, shape: BlockShape, options: BlockIndexOptions) {
@@ -119,6 +120,7 @@ export class BlockIndex implements DerivedView {
     const shape: BlockShape = {
       gramLength: options.gramLength ?? indexLimits.gramLength,
       windowGrams: options.windowGrams ?? indexLimits.windowGrams,
+      longGramLength: options.longGramLength ?? indexLimits.longGramLength,
       bloomBitsPerKey: options.bloomBitsPerKey ?? indexLimits.bloomBitsPerKey,
       bloomHashesMax: options.bloomHashesMax ?? indexLimits.bloomHashesMax,
       blockRecordsMax: options.blockRecordsMax ?? indexLimits.blockRecordsMax,
@@ -134,10 +136,11 @@ export class BlockIndex implements DerivedView {
       tenant = new Map();
       this.#streams.set(sighting.tenant, tenant);
     }
-    const key = streamIdText(sighting.id);
-    const known = tenant.get(key);
-    if (known === undefined) tenant.set(key, { ...sighting });
-    else {
+    const known = tenant.get(sighting.id);
+    if (known === undefined) {
+      tenant.set(sighting.id, { ...sighting });
+      this.#streamsRemembered++;
+    } else {
       known.firstTsMs = Math.min(known.firstTsMs, sighting.firstTsMs);
       known.lastTsMs = Math.max(known.lastTsMs, sighting.lastTsMs);
     }
@@ -221,16 +224,16 @@ export class BlockIndex implements DerivedView {
     const builder = this.#builders[partition];
     for (const record of records) {
       if (builder.isEmpty) builder.open(Math.max(this.#positions[partition], logStartOffset), nowMs);
-      let entry = null;
+      let stream = null;
       try {
-        entry = this.#decoder.decode(record);
+        stream = this.#decoder.decodeKeys(record, builder.shape, builder.keys);
       } catch (error) {
         // The query executor skips these records too (src/ingest/FORMAT.md, readers table), so a
         // block that holds nothing of them can never hide a line a query would answer.
         if (!(error instanceof RecordFormatError || error instanceof RecordDecodeError)) throw error;
         this.#onEvent({ kind: "undecodable-record", partition, offset: record.offset, error });
       }
-      builder.add(record.offset, record.timestampMs, record.value.length, entry);
+      builder.add(record.offset, record.timestampMs, record.value.length, stream);
       if (builder.isFull) this.#seal(partition);
     }
   }
@@ -267,7 +270,7 @@ export class BlockIndex implements DerivedView {
     for (const block of this.#blocks[partition]) {
       if (block.toOffset <= logStartOffset) continue;
       if (block.maxTsNs < query.startNs || block.minTsNs >= query.endNs) continue;
-      if (query.streamIds !== undefined && !block.streamIds.some(query.streamIds)) continue;
+      if (query.streamIds !== undefined && !holdsAny(block.streamIds, query.streamIds)) continue;
       if (requirements.length > 0 && !mayMatch(requirements, (key) => block.bloom.has(key))) continue;
       ranges.push({
         fromOffset: Math.max(block.fromOffset, logStartOffset),
@@ -282,18 +285,52 @@ export class BlockIndex implements DerivedView {
     return ranges;
   }
 
+  /**
+   * Grows whenever a stream id is first seen by the registry or an open block: while it stays the
+   * same, streamSightings() of any tenant holds the same ids (retention may only make it a superset).
+   */
+  get streamsVersion(): number {
+    let version = this.#streamsRemembered;
+    for (const builder of this.#builders) version += builder.streamsAdded;
+    return version;
+  }
+
+  /** Every stream of `tenant` known, sealed blocks and open ones, each once, whatever its time range. */
+  *streamSightings(tenant: string): Generator<StreamSighting> {
+    const registry = this.#streams.get(tenant);
+    if (registry !== undefined) yield* registry.values();
+    const extra = new Set<bigint>();
+    for (const builder of this.#builders)
+      for (const sighting of builder.streams())
+        if (sighting.tenant === tenant && registry?.has(sighting.id) !== true && !extra.has(sighting.id)) {
+          extra.add(sighting.id);
+          yield sighting;
+        }
+  }
+
   /** Label sets of `tenant`'s streams seen with entries in [startNs, endNs), sealed blocks and open ones. */
   streams(tenant: string, startNs: bigint, endNs: bigint): LabelSet[] {
-    const found = new Map<string, LabelSet>();
-    const consider = (sighting: StreamSighting) => {
-      if (sighting.tenant !== tenant) return;
-      if (BigInt(sighting.lastTsMs) * nsPerMs < startNs || BigInt(sighting.firstTsMs) * nsPerMs >= endNs)
-        return;
-      found.set(streamIdText(sighting.id), sighting.labels);
-    };
-    for (const sighting of this.#streams.get(tenant)?.values() ?? []) consider(sighting);
-    for (const builder of this.#builders) for (const sighting of builder.streams()) consider(sighting);
-    return [...found.values()];
+    // A sighting [first, last] (ms) is in range when last·10^6 ≥ startNs and first·10^6 < endNs, i.e.
+    // last ≥ ⌈startNs / 10^6⌉ and first < ⌈endNs / 10^6⌉: compared as numbers, no BigInt per stream.
+    const startMs = Number(ceilDiv(startNs, nsPerMs));
+    const endMs = Number(ceilDiv(endNs, nsPerMs));
+    const inRange = (sighting: StreamSighting) => sighting.lastTsMs >= startMs && sighting.firstTsMs < endMs;
+    const registry = this.#streams.get(tenant);
+    const found: LabelSet[] = [];
+    for (const sighting of registry?.values() ?? []) if (inRange(sighting)) found.push(sighting.labels);
+    // Streams of open blocks the registry does not have in range yet (each once).
+    let extra: Set<bigint> | null = null;
+    for (const builder of this.#builders)
+      for (const sighting of builder.streams()) {
+        if (sighting.tenant !== tenant || !inRange(sighting)) continue;
+        const known = registry?.get(sighting.id);
+        if (known !== undefined && inRange(known)) continue;
+        extra ??= new Set();
+        if (extra.has(sighting.id)) continue;
+        extra.add(sighting.id);
+        found.push(sighting.labels);
+      }
+    return found;
   }
 
   status(): { partitions: { indexedTo: number; committedEnd: number; blocks: number; bytes: number }[] } {
@@ -311,4 +348,32 @@ export class BlockIndex implements DerivedView {
       }),
     };
   }
+}
+
+/** ⌈a / b⌉ for b > 0 (BigInt division truncates toward zero, which is the ceiling for a < 0). */
+function ceilDiv(a: bigint, b: bigint): bigint {
+  const quotient = a / b;
+  return a > 0n && a % b !== 0n ? quotient + 1n : quotient;
+}
+
+/**
+ * Whether the sorted `blockIds` hold one of `wanted`: a binary search per wanted id when there are
+ * few (a rare service's streams against a block's thousands), else one pass over the block's ids.
+ */
+function holdsAny(blockIds: BigUint64Array, wanted: ReadonlySet<bigint>): boolean {
+  if (wanted.size * 16 < blockIds.length) {
+    for (const id of wanted) {
+      let low = 0;
+      let high = blockIds.length;
+      while (low < high) {
+        const middle = (low + high) >>> 1;
+        if (blockIds[middle] < id) low = middle + 1;
+        else high = middle;
+      }
+      if (low < blockIds.length && blockIds[low] === id) return true;
+    }
+    return false;
+  }
+  for (const id of blockIds) if (wanted.has(id)) return true;
+  return false;
 }

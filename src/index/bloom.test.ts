@@ -11,7 +11,11 @@ function realKeys(count: number, seed: number): number[] {
   const random = seededRandom(seed);
   const keys = new Set<number>();
   while (keys.size < count)
-    addLineKeys(`id-${Math.floor(random() * 2 ** 48).toString(36)}`, { gramLength: 4, windowGrams: 4 }, keys);
+    addLineKeys(
+      `id-${Math.floor(random() * 2 ** 48).toString(36)}`,
+      { gramLength: 4, windowGrams: 4, longGramLength: 0 },
+      keys,
+    );
   return [...keys].slice(0, count);
 }
 

@@ -3,10 +3,9 @@
 // filters (the k-gram blooms) and by stream: the block must hold one of the tenant's streams the
 // selector matches, taken from the index's stream registry. The unindexed tail is always read.
 
-import type { LabelSet } from "../model/stream.ts";
-import { streamId } from "../model/stream-id.ts";
 import { type CandidateBlocks, compileMatchers } from "../query/index.ts";
 import type { BlockIndex } from "./block-index.ts";
+import { indexLimits } from "./limits.ts";
 
 type Selection = Parameters<CandidateBlocks>[1];
 
@@ -17,44 +16,76 @@ export function indexedBlocks(index: BlockIndex, tenant: string): CandidateBlock
     // moment. (Working the streams out once per selection and reusing them for later partitions
     // lost blocks: the builder may seal a block of a stream first seen in between, which is then
     // neither in the cached streams nor in the unindexed tail.)
-    const matching = matchingStreamIds(index, tenant, selection);
+    const { ids, all } = matchingStreamIds(index, tenant, selection);
     return index.candidates(partition, {
       startNs: selection.startNs,
       endNs: selection.endNs,
       lineFilters: selection.lineFilters,
-      streamIds: (id) => matching.has(id),
+      // When the selector keeps every stream of the tenant in range (`{service=~".+"}`), a block's
+      // streams cannot rule it out (another tenant's records are skipped by key as they are read).
+      ...(all ? {} : { streamIds: ids }),
     });
   };
 }
 
 /**
- * The ids of `tenant`'s streams with entries in the selection's time range that its selector
- * matches. The registry includes the streams of blocks still open, so every sealed block's streams
- * are in it at the moment candidates() runs.
+ * The ids of `tenant`'s streams its selector matches (whatever their time range: blocks are pruned
+ * by time on their own), and whether that is every stream of the tenant. The registry includes the
+ * streams of blocks still open, so every sealed block's streams are in it at the moment
+ * candidates() runs. Answers are cached per tenant and selector while the registry's streamsVersion
+ * stays the same — a new stream anywhere changes it — so the four partitions of one query, and
+ * the same selector's next query (a dashboard refreshing), match the streams once.
  */
-function matchingStreamIds(index: BlockIndex, tenant: string, selection: Selection): Set<bigint> {
+function matchingStreamIds(index: BlockIndex, tenant: string, selection: Selection): Matching {
+  const version = index.streamsVersion;
+  const cacheKey = `${tenant}\u0000${JSON.stringify(selection.matchers)}`;
+  const cached = matchingCache.get(cacheKey);
+  if (cached !== undefined && cached.index === index && cached.version === version) {
+    matchingCache.delete(cacheKey); // most recently used last
+    matchingCache.set(cacheKey, cached);
+    return cached;
+  }
   const matchers = compileMatchers(selection.matchers);
   try {
     const ids = new Set<bigint>();
-    for (const labels of index.streams(tenant, selection.startNs, selection.endNs))
-      if (matchers.matches(labels)) ids.add(memoizedStreamId(tenant, labels));
-    return ids;
+    let all = true;
+    for (const sighting of index.streamSightings(tenant))
+      if (matchers.matches(sighting.labels)) ids.add(sighting.id);
+      else all = false;
+    const matching: Matching = { index, version, ids, all: all && ids.size > 0 };
+    remember(cacheKey, matching);
+    return matching;
   } finally {
     matchers.close();
   }
 }
 
-/**
- * Stream ids by label set object, per tenant: the registry hands out the same LabelSet for a stream
- * every call, and hashing every stream of a tenant on every query was a tenth of a search over
- * ~50 K streams (profiled, bench/search.bench.ts). Weak, so forgotten streams cost nothing.
- */
-const streamIds = new WeakMap<LabelSet, { tenant: string; id: bigint }>();
+interface Matching {
+  index: BlockIndex;
+  version: number;
+  ids: Set<bigint>;
+  all: boolean;
+}
 
-function memoizedStreamId(tenant: string, labels: LabelSet): bigint {
-  const known = streamIds.get(labels);
-  if (known !== undefined && known.tenant === tenant) return known.id;
-  const id = streamId(tenant, labels);
-  streamIds.set(labels, { tenant, id });
-  return id;
+const matchingCache = new Map<string, Matching>();
+let cachedIds = 0;
+
+function remember(cacheKey: string, matching: Matching): void {
+  const previous = matchingCache.get(cacheKey);
+  if (previous !== undefined) {
+    cachedIds -= previous.ids.size;
+    matchingCache.delete(cacheKey);
+  }
+  if (matching.ids.size > indexLimits.matchingCacheIdsMax) return;
+  matchingCache.set(cacheKey, matching);
+  cachedIds += matching.ids.size;
+  for (const [key, oldest] of matchingCache) {
+    if (
+      matchingCache.size <= indexLimits.matchingCacheEntriesMax &&
+      cachedIds <= indexLimits.matchingCacheIdsMax
+    )
+      break;
+    matchingCache.delete(key);
+    cachedIds -= oldest.ids.size;
+  }
 }

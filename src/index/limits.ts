@@ -25,6 +25,11 @@ export const indexLimits = {
   // holding it has too. Measured: 1 (every gram, design (a)) makes the filter ~4× larger; 4 keeps
   // ~1 key per line of reference A text (a random 6-character id is one key instead of 3).
   windowGrams: 4,
+  // Runs of at least longGramLength + windowGrams - 1 characters also get the minimizers of their
+  // long grams. 4-grams saturate on ids of few distinct characters: in 8 K lines of which a fifth
+  // hold an 8-digit order id, most of the 10,000 digit 4-grams occur, and an order-id needle opened
+  // 11 of 28 blocks (bench/search.bench.ts, 200 K lines). 8-grams of digits have 10^8 values.
+  longGramLength: 8,
   // Bloom filter bits per distinct key of a block. A needle has several keys and a block is opened
   // only when all hit, so the per-key false-positive rate can be high: at 6 bits (≈5.6 % per key) an
   // absent order id opened no block of 124; at 4 bits (14.7 %) ~1 %. 6 bits ≈ 3.8 % of the
@@ -40,6 +45,11 @@ export const indexLimits = {
   // Distinct stream keys the decoder caches (stream identity is computed once per stream, not per
   // record); cleared when full, so a flood of new streams costs hashing again, not memory.
   streamCacheEntriesMax: 100_000,
+  // Selector answers (which streams of a tenant match) kept for the next partition and query: at most
+  // this many selectors, holding at most this many stream ids in all (~50 B each in a Set: ~10 MB).
+  // Matching a selector against ~50 K streams took ~10 ms per partition (bench/search.bench.ts).
+  matchingCacheEntriesMax: 64,
+  matchingCacheIdsMax: 200_000,
 } as const;
 
 export type IndexLimits = { -readonly [K in keyof typeof indexLimits]: number };

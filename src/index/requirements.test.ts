@@ -7,7 +7,7 @@ import type { LineFilterStage } from "../query/ast.ts";
 import { mayMatch, regexLiterals, requirementsOf } from "./requirements.ts";
 import { addLineKeys, type GramShape } from "./tokens.ts";
 
-const shape: GramShape = { gramLength: 4, windowGrams: 4 };
+const shape: GramShape = { gramLength: 4, windowGrams: 4, longGramLength: 8 };
 const stage = (op: LineFilterStage["op"], ...values: string[]): LineFilterStage => ({
   kind: "lineFilter",
   op,

@@ -62,6 +62,7 @@ export interface StreamSighting {
 export interface FilterParameters {
   gramLength: number;
   windowGrams: number;
+  longGramLength: number;
 }
 
 export const streamIdText = (id: bigint) => id.toString(16).padStart(16, "0");
@@ -135,6 +136,7 @@ export class IndexStore {
         ["format_version", String(formatVersion)],
         ["gram_length", String(parameters.gramLength)],
         ["window_grams", String(parameters.windowGrams)],
+        ["long_gram_length", String(parameters.longGramLength)],
       ]);
       const version = meta.get("format_version");
       if (version !== undefined && version !== String(formatVersion))

@@ -4,10 +4,10 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
-import { addLineKeys, type GramShape, literalKeys } from "./tokens.ts";
+import { addJsonLineKeys, addLineKeys, type GramShape, literalKeys } from "./tokens.ts";
 
-const shape: GramShape = { gramLength: 4, windowGrams: 4 };
-const allGrams: GramShape = { gramLength: 4, windowGrams: 1 };
+const shape: GramShape = { gramLength: 4, windowGrams: 4, longGramLength: 8 };
+const allGrams: GramShape = { gramLength: 4, windowGrams: 1, longGramLength: 0 };
 
 function lineKeys(line: string, gramShape = shape): Set<number> {
   const keys = new Set<number>();
@@ -134,4 +134,84 @@ test("property: any substring of a line has its keys in the line (both cases, bo
     ),
     { numRuns: 3000 },
   );
+});
+
+test("long grams: 8-digit order ids that short grams cannot tell apart in a block of them", () => {
+  // A block's worth of lines holding random 8-digit order ids (two fifths of 8 K lines; in
+  // bench/search.bench.ts a fifth, plus IPs and numbers): digit 4-grams have 10,000 values.
+  let seed = 7;
+  const digits = () => {
+    let id = "";
+    for (let i = 0; i < 8; i++) {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      id += String((seed >>> 16) % 10);
+    }
+    return id;
+  };
+  const noLong = { ...shape, longGramLength: 0 };
+  const withLong = new Set<number>();
+  const shortOnly = new Set<number>();
+  for (let n = 0; n < 3200; n++) {
+    const line = `session ${n} expired order=ord-${digits()}`;
+    addLineKeys(line, shape, withLong);
+    addLineKeys(line, noLong, shortOnly);
+  }
+  const ruledOut = (needle: string, gramShape: GramShape, keys: Set<number>) =>
+    literalKeys(needle, false, gramShape).some((key) => !keys.has(key));
+  const needles = Array.from({ length: 100 }, () => `ord-${digits()}`);
+  const shortRuledOut = needles.filter((needle) => ruledOut(needle, noLong, shortOnly)).length;
+  const longRuledOut = needles.filter((needle) => ruledOut(needle, shape, withLong)).length;
+  assert.ok(longRuledOut >= 95, `long grams rule out ${longRuledOut} of 100 absent ids`);
+  assert.ok(shortRuledOut <= 75, `short grams alone rule out ${shortRuledOut} of 100`);
+  // A line holding the needle still has every key it requires, in either case.
+  assertCovered(`x order=${needles[0]} y`, needles[0], false, shape);
+  assertCovered(`x order=${needles[0]} y`, needles[0], true, shape);
+});
+
+test("property: keys of a line in its JSON form equal the keys of the decoded line", () => {
+  const escapeRandomly = (text: string, choices: number[]) => {
+    let json = '"';
+    let i = 0;
+    for (const char of text) {
+      const choice = choices[i++ % choices.length];
+      const code = char.codePointAt(0)!;
+      if (char === '"' || char === "\\") json += `\\${char}`;
+      else if (code < 0x20 || choice === 0) {
+        // \u escapes, surrogate pairs as two, either hex case.
+        for (const unit of char.split("").map((c) => c.charCodeAt(0)))
+          json += `\\u${unit.toString(16).padStart(4, "0")}`;
+      } else if (choice === 1 && char === "/") json += "\\/";
+      else if (choice === 1 && char === "\n") json += "\\n";
+      else json += char;
+    }
+    return `${json}"`;
+  };
+  fc.assert(
+    fc.property(
+      fc.oneof(
+        textOf(40),
+        fc.string({ unit: "grapheme", maxLength: 30 }),
+        fc.string({ unit: "binary", maxLength: 30 }),
+      ),
+      fc.array(fc.integer({ min: 0, max: 3 }), { minLength: 1, maxLength: 5 }),
+      fc.constantFrom(shape, allGrams),
+      (line, choices, gramShape) => {
+        for (const json of [JSON.stringify(line), escapeRandomly(line, choices)]) {
+          const bytes = Buffer.from(`{"message":${json},"x":1}`);
+          const fromJson = new Set<number>();
+          const end = addJsonLineKeys(bytes, bytes.indexOf(":") + 2, gramShape, fromJson);
+          assert.equal(JSON.parse(bytes.toString("utf8", bytes.indexOf(":") + 1, end)), line);
+          assert.deepEqual([...fromJson].sort(), [...lineKeys(line, gramShape)].sort(), json);
+        }
+      },
+    ),
+    { numRuns: 2000 },
+  );
+  // Not a JSON string: nothing is added, and the caller decodes the slow way.
+  for (const bad of ['"abc', '"a\\x"', '"a\u0001b"', '"\\u12g4"', '"\xff"'])
+    assert.equal(
+      addJsonLineKeys(Buffer.from(bad, bad === '"\xff"' ? "latin1" : "utf8"), 1, shape, new Set()),
+      -1,
+      bad,
+    );
 });

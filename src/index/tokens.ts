@@ -18,7 +18,7 @@
 /** Keys are 53-bit numbers (two 32-bit hashes, 32 + 21 bits), usable in a Set and as bloom probes. */
 export type FilterKey = number;
 
-const keyKinds = { gram: 0x3a1e, shortToken: 0x51c7 } as const;
+const keyKinds = { gram: 0x3a1e, shortToken: 0x51c7, longGram: 0x6b29 } as const;
 
 // ASCII delimiters: a table so the per-character test is one load.
 const isDelimiter = new Uint8Array(128);
@@ -91,26 +91,142 @@ interface Run {
   atEnd: boolean;
 }
 
+/** A text as UTF-16 code units (what both a JS string and a decoded JSON string are). */
+class UnitText {
+  units = new Uint16Array(1024);
+  length = 0;
+
+  reserve(length: number): void {
+    if (this.units.length < length) this.units = new Uint16Array(Math.max(length, this.units.length * 2));
+  }
+
+  setString(text: string): void {
+    this.reserve(text.length);
+    for (let i = 0; i < text.length; i++) this.units[i] = text.charCodeAt(i);
+    this.length = text.length;
+  }
+}
+
+const hexValue = new Int8Array(128).fill(-1);
+for (let i = 0; i < 10; i++) hexValue[0x30 + i] = i;
+for (let i = 0; i < 6; i++) {
+  hexValue[0x41 + i] = 10 + i;
+  hexValue[0x61 + i] = 10 + i;
+}
+
+const simpleEscapes = new Int32Array(128).fill(-1);
+for (const [escapeChar, unit] of [
+  ['"', 0x22],
+  ["\\", 0x5c],
+  ["/", 0x2f],
+  ["b", 0x08],
+  ["f", 0x0c],
+  ["n", 0x0a],
+  ["r", 0x0d],
+  ["t", 0x09],
+] as const)
+  simpleEscapes[escapeChar.charCodeAt(0)] = unit;
+
 /**
- * Calls `onRun` for each run of token characters of `text`, with `buffer` holding its folded units.
- * Returns false (and stops) when the text holds a lone surrogate: such a text could match half of a
- * pair, so it gets no requirements (lines with one are indexed as they fold, which is consistent).
+ * Decodes the JSON string whose content starts at `bytes[start]` (just after its opening quote) into
+ * `out` as UTF-16 code units, exactly the string JSON.parse would give: escapes (`\uXXXX` included,
+ * a lone surrogate kept as it is) and UTF-8 sequences. Returns the offset just past the closing quote,
+ * or -1 when the bytes are not such a string (a caller then decodes the record the slow way).
+ */
+export function decodeJsonString(bytes: Uint8Array, start: number, out: UnitText): number {
+  out.reserve(bytes.length - start);
+  const units = out.units;
+  let length = 0;
+  let i = start;
+  while (i < bytes.length) {
+    const byte = bytes[i];
+    if (byte === 0x22) {
+      out.length = length;
+      return i + 1;
+    }
+    if (byte < 0x80) {
+      if (byte < 0x20) return -1; // a raw control character is not JSON
+      if (byte !== 0x5c) {
+        units[length++] = byte;
+        i++;
+        continue;
+      }
+      const escaped = bytes[i + 1];
+      if (escaped === undefined || escaped >= 0x80) return -1;
+      if (escaped !== 0x75) {
+        const unit = simpleEscapes[escaped];
+        if (unit < 0) return -1;
+        units[length++] = unit;
+        i += 2;
+        continue;
+      }
+      let unit = 0;
+      for (let j = 2; j < 6; j++) {
+        const digit = bytes[i + j] ?? 0x80;
+        const value = digit < 0x80 ? hexValue[digit] : -1;
+        if (value < 0) return -1;
+        unit = (unit << 4) | value;
+      }
+      units[length++] = unit;
+      i += 6;
+      continue;
+    }
+    // UTF-8: 2, 3 or 4 bytes. The log stores what ingest encoded, so only well-formed sequences are
+    // taken; anything else is left to the slow path (which decodes with replacement, as reads do).
+    let codePoint: number;
+    let size: number;
+    if (byte >= 0xc2 && byte <= 0xdf) {
+      size = 2;
+      codePoint = byte & 0x1f;
+    } else if (byte >= 0xe0 && byte <= 0xef) {
+      size = 3;
+      codePoint = byte & 0x0f;
+    } else if (byte >= 0xf0 && byte <= 0xf4) {
+      size = 4;
+      codePoint = byte & 0x07;
+    } else return -1;
+    for (let j = 1; j < size; j++) {
+      const next = bytes[i + j];
+      if (next === undefined || (next & 0xc0) !== 0x80) return -1;
+      codePoint = (codePoint << 6) | (next & 0x3f);
+    }
+    if (
+      (size === 3 && (codePoint < 0x800 || (codePoint >= 0xd800 && codePoint <= 0xdfff))) ||
+      (size === 4 && (codePoint < 0x10000 || codePoint > 0x10ffff))
+    )
+      return -1;
+    if (codePoint >= 0x10000) {
+      codePoint -= 0x10000;
+      units[length++] = 0xd800 + (codePoint >> 10);
+      units[length++] = 0xdc00 + (codePoint & 0x3ff);
+    } else units[length++] = codePoint;
+    i += size;
+  }
+  return -1;
+}
+
+/**
+ * Calls `onRun` for each run of token characters of the text in `text`, with `buffer` holding its
+ * folded units. Returns false (and stops) when the text holds a lone surrogate and
+ * `stopOnLoneSurrogate`: such a literal could match half of a pair, so it gets no requirements
+ * (lines with one are indexed as they fold, which is consistent).
  */
 function forEachRun(
-  text: string,
+  text: UnitText,
   buffer: RunBuffer,
   onRun: (run: Run) => void,
   stopOnLoneSurrogate: boolean,
 ): boolean {
+  const { units, length } = text;
   buffer.length = 0;
   let runStart = -1;
   const flush = (end: number) => {
-    if (buffer.length > 0) onRun({ atStart: runStart === 0, atEnd: end === text.length });
+    if (buffer.length > 0) onRun({ atStart: runStart === 0, atEnd: end === length });
     buffer.length = 0;
     runStart = -1;
   };
-  for (let i = 0; i < text.length; i++) {
-    const code = text.charCodeAt(i);
+  for (let i = 0; i < length; i++) {
+    const code = units[i];
     if (code < 0x80) {
       if (isDelimiter[code] === 1) {
         flush(i);
@@ -122,8 +238,8 @@ function forEachRun(
     }
     let codePoint = code;
     const start = i;
-    if (code >= 0xd800 && code <= 0xdbff && i + 1 < text.length) {
-      const low = text.charCodeAt(i + 1);
+    if (code >= 0xd800 && code <= 0xdbff && i + 1 < length) {
+      const low = units[i + 1];
       if (low >= 0xdc00 && low <= 0xdfff) {
         codePoint = 0x10000 + ((code - 0xd800) << 10) + (low - 0xdc00);
         i++;
@@ -134,21 +250,31 @@ function forEachRun(
     const folded = foldCodePoint(codePoint);
     for (let j = 0; j < folded.length; j++) buffer.push(folded.charCodeAt(j), 1);
   }
-  flush(text.length);
+  flush(length);
   return true;
 }
 
 const lineBuffer = new RunBuffer();
 let gramKeys = new Float64Array(256);
 
-/** The filter's shape: grams of `gramLength` code units, one kept per window of `windowGrams` grams. */
+/**
+ * The filter's shape: grams of `gramLength` code units, one kept per window of `windowGrams` grams;
+ * and, for runs long enough, also grams of `longGramLength` units, one per window of as many grams
+ * (0: none). Short grams saturate on high-cardinality tokens made of few characters (8-digit order
+ * ids: 10,000 possible 4-grams, most of them in every block of such lines); long grams do not.
+ */
 export interface GramShape {
   gramLength: number;
   windowGrams: number;
+  longGramLength: number;
 }
 
 /** Runs with fewer grams than a window are kept whole (as a short token) instead. */
 const isShortRun = (length: number, shape: GramShape) => length - shape.gramLength + 1 < shape.windowGrams;
+
+/** Runs with at least a window of long grams get long-gram keys too (the same rule, with longer grams). */
+const hasLongGrams = (length: number, shape: GramShape) =>
+  shape.longGramLength > 0 && length - shape.longGramLength + 1 >= shape.windowGrams;
 
 /**
  * Calls `onKey` with the minimizer of every window of `windowGrams` consecutive grams of units[0, length):
@@ -158,14 +284,15 @@ const isShortRun = (length: number, shape: GramShape) => length - shape.gramLeng
 function forEachMinimizer(
   units: Uint16Array,
   length: number,
-  shape: GramShape,
+  gramLength: number,
+  windowGrams: number,
+  kind: number,
   onKey: (key: FilterKey) => void,
   certain?: (gram: number) => boolean,
 ): void {
-  const { gramLength, windowGrams } = shape;
   const gramCount = length - gramLength + 1;
   if (gramKeys.length < gramCount) gramKeys = new Float64Array(gramCount * 2);
-  for (let i = 0; i < gramCount; i++) gramKeys[i] = hashUnits(units, i, i + gramLength, keyKinds.gram);
+  for (let i = 0; i < gramCount; i++) gramKeys[i] = hashUnits(units, i, i + gramLength, kind);
   let previous = -1;
   for (let start = 0; start + windowGrams <= gramCount; start++) {
     let best = start;
@@ -184,20 +311,48 @@ function forEachMinimizer(
  * the whole run when it is shorter than one window.
  */
 export function addLineKeys(line: string, shape: GramShape, keys: Set<FilterKey>): void {
+  lineText.setString(line);
+  addTextKeys(lineText, shape, keys);
+}
+
+/**
+ * addLineKeys for a line still in its JSON form: the string whose content starts at `bytes[start]`
+ * (after its opening quote) is decoded into code units and keyed exactly as addLineKeys keys the
+ * string JSON.parse would return. Returns the offset past the closing quote, or -1 (nothing added)
+ * when the bytes are not a well-formed JSON string.
+ */
+export function addJsonLineKeys(
+  bytes: Uint8Array,
+  start: number,
+  shape: GramShape,
+  keys: Set<FilterKey>,
+): number {
+  const end = decodeJsonString(bytes, start, lineText);
+  if (end >= 0) addTextKeys(lineText, shape, keys);
+  return end;
+}
+
+const lineText = new UnitText();
+
+function addTextKeys(text: UnitText, shape: GramShape, keys: Set<FilterKey>): void {
   const add = (key: FilterKey) => keys.add(key);
   forEachRun(
-    line,
+    text,
     lineBuffer,
     () => {
       const { units, length } = lineBuffer;
+      const { gramLength, windowGrams, longGramLength } = shape;
       if (isShortRun(length, shape)) keys.add(hashUnits(units, 0, length, keyKinds.shortToken));
-      else forEachMinimizer(units, length, shape, add);
+      else forEachMinimizer(units, length, gramLength, windowGrams, keyKinds.gram, add);
+      if (hasLongGrams(length, shape))
+        forEachMinimizer(units, length, longGramLength, windowGrams, keyKinds.longGram, add);
     },
     false,
   );
 }
 
 const literalBuffer = new RunBuffer();
+const literalText = new UnitText();
 
 /**
  * The keys every line containing `literal` has in its filter (substring match; with
@@ -207,8 +362,9 @@ const literalBuffer = new RunBuffer();
 export function literalKeys(literal: string, caseInsensitive: boolean, shape: GramShape): FilterKey[] {
   const keys: FilterKey[] = [];
   const add = (key: FilterKey) => keys.push(key);
+  literalText.setString(literal);
   const complete = forEachRun(
-    literal,
+    literalText,
     literalBuffer,
     (run) => {
       const { units, fromNonAscii, length } = literalBuffer;
@@ -225,13 +381,26 @@ export function literalKeys(literal: string, caseInsensitive: boolean, shape: Gr
           keys.push(hashUnits(units, 0, length, keyKinds.shortToken));
         return;
       }
+      const { gramLength, windowGrams, longGramLength } = shape;
       forEachMinimizer(
         units,
         length,
-        shape,
+        gramLength,
+        windowGrams,
+        keyKinds.gram,
         add,
-        caseInsensitive ? (gram) => certainUnits(gram, gram + shape.gramLength) : undefined,
+        caseInsensitive ? (gram) => certainUnits(gram, gram + gramLength) : undefined,
       );
+      if (hasLongGrams(length, shape))
+        forEachMinimizer(
+          units,
+          length,
+          longGramLength,
+          windowGrams,
+          keyKinds.longGram,
+          add,
+          caseInsensitive ? (gram) => certainUnits(gram, gram + longGramLength) : undefined,
+        );
     },
     true,
   );
