@@ -110,6 +110,24 @@ describe("Loki tail", () => {
     await tail.closed;
   });
 
+  test("delay_for holds a new line back that many seconds, then sends it", async () => {
+    const tail = openTail(server.url, '{service="delayed"}', "tenant-a", { delay_for: "2" });
+    await tail.opened;
+    const reply = await postServiceLogs(
+      server.url,
+      [{ timestamp: Date.now(), service: "delayed", message: "held back" }],
+      { "x-scope-orgid": "tenant-a" },
+    );
+    assert.equal(reply.status, 200);
+    const ackedMs = performance.now();
+    const arrived = await tail.next((line) => line === "held back", 6000);
+    const waitedMs = arrived.atMs - ackedMs;
+    assert.ok(waitedMs >= 1500, `sent after ${Math.round(waitedMs)} ms, before delay_for=2 s`);
+    assert.ok(waitedMs < 4000, `sent after ${Math.round(waitedMs)} ms`);
+    tail.socket.close();
+    await tail.closed;
+  });
+
   test("a bad query or a metric query closes the tail with the reason", async () => {
     const bad = openTail(server.url, '{service="auth_service"', "tenant-a");
     const closedBad = await bad.closed;

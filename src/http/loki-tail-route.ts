@@ -159,10 +159,25 @@ async function runTail(
   }
 
   const pipeline = compilePipeline(query.pipeline);
+  // delay_for: a line goes out once it has been committed that long (Loki waits as long for slow
+  // ingesters; here it is what the client asked for). Each poll notes the partitions' committed
+  // ends, and follows up to the newest ends noted at least delay_for ago — a few polls' worth.
+  const delayMs = tail.delayForS * 1000;
+  const noted: { atMs: number; ends: number[] }[] = [];
+  const endsToFollow = (nowMs: number): number[] => {
+    const ends = Array.from({ length: log.partitionCount }, (_, id) => log.partition(id).endOffset);
+    if (delayMs === 0) return ends;
+    noted.push({ atMs: nowMs, ends });
+    let due: number[] | null = null;
+    while (noted.length > 0 && noted[0].atMs <= nowMs - delayMs) due = noted.shift()!.ends;
+    if (due !== null) noted.unshift({ atMs: nowMs - delayMs, ends: due }); // still the newest due
+    return due ?? positions;
+  };
   try {
     while (!closed.signal.aborted) {
       await new Promise((wake) => setTimeout(wake, tailLimits.tailPollMs));
       if (closed.signal.aborted) break;
+      const followTo = endsToFollow(Date.now());
       const sent: ProcessedEntry[] = [];
       let sentBytes = 0;
       const dropped: DroppedTailEntry[] = [];
@@ -170,7 +185,7 @@ async function runTail(
       const slowClient = socket.bufferedAmount > tailLimits.sendBufferBytesMax;
       for (let id = 0; id < log.partitionCount && sentBytes < tailLimits.sendBufferBytesMax; id++) {
         const from = positions[id];
-        const to = Math.min(log.partition(id).endOffset, from + tailLimits.linesPerPollMax);
+        const to = Math.min(followTo[id], from + tailLimits.linesPerPollMax);
         if (to <= from) continue;
         positions[id] = to;
         const source = new LogSource({
