@@ -134,6 +134,13 @@ export const serveOptions = {
     min: 0,
     description: "per-tenant ingest rate in body bytes per second (0: unlimited)",
   },
+  "streams-per-tenant-max": {
+    type: "integer",
+    default: 5000,
+    min: 0,
+    description:
+      "most active streams (distinct label sets) per tenant on the generic ingest routes (0: unlimited)",
+  },
   "idempotency-retention-ms": {
     type: "integer",
     default: 7 * dayMs,

@@ -19,13 +19,19 @@ import type { Logger } from "pino";
 import { AggregateStore, AnalyticsConsumer, type AnalyticsEvent } from "../analytics/index.ts";
 import { dataLayout, type ServeConfig, type Topic, topics } from "../config/index.ts";
 import { BlockIndex, type IndexEvent, indexedBlocks } from "../index/index.ts";
-import { Admission, IdempotencyTable, TenantLimiter } from "../ingest/index.ts";
+import {
+  Admission,
+  IdempotencyTable,
+  IngestPipeline,
+  StreamLimiter,
+  TenantLimiter,
+} from "../ingest/index.ts";
 import { type LogEvent, logLimits, PartitionLog } from "../log/index.ts";
 import { createMetrics } from "../metrics/index.ts";
 import { QueryEngine, QueryPool } from "../query/index.ts";
 import { assignRequestId, registerAccessRoutes } from "./access-routes.ts";
 import { type AnalyticsParts, registerAggregateRoutes } from "./aggregate-routes.ts";
-import { type ServerContext, serverPhases } from "./context.ts";
+import { appendRouted, type ServerContext, serverPhases } from "./context.ts";
 import { engineBackend } from "./loki-backend.ts";
 import { registerLokiQueryRoutes } from "./loki-query.ts";
 import { registerLokiTailRoute } from "./loki-tail-route.ts";
@@ -70,6 +76,10 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
     requestsMax: config["queue-requests-max"],
     bytesMax: config["queue-bytes-max"],
   });
+  const tenantLimiter = new TenantLimiter({
+    recordsPerS: config["tenant-records-per-s"],
+    bytesPerS: config["tenant-bytes-per-s"],
+  });
   const logs: Record<string, PartitionLog> = {}; // filled by recovery; the log gauges read it at scrape
   const metrics = createMetrics(
     logs,
@@ -84,9 +94,16 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
     serviceLog: undefined as unknown as PartitionLog,
     accessLog: undefined as unknown as PartitionLog,
     admission,
-    tenantLimiter: new TenantLimiter({
-      recordsPerS: config["tenant-records-per-s"],
-      bytesPerS: config["tenant-bytes-per-s"],
+    tenantLimiter,
+    pipeline: new IngestPipeline({
+      partitionCount: config.partitions,
+      nodeId,
+      limits: { entriesMax: config["batch-entries-max"], lineBytesMax: config["line-bytes-max"] },
+      admission,
+      tenantLimiter,
+      streams: new StreamLimiter(config["streams-per-tenant-max"]),
+      // The service log is opened by recovery; the gate keeps ingest routes away until then.
+      appender: { append: (routed) => appendRouted(context, topics.serviceLogs, context.serviceLog, routed) },
     }),
     idempotency: new IdempotencyTable(config["idempotency-retention-ms"], config["idempotency-keys-max"]),
     queryEngine: undefined as unknown as QueryEngine,
