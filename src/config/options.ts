@@ -134,6 +134,13 @@ export const serveOptions = {
     min: 0,
     description: "per-tenant ingest rate in body bytes per second (0: unlimited)",
   },
+  "decoded-bytes-max": {
+    type: "integer",
+    default: 64 * MiB,
+    min: 1 * KiB,
+    max: 1024 * MiB,
+    description: "most bytes a compressed push body may inflate to (a decompression bomb stops here; 413)",
+  },
   "streams-per-tenant-max": {
     type: "integer",
     default: 5000,

@@ -8,7 +8,7 @@ import {
   rejectReasons,
   type ServiceLogDecoding,
   type ServiceLogRequest,
-  storedServiceEntry,
+  serviceEntryJson,
 } from "../ingest/index.ts";
 import { admit, clientIp, type ServerContext } from "./context.ts";
 import { httpStatusOf } from "./ingest-status.ts";
@@ -107,7 +107,7 @@ export function registerServiceRoutes(app: FastifyInstance, context: ServerConte
       const parts: Uint8Array[] = [Buffer.from("[")];
       records.forEach((record, i) => {
         if (i > 0) parts.push(Buffer.from(","));
-        parts.push(storedServiceEntry(record.value)); // the entry's JSON, without the format byte
+        parts.push(serviceEntryJson(record.key, record.value)); // reference A's JSON (a 0x03 entry mapped onto it)
       });
       parts.push(Buffer.from("]\n"));
       return reply.code(200).header("content-type", "application/json").send(Buffer.concat(parts));

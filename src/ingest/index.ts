@@ -33,6 +33,7 @@ export {
 export { IdempotencyTable, type RebuildOptions, type Reservation, reservations } from "./idempotency.ts";
 export { hasEscapedKey, parseJsonStrict } from "./json-strict.ts";
 export { idempotencyLimits } from "./limits.ts";
+export { decodeLokiPushJson, inflateBody, pushEncodings } from "./loki-push-json.ts";
 export {
   type AdmissionTicket,
   IngestPipeline,
@@ -55,9 +56,13 @@ export {
 } from "./service-logs.ts";
 export {
   type DecodedServiceRecord,
+  decodeLogRecord,
   decodeServiceRecord,
+  decodeStreamRecord,
   hasKeyPrefix,
+  isStreamEntryValue,
   type StoredServiceEntry,
+  serviceEntryJson,
   serviceKeyPrefix,
 } from "./service-logs-stored.ts";
 export { isLegacyValue, type RecordFormat, recordFormats } from "./stored-format.ts";
