@@ -17,6 +17,7 @@ import { assignRequestId, registerAccessRoutes } from "./access-routes.ts";
 import { type AnalyticsParts, registerAggregateRoutes } from "./aggregate-routes.ts";
 import { type ServerContext, serverPhases } from "./context.ts";
 import { engineBackend } from "./loki-backend.ts";
+import { registerLokiPushRoute } from "./loki-push-route.ts";
 import { registerLokiQueryRoutes } from "./loki-query.ts";
 import { registerLokiTailRoute } from "./loki-tail-route.ts";
 import { accessErrors, formatLimit, lingerBeforeClose, sendAccessError, sendPlainError } from "./replies.ts";
@@ -158,6 +159,7 @@ function buildApp(context: ServerContext, analytics: AnalyticsParts): FastifyIns
   });
   app.setNotFoundHandler((_request, reply) => sendPlainError(reply, 404, "404 page not found"));
   registerServiceRoutes(app, context);
+  registerLokiPushRoute(app, context);
   registerAccessRoutes(app, context);
   registerAggregateRoutes(app, analytics);
   registerLokiQueryRoutes(app, {
