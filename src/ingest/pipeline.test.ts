@@ -195,6 +195,17 @@ test("the streams-per-tenant limit refuses new streams past it, not known ones, 
   assert.equal(allRecords(log).length, 4);
 });
 
+test("a batch refused for its rate does not count its streams, nor one refused for streams its rate", async () => {
+  const { pipeline } = setUp({ streamsMax: 1, recordsPerS: 2 });
+  await pipeline.push(batch([stream([["a", "1"]], "x")]));
+  assert.throws(
+    () => pipeline.push(batch([stream([["a", "2"]], "y")])),
+    refusedWith(rejectReasons.tooManyStreams),
+  );
+  // The refused stream took no rate: one record of the two per second is still there.
+  await pipeline.push(batch([stream([["a", "1"]], "z")]));
+});
+
 test("the tenant rate limit refuses with a retry time", async () => {
   const { pipeline } = setUp({ recordsPerS: 2 });
   await pipeline.push(batch([stream([["a", "1"]], "x", "y")]));

@@ -94,18 +94,9 @@ export class IngestPipeline {
     const streams = this.#validate(batch);
     let entryCount = 0;
     for (const stream of streams) entryCount += stream.entries.length;
-    this.#options.tenantLimiter.admit(
-      batch.tenant,
-      entryCount,
-      batch.receivedBytes,
-      batch.receivedAtMs,
-      "tenant",
-    );
-    const over = this.#options.streams.admit(
-      batch.tenant,
-      streams.map((stream) => stream.id),
-      batch.receivedAtMs,
-    );
+    // Streams are checked first and counted last, so a refusal by either limit costs the other nothing.
+    const ids = streams.map((stream) => stream.id);
+    const over = this.#options.streams.overBy(batch.tenant, ids, batch.receivedAtMs);
     if (over > 0) {
       throw new IngestError(
         rejectReasons.tooManyStreams,
@@ -113,6 +104,14 @@ export class IngestPipeline {
         { retryAfterS: 60 },
       );
     }
+    this.#options.tenantLimiter.admit(
+      batch.tenant,
+      entryCount,
+      batch.receivedBytes,
+      batch.receivedAtMs,
+      "tenant",
+    );
+    this.#options.streams.record(batch.tenant, ids, batch.receivedAtMs);
     if (entryCount === 0) return Promise.resolve({ entries: 0, streams: 0 });
     const groups = new Map<number, { keys: Buffer[]; entries: StreamEntry[] }>();
     for (const stream of streams) {

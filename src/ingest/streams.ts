@@ -35,11 +35,40 @@ export class StreamLimiter {
   }
 
   /**
-   * Admits a request's streams (their 64-bit ids) at `nowMs`: all of them, or none when the new ones
-   * would take the tenant past its limit. Returns the count of new streams over the limit (0: admitted).
+   * How many of a request's streams (their 64-bit ids) at `nowMs` would take the tenant past its
+   * limit: 0 when all fit. Counts nothing: record() does, once the request passed every check.
    */
-  admit(tenant: string, streamIds: readonly bigint[], nowMs: number): number {
+  overBy(tenant: string, streamIds: readonly bigint[], nowMs: number): number {
     if (this.#streamsMax === 0) return 0;
+    const held = this.#held(tenant, nowMs);
+    const fresh = new Set<number>();
+    for (const id of streamIds) {
+      const print = fingerprint(id);
+      if (!held.current.has(print) && !held.previous.has(print)) fresh.add(print);
+    }
+    return Math.max(0, this.activeStreams(tenant) + fresh.size - this.#streamsMax);
+  }
+
+  /** Counts a request's streams as active (after overBy returned 0 for them). */
+  record(tenant: string, streamIds: readonly bigint[], nowMs: number): void {
+    if (this.#streamsMax === 0) return;
+    const held = this.#held(tenant, nowMs);
+    for (const id of streamIds) {
+      const print = fingerprint(id);
+      if (held.current.has(print)) continue;
+      held.current.add(print);
+      if (held.previous.has(print)) held.overlap++;
+    }
+  }
+
+  /** overBy, then record when it is 0: the two in one step. */
+  admit(tenant: string, streamIds: readonly bigint[], nowMs: number): number {
+    const over = this.overBy(tenant, streamIds, nowMs);
+    if (over === 0) this.record(tenant, streamIds, nowMs);
+    return over;
+  }
+
+  #held(tenant: string, nowMs: number): TenantStreams {
     let held = this.#tenants.get(tenant);
     if (held === undefined) {
       if (this.#tenants.size >= pipelineLimits.streamTenantsTracked) {
@@ -50,20 +79,7 @@ export class StreamLimiter {
     } else this.#tenants.delete(tenant); // re-inserted below: the Map's order is least recent first
     this.#tenants.set(tenant, held);
     this.#rotate(held, nowMs);
-    const fresh = new Set<number>();
-    for (const id of streamIds) {
-      const print = fingerprint(id);
-      if (!held.current.has(print) && !held.previous.has(print)) fresh.add(print);
-    }
-    const over = this.activeStreams(tenant) + fresh.size - this.#streamsMax;
-    if (over > 0) return over;
-    for (const id of streamIds) {
-      const print = fingerprint(id);
-      if (held.current.has(print)) continue;
-      held.current.add(print);
-      if (held.previous.has(print)) held.overlap++;
-    }
-    return 0;
+    return held;
   }
 
   #rotate(held: TenantStreams, nowMs: number): void {
