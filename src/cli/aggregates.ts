@@ -6,9 +6,9 @@ import fs from "node:fs";
 import path from "node:path";
 import { AnalyticsError, rebuildAggregates } from "../analytics/index.ts";
 import { ConfigError, dataLayout, helpText, resolveConfig, topics } from "../config/index.ts";
-import { accessLogLimits } from "../http/index.ts";
 import { RecordFormatError } from "../ingest/index.ts";
 import { LogError, LogLockedError, PartitionLog } from "../log/index.ts";
+import { accessLogLimits } from "../node/index.ts";
 
 const usage = `usage: sluice aggregates rebuild [options]
 

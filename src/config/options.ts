@@ -134,6 +134,20 @@ export const serveOptions = {
     min: 0,
     description: "per-tenant ingest rate in body bytes per second (0: unlimited)",
   },
+  "decoded-bytes-max": {
+    type: "integer",
+    default: 64 * MiB,
+    min: 1 * KiB,
+    max: 1024 * MiB,
+    description: "most bytes a compressed push body may inflate to (a decompression bomb stops here; 413)",
+  },
+  "streams-per-tenant-max": {
+    type: "integer",
+    default: 5000,
+    min: 0,
+    description:
+      "most active streams (distinct label sets) per tenant on the generic ingest routes (0: unlimited)",
+  },
   "idempotency-retention-ms": {
     type: "integer",
     default: 7 * dayMs,

@@ -101,13 +101,12 @@ export function registerAccessRoutes(app: FastifyInstance, context: ServerContex
         // The duplicate check comes first: a repeat is answered 409 and costs no rate.
         const reservation = context.idempotency.reserve(reserving, nowMs);
         if (reservation === reservations.duplicate)
-          throw new IngestError(409, rejectReasons.duplicateBatch, "log batch already processed");
+          throw new IngestError(rejectReasons.duplicateBatch, "log batch already processed");
         if (reservation === reservations.full) {
           throw new IngestError(
-            503,
             rejectReasons.idempotencyTableFull,
             "too many idempotency keys held, retry later",
-            60,
+            { retryAfterS: 60 },
           );
         }
         pair = reserving;

@@ -6,17 +6,11 @@ import type { ServeConfig } from "../config/index.ts";
 import {
   type Admission,
   type IdempotencyTable,
-  IngestError,
-  rejectReasons,
+  type IngestPipeline,
+  logAppender,
   type TenantLimiter,
 } from "../ingest/index.ts";
-import {
-  InvalidRecordError,
-  LogOverloadedError,
-  type PartitionLog,
-  type RecordSet,
-  RecordTooLargeError,
-} from "../log/index.ts";
+import type { PartitionLog, RecordSet } from "../log/index.ts";
 import type { Metrics } from "../metrics/index.ts";
 import type { QueryEngine } from "../query/index.ts";
 
@@ -27,6 +21,8 @@ export interface ServerContext {
   accessLog: PartitionLog;
   admission: Admission;
   tenantLimiter: TenantLimiter;
+  /** The ingest pipeline over serviceLog (validation, limits, admission, append). */
+  pipeline: IngestPipeline;
   idempotency: IdempotencyTable;
   /** Queries over serviceLog (the Loki API, the tail); assigned by recovery with the log. */
   queryEngine: QueryEngine;
@@ -56,56 +52,22 @@ export function admit(
   const declared = Number(request.headers["content-length"]);
   const bytes =
     Number.isSafeInteger(declared) && declared >= 0 ? Math.min(declared, bodyBytesMax) : bodyBytesMax;
-  if (!context.admission.tryAdmit(bytes)) return false;
-  let released = false;
-  reply.raw.once("close", () => {
-    if (released) return;
-    released = true;
-    context.admission.release(bytes);
-  });
+  const ticket = context.pipeline.tryAdmit(bytes);
+  if (ticket === null) return false;
+  reply.raw.once("close", () => ticket.release());
   return true;
 }
 
-/**
- * Appends records grouped by partition; resolves when all are durable. Not itself async: a
- * suspended async frame would keep `routed` (and every record buffer in it) alive until the fsync.
- */
+/** Appends records grouped by partition to `log`; resolves when all are durable (logAppender). */
 export function appendRouted(
   context: ServerContext,
   topic: string,
   log: PartitionLog,
   routed: Map<number, RecordSet>,
 ): Promise<void> {
-  const startedMs = performance.now();
-  const appends = Array.from(routed, ([partition, records]) => log.append(partition, records));
-  return settleAppends(context, topic, startedMs, Promise.all(appends));
-}
-
-async function settleAppends(
-  context: ServerContext,
-  topic: string,
-  startedMs: number,
-  appends: Promise<unknown>,
-): Promise<void> {
-  try {
-    await appends;
-  } catch (error) {
-    // The routes validate first, so these mean a limit of the log below a limit of the route.
-    if (error instanceof RecordTooLargeError)
-      throw new IngestError(413, rejectReasons.bodyTooLarge, error.message);
-    if (error instanceof InvalidRecordError)
-      throw new IngestError(400, rejectReasons.invalidEntry, error.message);
-    if (error instanceof LogOverloadedError) {
-      throw new IngestError(
-        429,
-        rejectReasons.storageOverloaded,
-        "storage is busy, retry later",
-        Math.max(1, Math.ceil(error.retryAfterMs / 1000)),
-      );
-    }
-    throw error;
-  }
-  context.metrics.appendLatency.observe({ topic }, (performance.now() - startedMs) / 1000);
+  return logAppender(log, (seconds) => context.metrics.appendLatency.observe({ topic }, seconds)).append(
+    routed,
+  );
 }
 
 /** Host part of the peer address; IPv4-mapped IPv6 shown as plain IPv4, as Go's RemoteAddr does. */

@@ -1,1 +1,1 @@
-export { accessLogLimits, type SluiceServer, startServer } from "./server.ts";
+export { type SluiceServer, startServer } from "./server.ts";

@@ -9,6 +9,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { IngestError } from "../ingest/index.ts";
 import { isLogQuery, parseQuery, type Query, QueryError } from "../query/index.ts";
+import { httpStatusOf } from "./ingest-status.ts";
 import {
   checkEntriesLimit,
   type Direction,
@@ -324,6 +325,6 @@ export function lokiFailure(
   if (timedOut) return { status: statusGatewayTimeout, message: lokiFailureMessages.deadline };
   if (error instanceof LokiRequestError) return { status: error.status, message: error.message };
   if (error instanceof QueryError) return { status: 400, message: error.message };
-  if (error instanceof IngestError) return { status: error.status, message: error.message };
+  if (error instanceof IngestError) return { status: httpStatusOf(error), message: error.message };
   return null;
 }

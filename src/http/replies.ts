@@ -5,6 +5,7 @@
 import type { Socket } from "node:net";
 import type { FastifyReply } from "fastify";
 import type { IngestError } from "../ingest/index.ts";
+import { httpStatusOf } from "./ingest-status.ts";
 
 export function sendPlainError(
   reply: FastifyReply,
@@ -74,10 +75,11 @@ export function sendAccessError(
 }
 
 export function accessKindFor(error: IngestError): AccessErrorKind {
-  if (error.status === 409) return accessErrors.conflict;
-  if (error.status === 429) return accessErrors.rateLimited;
-  if (error.status === 503) return accessErrors.unavailable;
-  if (error.status >= 500) return accessErrors.internal;
+  const status = httpStatusOf(error);
+  if (status === 409) return accessErrors.conflict;
+  if (status === 429) return accessErrors.rateLimited;
+  if (status === 503) return accessErrors.unavailable;
+  if (status >= 500) return accessErrors.internal;
   return accessErrors.invalidArgument;
 }
 

@@ -1,14 +1,9 @@
-// The Sluice HTTP server: opens the logs under the data dir, rebuilds derived state, registers the
-// routes and listens. close() is the graceful shutdown: stop accepting, finish in-flight requests,
-// then flush and close the logs.
+// The Sluice HTTP transport: listens, then opens a node (src/node: the logs, derived state and
+// consumers) behind the recovery gate, and registers the routes over the node's parts. close() is
+// the graceful shutdown: stop accepting, finish in-flight requests, then close the node.
 
-import crypto from "node:crypto";
-import fs from "node:fs";
 import { STATUS_CODES } from "node:http";
-import os from "node:os";
-import path from "node:path";
 import type { Duplex } from "node:stream";
-import { setImmediate as yieldToEventLoop } from "node:timers/promises";
 import Fastify, {
   type FastifyError,
   type FastifyInstance,
@@ -16,21 +11,19 @@ import Fastify, {
   type FastifyRequest,
 } from "fastify";
 import type { Logger } from "pino";
-import { AggregateStore, AnalyticsConsumer, type AnalyticsEvent } from "../analytics/index.ts";
-import { dataLayout, type ServeConfig, type Topic, topics } from "../config/index.ts";
-import { BlockIndex, type IndexEvent, indexedBlocks } from "../index/index.ts";
-import { Admission, IdempotencyTable, TenantLimiter } from "../ingest/index.ts";
-import { type LogEvent, logLimits, PartitionLog } from "../log/index.ts";
-import { createMetrics } from "../metrics/index.ts";
-import { QueryEngine, QueryPool } from "../query/index.ts";
+import type { ServeConfig } from "../config/index.ts";
+import { createNode, RecoveryStoppedError } from "../node/index.ts";
 import { assignRequestId, registerAccessRoutes } from "./access-routes.ts";
 import { type AnalyticsParts, registerAggregateRoutes } from "./aggregate-routes.ts";
 import { type ServerContext, serverPhases } from "./context.ts";
 import { engineBackend } from "./loki-backend.ts";
+import { registerLokiPushRoute } from "./loki-push-route.ts";
 import { registerLokiQueryRoutes } from "./loki-query.ts";
 import { registerLokiTailRoute } from "./loki-tail-route.ts";
 import { accessErrors, formatLimit, lingerBeforeClose, sendAccessError, sendPlainError } from "./replies.ts";
 import { registerServiceRoutes, tenantOf } from "./service-routes.ts";
+
+export { RecoveryStoppedError };
 
 export interface SluiceServer {
   app: FastifyInstance;
@@ -45,149 +38,48 @@ export interface SluiceServer {
   close(): Promise<void>;
 }
 
-/** Recovery was stopped by close() (a signal) before it finished. */
-export class RecoveryStoppedError extends Error {
-  readonly code = "RECOVERY_STOPPED";
-  constructor() {
-    super("recovery stopped: the server is shutting down");
-    this.name = "RecoveryStoppedError";
-  }
-}
-
 /**
- * Listens first, then recovers: opens both logs (each partition's active segment is checked, a torn
- * tail cut, missing indexes rebuilt), rebuilds the idempotency keys from the access log and starts
- * the analytics consumer. Until then /ready answers 503 and every other route 503 in its own error
- * model (recoveryGate), so an orchestrator can tell "recovering" from "dead". Opening a log is
- * synchronous (src/log): while one opens, requests wait in the accept queue and are answered when it
- * returns; the idempotency rebuild yields between reads.
+ * Listens first, then recovers (SluiceNode.open: both logs, the search index and query engine, the
+ * idempotency keys, the analytics consumer). Until then /ready answers 503 and every other route 503
+ * in its own error model (recoveryGate), so an orchestrator can tell "recovering" from "dead".
+ * Opening a log is synchronous (src/log): while one opens, requests wait in the accept queue and are
+ * answered when it returns; the idempotency rebuild yields between reads.
  */
 export async function startServer(config: ServeConfig, logger: Logger): Promise<SluiceServer> {
-  const dataDir = path.resolve(config["data-dir"]);
-  fs.mkdirSync(dataDir, { recursive: true });
-  const nodeId = config["node-id"] ?? persistentNodeId(dataDir);
-  const admission = new Admission({
-    requestsMax: config["queue-requests-max"],
-    bytesMax: config["queue-bytes-max"],
-  });
-  const logs: Record<string, PartitionLog> = {}; // filled by recovery; the log gauges read it at scrape
-  const metrics = createMetrics(
-    logs,
-    () => ({ requests: admission.requestsInFlight, bytes: admission.bytesInFlight }),
-    { tenantsMax: config["metrics-tenants-max"] },
-  );
+  const node = createNode(config, logger);
+  const { nodeId, dataDir } = node;
   const context: ServerContext = {
     config,
     nodeId,
-    // Assigned by recovery before the phase turns ready; recoveryGate keeps every route that uses
-    // them unreachable until then.
-    serviceLog: undefined as unknown as PartitionLog,
-    accessLog: undefined as unknown as PartitionLog,
-    admission,
-    tenantLimiter: new TenantLimiter({
-      recordsPerS: config["tenant-records-per-s"],
-      bytesPerS: config["tenant-bytes-per-s"],
-    }),
-    idempotency: new IdempotencyTable(config["idempotency-retention-ms"], config["idempotency-keys-max"]),
-    queryEngine: undefined as unknown as QueryEngine,
-    metrics,
+    // The node assigns these during recovery; recoveryGate keeps every route that uses them
+    // unreachable until then.
+    get serviceLog() {
+      return node.serviceLog;
+    },
+    get accessLog() {
+      return node.accessLog;
+    },
+    get queryEngine() {
+      return node.queryEngine;
+    },
+    admission: node.admission,
+    tenantLimiter: node.tenantLimiter,
+    pipeline: node.pipeline,
+    idempotency: node.idempotency,
+    metrics: node.metrics,
     logger,
     state: { phase: serverPhases.recovering },
   };
-  const analytics = {} as AnalyticsParts; // assigned by recovery, behind the same gate
+  const analytics: AnalyticsParts = node.analytics; // filled by recovery, behind the same gate
   const app = buildApp(context, analytics);
   await app.listen({ port: config.port, host: config.host });
   const address = app.server.address();
   const port = typeof address === "object" && address !== null ? address.port : config.port;
   logger.info({ port, host: config.host, nodeId, dataDir }, "sluice recovering");
 
-  const opened = { serviceLog: null as PartitionLog | null, accessLog: null as PartitionLog | null };
-  let analyticsStarted = false;
-  let blockIndex: BlockIndex | null = null;
-  let queryPool: QueryPool | null = null;
-  let maintenance: NodeJS.Timeout | null = null;
-  const release = async () => {
-    if (maintenance !== null) clearInterval(maintenance);
-    if (queryPool !== null) {
-      await queryPool.close();
-      queryPool = null;
-    }
-    if (blockIndex !== null) {
-      context.metrics.indexLag.read = null;
-      await blockIndex.close();
-      blockIndex = null;
-    }
-    if (analyticsStarted) {
-      analyticsStarted = false;
-      await analytics.consumer.stop();
-      analytics.store.close();
-    }
-    const closing = [opened.serviceLog, opened.accessLog].filter((log) => log !== null);
-    opened.serviceLog = opened.accessLog = null;
-    await Promise.all(closing.map((log) => log.close()));
-  };
-  const stopping = new AbortController();
-  const recover = async () => {
-    const startedMs = performance.now();
-    const step = async (name: string, run: () => unknown) => {
-      await yieldToEventLoop(); // answer what arrived meanwhile (503) before the next step
-      if (stopping.signal.aborted) throw stopping.signal.reason;
-      const stepStartedMs = performance.now();
-      logger.info({ step: name }, "recovery step");
-      await run();
-      logger.info({ step: name, ms: Math.round(performance.now() - stepStartedMs) }, "recovery step done");
-    };
-    await step("open the service log", () => {
-      opened.serviceLog = openLog(
-        context,
-        topics.serviceLogs,
-        recordLimits(config["body-bytes-max"], config["batch-entries-max"]),
-      );
-      context.serviceLog = logs[topics.serviceLogs] = opened.serviceLog;
-    });
-    await step("open the search index", async () => {
-      if (config["search-index"] === "on") {
-        blockIndex = await BlockIndex.open(dataLayout.blockIndexDirectory(dataDir), context.serviceLog, {
-          onEvent: (event) => logIndexEvent(logger, event),
-        });
-        blockIndex.start();
-        const started = blockIndex;
-        context.metrics.indexLag.read = () =>
-          started.status().partitions.map((status) => Math.max(0, status.committedEnd - status.indexedTo));
-      }
-      const index = blockIndex;
-      if (config["query-threads"] > 0) queryPool = new QueryPool({ threads: config["query-threads"] });
-      context.queryEngine = new QueryEngine({
-        ...(queryPool === null ? {} : { pool: queryPool }),
-        log: context.serviceLog,
-        limits: { queryTimeoutMs: config["query-timeout-ms"] },
-        budget: { entriesMax: config["query-entries-max"] },
-        ...(index === null ? {} : { blocks: (tenant: string) => indexedBlocks(index, tenant) }),
-      });
-    });
-    await step("open the access log", () => {
-      opened.accessLog = openLog(context, topics.accessLogs, accessLogLimits(config));
-      context.accessLog = logs[topics.accessLogs] = opened.accessLog;
-    });
-    await step("rebuild the idempotency keys", async () => {
-      const keysLoaded = await context.idempotency.rebuild(context.accessLog, Date.now(), {
-        signal: stopping.signal,
-        onProgress: (progress) => logger.info(progress, "rebuilding the idempotency keys"),
-      });
-      logger.info({ keysLoaded }, "idempotency keys rebuilt from the access log");
-    });
-    await step("start the analytics consumer", () => {
-      Object.assign(analytics, startAnalytics(dataDir, context));
-      analyticsStarted = true;
-    });
-    if (stopping.signal.aborted) throw stopping.signal.reason;
+  const startedMs = performance.now();
+  const recovered = node.open().then(() => {
     context.state.phase = serverPhases.ready;
-    maintenance = setInterval(() => {
-      context.idempotency.sweep(Date.now());
-      for (const log of [context.serviceLog, context.accessLog])
-        log.maintain().catch((error) => logger.error({ err: error }, "log maintenance failed"));
-    }, config["maintenance-interval-ms"]); // retention, compaction, idempotency key expiry
-    maintenance.unref();
     logger.info(
       {
         port,
@@ -200,81 +92,20 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
       },
       "sluice listening",
     );
-  };
-  const recovered = recover().catch(async (error) => {
-    // Nothing of a failed or stopped recovery is served: release what it opened (LOCKs, threads).
-    await release();
-    throw error;
   });
   recovered.catch(() => {}); // the caller awaits it; a close() during recovery must not be unhandled
   let closing: Promise<void> | null = null;
   const close = () => {
     closing ??= (async () => {
       context.state.phase = serverPhases.stopping;
-      stopping.abort(new RecoveryStoppedError());
-      await app.close();
-      await recovered.catch(() => {}); // a stopped recovery released what it opened
-      await release();
+      node.stopRecovery(); // at its next step
+      await app.close(); // in-flight requests finish on the open logs
+      await node.close();
       logger.info("sluice stopped");
     })();
     return closing;
   };
   return { app, port, recovered, close };
-}
-
-function openLog(
-  context: ServerContext,
-  topic: Topic,
-  limits: { recordBytesMax: number; appendBytesMax: number },
-): PartitionLog {
-  const { config } = context;
-  return PartitionLog.open({
-    ...limits,
-    directory: dataLayout.topicDirectory(path.resolve(config["data-dir"]), topic),
-    partitionCount: config.partitions,
-    fsync: config.fsync as "always" | "interval",
-    fsyncIntervalMs: config["fsync-interval-ms"],
-    segmentBytesMax: config["segment-bytes-max"],
-    retentionMs: config["retention-ms"] > 0 ? config["retention-ms"] : null,
-    retentionBytes: config["retention-bytes"] > 0 ? config["retention-bytes"] : null,
-    onEvent: (event) => logEvent(context.logger, topic, event, context),
-  });
-}
-
-/** A stored record is at most its request body plus the enrichment; one append (a request's records
- * for one partition) at most the body plus the enrichment of every entry. */
-function recordLimits(bodyBytesMax: number, entriesMax: number) {
-  return {
-    recordBytesMax: Math.max(logLimits.recordBytesMax, bodyBytesMax + 64 * 1024),
-    appendBytesMax: Math.max(logLimits.appendBytesMax, bodyBytesMax + entriesMax * 512 + 64 * 1024),
-  };
-}
-
-/** The access log's record limits for a configuration; the rebuild must open it with the same. */
-export function accessLogLimits(config: ServeConfig): { recordBytesMax: number; appendBytesMax: number } {
-  return recordLimits(config["access-body-bytes-max"], 1);
-}
-
-/** The analytics consumer over the access log, with its store under <data-dir>/analytics. */
-function startAnalytics(dataDir: string, context: ServerContext): AnalyticsParts {
-  const { logger, metrics } = context;
-  const store = AggregateStore.open(dataLayout.aggregateStoreFile(dataDir), {
-    windowKeysMax: context.config["aggregate-keys-max"],
-  });
-  const consumer = AnalyticsConsumer.start(context.accessLog, store, {
-    onEvent: (event: AnalyticsEvent) => {
-      metrics.analyticsEvents.inc({ kind: event.kind });
-      if ("error" in event) logger.error({ ...event, err: event.error }, `analytics: ${event.kind}`);
-      else logger.warn(event, `analytics: ${event.kind}`);
-    },
-    onStep: (_partition, step, committedAtMs) => {
-      metrics.analyticsEntries.inc(step.entries);
-      for (const appendedMs of step.recordTimestampsMs)
-        metrics.analyticsFreshness.observe(Math.max(0, committedAtMs - appendedMs) / 1000);
-    },
-  });
-  metrics.analyticsStatus.read = () => consumer.status(Date.now());
-  return { store, consumer };
 }
 
 function buildApp(context: ServerContext, analytics: AnalyticsParts): FastifyInstance {
@@ -328,6 +159,7 @@ function buildApp(context: ServerContext, analytics: AnalyticsParts): FastifyIns
   });
   app.setNotFoundHandler((_request, reply) => sendPlainError(reply, 404, "404 page not found"));
   registerServiceRoutes(app, context);
+  registerLokiPushRoute(app, context);
   registerAccessRoutes(app, context);
   registerAggregateRoutes(app, analytics);
   registerLokiQueryRoutes(app, {
@@ -387,25 +219,6 @@ function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
   );
 }
 
-/** A node id generated once per data directory and kept in <data-dir>/node-id. */
-function persistentNodeId(dataDir: string): string {
-  const file = dataLayout.nodeIdFile(dataDir);
-  try {
-    const existing = fs.readFileSync(file, "utf8").trim();
-    if (existing) return existing;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
-  }
-  const id = `${os
-    .hostname()
-    .replace(/[^A-Za-z0-9.-]/g, "-")
-    .slice(0, 40)}-${crypto.randomBytes(4).toString("hex")}`;
-  const temporary = `${file}.tmp`;
-  fs.writeFileSync(temporary, `${id}\n`, { flush: true });
-  fs.renameSync(temporary, file);
-  return id;
-}
-
 /**
  * /loki/api/v1/status/buildinfo. Grafana's Loki data source reads `version` to decide which API
  * features it may use; Sluice answers the Loki version whose query API it serves, and names itself
@@ -419,21 +232,3 @@ const lokiBuildInfo = {
   buildDate: "",
   goVersion: `node ${process.version}`,
 };
-
-function logIndexEvent(logger: Logger, event: IndexEvent): void {
-  if ("error" in event) logger.warn({ ...event, err: event.error }, `search index: ${event.kind}`);
-  else logger.info(event, `search index: ${event.kind}`);
-}
-
-function logEvent(logger: Logger, topic: string, event: LogEvent, context: ServerContext): void {
-  if (event.kind === "damaged-batch") {
-    context.metrics.damagedBatches.inc({ topic });
-    logger.error({ topic, ...event }, "damaged batch skipped");
-  } else if (event.kind === "recovered") {
-    if (event.report.damaged.length > 0)
-      context.metrics.damagedBatches.inc({ topic }, event.report.damaged.length);
-    logger.warn({ topic, ...event }, "partition recovered");
-  } else if (event.kind === "write-failed")
-    logger.error({ topic, err: event.error, partition: event.partition }, "log write failed");
-  else logger.info({ topic, ...event }, event.kind);
-}

@@ -8,9 +8,10 @@ import {
   rejectReasons,
   type ServiceLogDecoding,
   type ServiceLogRequest,
-  storedServiceEntry,
+  serviceEntryJson,
 } from "../ingest/index.ts";
-import { admit, appendRouted, clientIp, type ServerContext, topics } from "./context.ts";
+import { admit, clientIp, type ServerContext } from "./context.ts";
+import { httpStatusOf } from "./ingest-status.ts";
 import { lingerBeforeClose, sendPlainError } from "./replies.ts";
 
 export const defaultTenant = "fake"; // Loki's tenant when none is sent, so Loki clients see the same data
@@ -23,7 +24,6 @@ export function tenantOf(request: FastifyRequest): string {
   const tenant = Array.isArray(header) ? header[0] : header;
   if (tenant.length > tenantCharsMax || !tenantPattern.test(tenant) || tenant === "." || tenant === "..") {
     throw new IngestError(
-      400,
       rejectReasons.invalidHeader,
       `invalid X-Scope-OrgID: up to ${tenantCharsMax} characters of A-Z a-z 0-9 ! - _ . * ' ( )`,
     );
@@ -107,7 +107,7 @@ export function registerServiceRoutes(app: FastifyInstance, context: ServerConte
       const parts: Uint8Array[] = [Buffer.from("[")];
       records.forEach((record, i) => {
         if (i > 0) parts.push(Buffer.from(","));
-        parts.push(storedServiceEntry(record.value)); // the entry's JSON, without the format byte
+        parts.push(serviceEntryJson(record.key, record.value)); // reference A's JSON (a 0x03 entry mapped onto it)
       });
       parts.push(Buffer.from("]\n"));
       return reply.code(200).header("content-type", "application/json").send(Buffer.concat(parts));
@@ -140,10 +140,14 @@ function decodeAndAppend(
   request: ServiceLogRequest,
 ): Promise<number> {
   const decoded = decodeServiceLogs(body, request, decoding);
-  const entryCount = decoded.entryCount;
-  context.tenantLimiter.admit(request.tenant, entryCount, body.length, request.receivedAtMs, "tenant");
-  if (entryCount === 0) return Promise.resolve(0);
-  return appendRouted(context, topics.serviceLogs, context.serviceLog, decoded.routed).then(() => entryCount);
+  // The pipeline's tail (tenant rates, append): the body is already records (the fast path).
+  return context.pipeline.pushRouted(
+    request.tenant,
+    decoded.routed,
+    decoded.entryCount,
+    body.length,
+    request.receivedAtMs,
+  );
 }
 
 async function methodNotAllowed(_request: FastifyRequest, reply: FastifyReply) {
@@ -156,7 +160,7 @@ function replyPlainError(context: ServerContext, reply: FastifyReply, error: unk
       route: reply.request.routeOptions.url ?? "unknown",
       reason: error.reason,
     });
-    return sendPlainError(reply, error.status, error.message, error.retryAfterS);
+    return sendPlainError(reply, httpStatusOf(error), error.message, error.retryAfterS);
   }
   context.logger.error({ err: error, url: reply.request.url }, "request failed");
   return sendPlainError(reply, 500, "internal server error");

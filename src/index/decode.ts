@@ -1,5 +1,5 @@
 // What the index reads of a topics/logs record: its stream (tenant, labels, id) and the filter keys
-// of its line. The bytes are src/ingest's to decode (decodeServiceRecord) and the stream mapping is
+// of its line. The bytes are src/ingest's to decode (decodeServiceRecord; 0x03: decodeStreamRecord) and the stream mapping is
 // src/model's (serviceEntryLabels, streamId), so the index and the query executor can never disagree
 // about which stream a line is in. Streams are cached: the labels and id of a stream are computed once.
 //
@@ -11,7 +11,12 @@
 // record whose bytes do not have exactly that layout is decoded the slow way, so both give the
 // same stream and keys (decode.test.ts).
 
-import { decodeServiceRecord, recordFormats } from "../ingest/index.ts";
+import {
+  decodeServiceRecord,
+  decodeStreamRecord,
+  isStreamEntryValue,
+  recordFormats,
+} from "../ingest/index.ts";
 import type { StoredRecord } from "../log/index.ts";
 import { serviceEntryLabels } from "../model/service-stream.ts";
 import type { LabelSet } from "../model/stream.ts";
@@ -45,6 +50,7 @@ export class EntryDecoder {
 
   /** Throws RecordFormatError for a format this version does not know, RecordDecodeError for junk. */
   decode(record: StoredRecord): DecodedEntry {
+    if (isStreamEntryValue(record.value)) return this.#decodeStreamEntry(record);
     const { tenant, entry } = decodeServiceRecord(record.key, record.value);
     const cacheKey = `${tenant}\u0000${entry.service}\u0000${entry.level ?? "\u0001"}\u0000${
       entry.labels === undefined ? "" : JSON.stringify(entry.labels)
@@ -123,6 +129,20 @@ export class EntryDecoder {
       cache.set(cacheKey, stream);
     }
     return stream;
+  }
+
+  /** A generic stream entry (format 0x03): its stored label set is the stream's. */
+  #decodeStreamEntry(record: StoredRecord): DecodedEntry {
+    const { tenant, entry } = decodeStreamRecord(record.key, record.value);
+    let cacheKey = `${tenant}\u0000\u0003`;
+    for (const [name, value] of entry.labels) cacheKey += `\u0000${name}\u0000${value}`;
+    let stream = this.#streams.get(cacheKey);
+    if (stream === undefined) {
+      stream = { tenant, labels: entry.labels, id: streamId(tenant, entry.labels) };
+      if (this.#streams.size >= indexLimits.streamCacheEntriesMax) this.#streams.clear();
+      this.#streams.set(cacheKey, stream);
+    }
+    return { stream, line: entry.line };
   }
 }
 

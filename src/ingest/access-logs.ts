@@ -25,7 +25,7 @@ export interface AccessEntry {
 }
 
 function invalid(message: string): IngestError {
-  return new IngestError(400, rejectReasons.invalidEntry, message);
+  return new IngestError(rejectReasons.invalidEntry, message);
 }
 
 const fields = ["receivedAt", "method", "path", "userAgent"] as const;
@@ -34,10 +34,10 @@ export function parseAccessBatch(body: Buffer): AccessEntry[] {
   const parsed = parseJsonBody(body);
   if ("problem" in parsed) {
     if (parsed.problem === "empty") throw invalid("log entries cannot be empty");
-    throw new IngestError(400, rejectReasons.invalidJson, "invalid json");
+    throw new IngestError(rejectReasons.invalidJson, "invalid json");
   }
   const items = parsed.value;
-  if (!Array.isArray(items)) throw new IngestError(400, rejectReasons.invalidJson, "invalid json");
+  if (!Array.isArray(items)) throw new IngestError(rejectReasons.invalidJson, "invalid json");
   if (items.length === 0) throw invalid("log entries cannot be empty");
   const entries: AccessEntry[] = new Array(items.length);
   for (let index = 0; index < items.length; index++) entries[index] = normaliseEntry(items[index], index);

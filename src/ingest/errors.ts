@@ -1,6 +1,6 @@
-// Typed ingest failures. Each carries the HTTP status and a reason (the label of the rejected-records
-// metric); the HTTP layer renders it in the route's own error model (plain text for reference A,
-// the JSON error model for reference B).
+// Typed ingest failures. Each carries a reason (the label of the rejected-records metric) and no
+// transport status: each transport maps the reason onto its protocol (src/http/ingest-status.ts for
+// the HTTP routes, in each route's own error model).
 
 export const rejectReasons = {
   emptyBody: "empty_body",
@@ -28,17 +28,28 @@ export const rejectReasons = {
 
 export type RejectReason = (typeof rejectReasons)[keyof typeof rejectReasons];
 
+export const ingestErrorCode = "INGEST_REJECTED";
+
+/**
+ * A refused request: the reason (the rejected-records metric's label, and what a transport maps to
+ * its own status: src/http/ingest-status.ts for HTTP), a message for the client and, for a refusal
+ * that passes with time (rates, a full queue, a busy log), the seconds to wait. No HTTP status: the
+ * same refusal is a 429 to a Loki client, a RESOURCE_EXHAUSTED to a gRPC one.
+ */
 export class IngestError extends Error {
-  readonly status: number;
+  readonly code = ingestErrorCode;
   readonly reason: RejectReason;
-  /** Seconds a client should wait before retrying (429 / 503), else null. */
+  /** Seconds a client should wait before retrying (rates, queues, storage), else null. */
   readonly retryAfterS: number | null;
-  constructor(status: number, reason: RejectReason, message: string, retryAfterS: number | null = null) {
-    super(message);
+  constructor(
+    reason: RejectReason,
+    message: string,
+    options: { retryAfterS?: number; cause?: unknown } = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = "IngestError";
-    this.status = status;
     this.reason = reason;
-    this.retryAfterS = retryAfterS;
+    this.retryAfterS = options.retryAfterS ?? null;
   }
 }
 

@@ -12,6 +12,7 @@ export {
   storedAccessBatchKey,
 } from "./access-logs.ts";
 export { Admission, type AdmissionLimits } from "./admission.ts";
+export { type Appender, logAppender } from "./appender.ts";
 export {
   DecodeError,
   type DecodeLimits,
@@ -21,6 +22,7 @@ export {
 } from "./batch.ts";
 export {
   IngestError,
+  ingestErrorCode,
   RecordDecodeError,
   RecordFormatError,
   type RejectReason,
@@ -31,6 +33,14 @@ export {
 export { IdempotencyTable, type RebuildOptions, type Reservation, reservations } from "./idempotency.ts";
 export { hasEscapedKey, parseJsonStrict } from "./json-strict.ts";
 export { idempotencyLimits } from "./limits.ts";
+export { decodeLokiPushJson, inflateBody, pushEncodings } from "./loki-push-json.ts";
+export {
+  type AdmissionTicket,
+  IngestPipeline,
+  type IngestPipelineOptions,
+  type PipelineLimits,
+  type PushResult,
+} from "./pipeline.ts";
 export {
   type DecodedServiceLogs,
   decodeServiceLogs,
@@ -46,10 +56,23 @@ export {
 } from "./service-logs.ts";
 export {
   type DecodedServiceRecord,
+  decodeLogRecord,
   decodeServiceRecord,
+  decodeStreamRecord,
   hasKeyPrefix,
+  isStreamEntryValue,
   type StoredServiceEntry,
+  serviceEntryJson,
   serviceKeyPrefix,
 } from "./service-logs-stored.ts";
 export { isLegacyValue, type RecordFormat, recordFormats } from "./stored-format.ts";
+export {
+  decodeStreamEntryValue,
+  discoverServiceName,
+  routingService,
+  type StreamEntry,
+  streamEntryValue,
+  unknownService,
+} from "./stream-entry.ts";
+export { StreamLimiter } from "./streams.ts";
 export { TenantLimiter, type TenantRates } from "./tenant-limits.ts";

@@ -27,5 +27,5 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
 }
 
 export function invalidEntry(index: number, message: string): IngestError {
-  return new IngestError(400, rejectReasons.invalidEntry, `invalid entry at index ${index}: ${message}`);
+  return new IngestError(rejectReasons.invalidEntry, `invalid entry at index ${index}: ${message}`);
 }

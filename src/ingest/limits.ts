@@ -36,3 +36,16 @@ export const idempotencyLimits = {
   // --idempotency-keys-max; longer keys cost one byte per character more.
   heapBytesPerKey: 128,
 } as const;
+
+/** Bounds of the generic ingest pipeline (src/ingest/pipeline.ts) that are not configuration. */
+export const pipelineLimits = {
+  // Tenants whose active streams are counted at once. Each costs up to 2 × --streams-per-tenant-max
+  // numbers (two generations, streams.ts), ~20 B each in a Set: 1000 tenants at the default 5000
+  // streams is at most ~200 MB in the worst case, typically a few MB. Past it the least recently
+  // pushing tenant is forgotten, which only lets it start counting afresh (its limit then errs toward
+  // admitting, never toward refusing a stream that is within it).
+  streamTenantsTracked: 1000,
+  // A stream counts as active while it received a line within the last one to two of these periods
+  // (generations rotate each period), like an ingester that flushes a stream idle for ~30 minutes.
+  streamIdlePeriodMs: 30 * 60_000,
+} as const;

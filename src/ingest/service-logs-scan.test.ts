@@ -236,7 +236,7 @@ test("the fast path gives up on every body that is not in the stored form, and d
         () => decodeServiceLogs(body, request, decoding),
         (error: unknown) =>
           error instanceof IngestError &&
-          error.status === expected.status &&
+          error.reason === expected.reason &&
           error.message === expected.message,
         name,
       );

@@ -3,7 +3,7 @@ import { describe, test } from "node:test";
 import fc from "fast-check";
 import { recordsOf } from "../log/index.ts";
 import { partitionFor } from "../model/hash.ts";
-import { IngestError, RecordDecodeError, RecordFormatError } from "./errors.ts";
+import { IngestError, RecordDecodeError, RecordFormatError, rejectReasons } from "./errors.ts";
 import {
   decodeServiceLogs,
   enrichAndRoute,
@@ -191,7 +191,10 @@ describe("stream label limits: both decode paths enforce them, with one message"
         assert.equal(fast, undefined, "the fast path refuses what is over a limit");
         assert.throws(
           () => decodeServiceLogs(body, request, decoding),
-          (thrown) => thrown instanceof IngestError && thrown.status === 400 && error.test(thrown.message),
+          (thrown) =>
+            thrown instanceof IngestError &&
+            thrown.reason === rejectReasons.invalidEntry &&
+            error.test(thrown.message),
         );
       }
     });

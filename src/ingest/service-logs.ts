@@ -42,20 +42,18 @@ export interface Enrichment {
 export function parseServiceLogs(body: Buffer, limits: ServiceLogLimits): ServiceLogEntry[] {
   const parsed = parseJsonBody(body);
   if ("problem" in parsed) {
-    if (parsed.problem === "empty") throw new IngestError(400, rejectReasons.emptyBody, "empty body");
-    throw new IngestError(400, rejectReasons.invalidJson, `invalid json: ${parsed.detail}`);
+    if (parsed.problem === "empty") throw new IngestError(rejectReasons.emptyBody, "empty body");
+    throw new IngestError(rejectReasons.invalidJson, `invalid json: ${parsed.detail}`);
   }
   const entries = parsed.value;
   if (!Array.isArray(entries)) {
     throw new IngestError(
-      400,
       rejectReasons.invalidJson,
       "invalid json: the body must be a JSON array of log entries",
     );
   }
   if (entries.length > limits.entriesMax) {
     throw new IngestError(
-      413,
       rejectReasons.tooManyEntries,
       `too many entries: ${entries.length}, the limit is ${limits.entriesMax}`,
     );

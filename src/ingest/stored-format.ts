@@ -19,6 +19,8 @@ export const recordFormats = {
   serviceEntryV1: 0x01,
   /** topics/access: key `customer \n idempotency-key \n request-id`; value 0x02, then the body as received. */
   accessBatchV1: 0x02,
+  /** topics/logs: key `tenant 0x00 service`; value 0x03, then a generic stream entry as JSON (stream-entry.ts). */
+  streamEntryV1: 0x03,
 } as const;
 
 export type RecordFormat = (typeof recordFormats)[keyof typeof recordFormats];

@@ -67,10 +67,9 @@ export class TenantLimiter {
     const waitS = this.take(tenant, records, bytes, nowMs);
     if (waitS > 0)
       throw new IngestError(
-        429,
         rejectReasons.tenantRateLimited,
         `${who} ${tenant} is over its ingestion rate limit`,
-        waitS,
+        { retryAfterS: waitS },
       );
   }
 

@@ -17,7 +17,7 @@ import { type ExecutionLimits, executionLimits } from "../limits.ts";
 import { parseQuery } from "../parse.ts";
 import { QueryParameterError, QueryTimeoutError } from "./errors.ts";
 import { emptyLastRecordsStats, type LastRecordsStats, readLastInRanges } from "./last-entries.ts";
-import { type CandidateBlocks, LogSource } from "./log-source.ts";
+import { type CandidateBlocks, LogSource, type OffsetRange } from "./log-source.ts";
 import type { PoolTask, QueryPool } from "./pool.ts";
 import {
   type IndexStats,
@@ -286,16 +286,22 @@ export class QueryEngine {
       return { records, path: "scan", stats: emptyLastRecordsStats() };
     }
     return this.#budget(params.signal, async (signal) => {
-      const selection = {
-        matchers: [{ name: "service", op: "=", value: service }],
-        lineFilters: [],
-        startNs: unboundedStartNs,
-        endNs: unboundedEndNs,
-        direction: "backward",
-        cutoffNs: () => null,
-        signal,
-      } as const;
-      const ranges = [...blocks(partition, selection)];
+      const selection = (name: string) =>
+        ({
+          matchers: [{ name, op: "=", value: service }],
+          lineFilters: [],
+          startNs: unboundedStartNs,
+          endNs: unboundedEndNs,
+          direction: "backward",
+          cutoffNs: () => null,
+          signal,
+        }) as const;
+      // Records keyed by the service: reference A's (label service), and generic stream entries
+      // (format 0x03) whose key is their `service` label or, without one, their `service_name`.
+      const ranges = unionRanges([
+        ...blocks(partition, selection("service")),
+        ...blocks(partition, selection("service_name")),
+      ]);
       const stats = emptyLastRecordsStats(ranges.length);
       const records = await readLastInRanges(
         this.#log.partition(partition),
@@ -350,4 +356,20 @@ function matchersOf(selector: string): readonly LabelMatcher[] {
   if (query.kind !== "log")
     throw new QueryParameterError(`a stream selector is required, not a metric query: ${selector}`);
   return query.matchers;
+}
+
+/** Offset ranges in any order, overlapping or not, as ascending non-overlapping ranges. */
+function unionRanges(ranges: OffsetRange[]): OffsetRange[] {
+  ranges.sort((a, b) => a.fromOffset - b.fromOffset);
+  const merged: OffsetRange[] = [];
+  for (const range of ranges) {
+    const last = merged.at(-1);
+    if (last !== undefined && range.fromOffset <= last.toOffset)
+      merged[merged.length - 1] = {
+        fromOffset: last.fromOffset,
+        toOffset: Math.max(last.toOffset, range.toOffset),
+      };
+    else merged.push(range);
+  }
+  return merged;
 }

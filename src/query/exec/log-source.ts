@@ -24,7 +24,7 @@
 import assert from "node:assert/strict";
 import { setImmediate as nextTurn } from "node:timers/promises";
 import {
-  decodeServiceRecord,
+  decodeLogRecord,
   hasKeyPrefix,
   RecordDecodeError,
   RecordFormatError,
@@ -33,7 +33,6 @@ import {
 } from "../../ingest/index.ts";
 import type { ReadableLog, ReadablePartition, StoredRecord } from "../../log/index.ts";
 import { partitionFor } from "../../model/hash.ts";
-import { serviceLogEntry } from "../../model/service-stream.ts";
 import type { LogEntry } from "../../model/stream.ts";
 import type { LabelMatcher, LineFilterStage } from "../ast.ts";
 import { type CompiledMatchers, compileMatchers } from "../eval/pipeline.ts";
@@ -377,7 +376,7 @@ function matching(
     }
     let entry: LogEntry;
     try {
-      entry = serviceLogEntry(decodeServiceRecord(record.key, record.value).entry);
+      entry = decodeLogRecord(record.key, record.value).entry; // 0x01, legacy and 0x03
     } catch (error) {
       if (error instanceof RecordFormatError) stats.recordsUnknownFormat++;
       else if (error instanceof RecordDecodeError) stats.recordsUndecodable++;

@@ -1,0 +1,229 @@
+// The ingest pipeline over a real partition log in a temp dir: what a valid batch stores (0x03
+// records, sorted labels with service_name, routed by service), each validation refusal and its
+// reason (nothing stored then), the tenant limits (rates, active streams) and admission tickets.
+
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { afterEach, test } from "node:test";
+import { PartitionLog, type StoredRecord } from "../log/index.ts";
+import { partitionFor } from "../model/hash.ts";
+import { Admission } from "./admission.ts";
+import { logAppender } from "./appender.ts";
+import type { IngestBatch, IngestStream } from "./batch.ts";
+import { IngestError, type RejectReason, rejectReasons } from "./errors.ts";
+import { IngestPipeline } from "./pipeline.ts";
+import { decodeStreamEntryValue } from "./stream-entry.ts";
+import { StreamLimiter } from "./streams.ts";
+import { TenantLimiter } from "./tenant-limits.ts";
+
+const partitionCount = 4;
+const opened: PartitionLog[] = [];
+const directories: string[] = [];
+afterEach(async () => {
+  for (const log of opened.splice(0)) await log.close();
+  for (const directory of directories.splice(0)) fs.rmSync(directory, { recursive: true, force: true });
+});
+
+function setUp(options: { streamsMax?: number; recordsPerS?: number; requestsMax?: number } = {}) {
+  const directory = fs.mkdtempSync(path.join(os.tmpdir(), "sluice-pipeline-test-"));
+  directories.push(directory);
+  const log = PartitionLog.open({ directory, partitionCount, fsync: "always", onEvent: () => {} });
+  opened.push(log);
+  const pipeline = new IngestPipeline({
+    partitionCount,
+    nodeId: "node-a",
+    limits: { entriesMax: 100, lineBytesMax: 64 },
+    admission: new Admission({ requestsMax: options.requestsMax ?? 10, bytesMax: 1 << 20 }),
+    tenantLimiter: new TenantLimiter({ recordsPerS: options.recordsPerS ?? 0, bytesPerS: 0 }),
+    streams: new StreamLimiter(options.streamsMax ?? 0),
+    appender: logAppender(log),
+  });
+  return { log, pipeline };
+}
+
+function batch(streams: IngestStream[], tenant = "t1"): IngestBatch {
+  return { tenant, streams, receivedBytes: 100, receivedAtMs: 1_000, clientIp: "10.0.0.9" };
+}
+
+function stream(labels: [string, string][], ...lines: string[]): IngestStream {
+  return {
+    labels,
+    entries: lines.map((line, i) => ({
+      timestampNs: 1_700_000_000_123_456_789n + BigInt(i),
+      line,
+      metadata: [],
+    })),
+  };
+}
+
+function allRecords(log: PartitionLog): { partition: number; record: StoredRecord }[] {
+  const found: { partition: number; record: StoredRecord }[] = [];
+  for (let partition = 0; partition < partitionCount; partition++)
+    for (const record of log.read(partition, 0).records) found.push({ partition, record });
+  return found;
+}
+
+function refusedWith(reason: RejectReason) {
+  return (error: unknown) => error instanceof IngestError && error.reason === reason;
+}
+
+test("a valid batch is stored as 0x03 records: sorted labels, service_name, ns timestamp, routed by service", async () => {
+  const { log, pipeline } = setUp();
+  const metadata = [["trace_id", "abc"]] as const;
+  const result = await pipeline.push(
+    batch([
+      {
+        labels: [
+          ["service", "api"],
+          ["env", "prod"],
+        ],
+        entries: [{ timestampNs: 1_700_000_000_123_456_789n, line: "héllo", metadata }],
+      },
+      stream([["app", "web"]], "one", "two"),
+    ]),
+  );
+  assert.deepEqual(result, { entries: 3, streams: 2 });
+  const records = allRecords(log);
+  assert.equal(records.length, 3);
+  const api = records.find(({ record }) => record.key.toString() === "t1\u0000api");
+  assert.ok(api !== undefined, "keyed tenant 0x00 service");
+  assert.equal(api.partition, partitionFor("api", partitionCount));
+  assert.equal(api.record.value[0], 0x03);
+  assert.equal(api.record.timestampMs, 1_700_000_000_123, "the record's ms timestamp is the ns floored");
+  const entry = decodeStreamEntryValue(api.record.value);
+  assert.deepEqual(entry.labels, [
+    ["env", "prod"],
+    ["service", "api"],
+    ["service_name", "api"],
+  ]);
+  assert.equal(entry.timestampNs, 1_700_000_000_123_456_789n);
+  assert.equal(entry.line, "héllo");
+  assert.deepEqual(entry.metadata, [["trace_id", "abc"]]);
+  assert.deepEqual([entry.clientIp, entry.nodeId, entry.receivedAtMs], ["10.0.0.9", "node-a", 1_000]);
+  const web = records.filter(({ record }) => record.key.toString() === "t1\u0000web");
+  assert.equal(web.length, 2, "service_name discovered from app");
+  assert.deepEqual(decodeStreamEntryValue(web[0].record.value).labels, [
+    ["app", "web"],
+    ["service_name", "web"],
+  ]);
+});
+
+test("a stream without any service label is unknown_service", async () => {
+  const { log, pipeline } = setUp();
+  await pipeline.push(batch([stream([["host", "h1"]], "x")]));
+  const [only] = allRecords(log);
+  assert.equal(only.record.key.toString(), "t1\u0000unknown_service");
+});
+
+test("each invalid batch is refused with its reason and stores nothing", async () => {
+  const cases: [string, IngestStream[], RejectReason][] = [
+    ["label name with a dot", [stream([["http.status", "200"]], "x")], rejectReasons.invalidLabels],
+    ["label name starting with a digit", [stream([["2xx", "a"]], "x")], rejectReasons.invalidLabels],
+    [
+      "duplicate label name",
+      [
+        stream(
+          [
+            ["a", "1"],
+            ["a", "2"],
+          ],
+          "x",
+        ),
+      ],
+      rejectReasons.invalidLabels,
+    ],
+    ["no labels", [stream([], "x")], rejectReasons.invalidLabels],
+    ["only empty labels", [stream([["a", ""]], "x")], rejectReasons.invalidLabels],
+    [
+      "16 labels",
+      [
+        stream(
+          Array.from({ length: 16 }, (_, i): [string, string] => [`l${i}`, "v"]),
+          "x",
+        ),
+      ],
+      rejectReasons.invalidLabels,
+    ],
+    ["label name over 1024", [stream([["a".repeat(1025), "v"]], "x")], rejectReasons.invalidLabels],
+    ["label value over 2048", [stream([["a", "v".repeat(2049)]], "x")], rejectReasons.invalidLabels],
+    ["line over 64 bytes", [stream([["a", "1"]], "é".repeat(33))], rejectReasons.lineTooLong],
+    [
+      "negative timestamp",
+      [{ labels: [["a", "1"]], entries: [{ timestampNs: -1n, line: "x", metadata: [] }] }],
+      rejectReasons.timestampOutOfRange,
+    ],
+    [
+      "timestamp past 2^51 ms",
+      [{ labels: [["a", "1"]], entries: [{ timestampNs: 2n ** 51n * 1_000_000n, line: "x", metadata: [] }] }],
+      rejectReasons.timestampOutOfRange,
+    ],
+    [
+      "bad metadata name",
+      [{ labels: [["a", "1"]], entries: [{ timestampNs: 1n, line: "x", metadata: [["k-8", "v"]] }] }],
+      rejectReasons.invalidLabels,
+    ],
+    [
+      "101 entries",
+      [stream([["a", "1"]], ...Array.from({ length: 101 }, () => "x"))],
+      rejectReasons.tooManyEntries,
+    ],
+  ];
+  const { log, pipeline } = setUp();
+  for (const [name, streams, reason] of cases) {
+    // A valid stream first: one bad stream refuses the whole batch.
+    assert.throws(
+      () => pipeline.push(batch([stream([["ok", "1"]], "fine"), ...streams])),
+      refusedWith(reason),
+      name,
+    );
+  }
+  assert.equal(allRecords(log).length, 0);
+});
+
+test("the streams-per-tenant limit refuses new streams past it, not known ones, per tenant", async () => {
+  const { log, pipeline } = setUp({ streamsMax: 2 });
+  await pipeline.push(batch([stream([["a", "1"]], "x"), stream([["a", "2"]], "x")]));
+  assert.throws(
+    () => pipeline.push(batch([stream([["a", "3"]], "x")])),
+    refusedWith(rejectReasons.tooManyStreams),
+  );
+  // Same labels in another order are the same stream.
+  await pipeline.push(batch([stream([["a", "2"]], "y"), { labels: [["a", "1"]], entries: [] }]));
+  await pipeline.push(batch([stream([["a", "3"]], "x")], "t2"));
+  assert.equal(allRecords(log).length, 4);
+});
+
+test("a batch refused for its rate does not count its streams, nor one refused for streams its rate", async () => {
+  const { pipeline } = setUp({ streamsMax: 1, recordsPerS: 2 });
+  await pipeline.push(batch([stream([["a", "1"]], "x")]));
+  assert.throws(
+    () => pipeline.push(batch([stream([["a", "2"]], "y")])),
+    refusedWith(rejectReasons.tooManyStreams),
+  );
+  // The refused stream took no rate: one record of the two per second is still there.
+  await pipeline.push(batch([stream([["a", "1"]], "z")]));
+});
+
+test("the tenant rate limit refuses with a retry time", async () => {
+  const { pipeline } = setUp({ recordsPerS: 2 });
+  await pipeline.push(batch([stream([["a", "1"]], "x", "y")]));
+  assert.throws(
+    () => pipeline.push(batch([stream([["a", "1"]], "z")])),
+    (error: unknown) =>
+      refusedWith(rejectReasons.tenantRateLimited)(error) && (error as IngestError).retryAfterS === 1,
+  );
+});
+
+test("admission tickets bound requests in flight and release once", () => {
+  const { pipeline } = setUp({ requestsMax: 1 });
+  const ticket = pipeline.tryAdmit(10);
+  assert.ok(ticket !== null);
+  assert.equal(pipeline.tryAdmit(10), null, "the second request waits for the first");
+  ticket.release();
+  ticket.release();
+  const next = pipeline.tryAdmit(10);
+  assert.ok(next !== null);
+  assert.equal(pipeline.tryAdmit(10), null, "a double release freed one place, not two");
+});

@@ -1,0 +1,256 @@
+// The ingest pipeline every transport feeds: a decoded IngestBatch (batch.ts) goes through
+// validation → enrichment → tenant limits → append, and comes back as a typed outcome (a PushResult,
+// or an IngestError with a reason). Admission (the bounded in-flight queue) is taken by the
+// transport before it reads a body, through the same pipeline (tryAdmit), so it holds whatever the
+// transport. Nothing here knows HTTP: a transport maps IngestError.reason to its own status.
+//
+// - Validation: label names Prometheus-style, label count and name / value lengths (Loki's defaults,
+//   limits.ts), no duplicate names, at least one label; line bytes; timestamps the log can store;
+//   entries per request. Decoders guarantee valid UTF-8 already.
+// - Enrichment: labels sorted into a LabelSet, `service_name` added as Loki discovers it
+//   (stream-entry.ts), the receive time, client address and node id stored beside each line.
+// - Tenant limits: records/s and bytes/s (tenant-limits.ts), then active streams (streams.ts).
+// - Append: format 0x03 records (stream-entry.ts) keyed `tenant 0x00 service`, routed by FNV-1a of
+//   the service, through an Appender (appender.ts).
+
+import type { RecordSet } from "../log/index.ts";
+import { partitionFor } from "../model/hash.ts";
+import { formatLabels, type Label, type LabelSet } from "../model/stream.ts";
+import { streamId } from "../model/stream-id.ts";
+import type { Admission } from "./admission.ts";
+import type { Appender } from "./appender.ts";
+import type { IngestBatch } from "./batch.ts";
+import { IngestError, rejectReasons } from "./errors.ts";
+import { labelNameCharsMax, labelValueCharsMax, streamLabelsMax, timestampMsMax } from "./limits.ts";
+import { serviceStreamKey } from "./service-logs.ts";
+import { discoverServiceName, routingService, type StreamEntry, streamEntryColumns } from "./stream-entry.ts";
+import type { StreamLimiter } from "./streams.ts";
+import type { TenantLimiter } from "./tenant-limits.ts";
+
+export interface PipelineLimits {
+  /** Entries in one request, over all its streams. */
+  entriesMax: number;
+  /** UTF-8 bytes of one line. */
+  lineBytesMax: number;
+}
+
+export interface IngestPipelineOptions {
+  partitionCount: number;
+  nodeId: string;
+  limits: PipelineLimits;
+  admission: Admission;
+  tenantLimiter: TenantLimiter;
+  streams: StreamLimiter;
+  appender: Appender;
+}
+
+export interface PushResult {
+  entries: number;
+  streams: number;
+}
+
+/** A place in the bounded in-flight queue; release() once the request is answered (idempotent). */
+export interface AdmissionTicket {
+  release(): void;
+}
+
+const labelNamePattern = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+const nanosecondsPerMillisecond = 1_000_000n;
+/** The log stores timestamps up to 2^51 ms (src/log/FORMAT.md). */
+const timestampNsMax = BigInt(timestampMsMax) * nanosecondsPerMillisecond;
+
+export class IngestPipeline {
+  readonly #options: IngestPipelineOptions;
+
+  constructor(options: IngestPipelineOptions) {
+    this.#options = options;
+  }
+
+  get limits(): PipelineLimits {
+    return this.#options.limits;
+  }
+
+  /** Reserves room for a request of up to `bytes` body bytes before it is read; null: queue full. */
+  tryAdmit(bytes: number): AdmissionTicket | null {
+    const { admission } = this.#options;
+    if (!admission.tryAdmit(bytes)) return null;
+    let released = false;
+    return {
+      release() {
+        if (released) return;
+        released = true;
+        admission.release(bytes);
+      },
+    };
+  }
+
+  /**
+   * Validates, enriches, limits and appends a batch; resolves once its lines are durable. Throws
+   * (synchronously) IngestError for a refused batch: nothing of it is stored then. Not async: only
+   * the counts cross the append's await, not the batch.
+   */
+  push(batch: IngestBatch): Promise<PushResult> {
+    const { partitionCount, nodeId } = this.#options;
+    const streams = this.#validate(batch);
+    let entryCount = 0;
+    for (const stream of streams) entryCount += stream.entries.length;
+    // Streams are checked first and counted last, so a refusal by either limit costs the other nothing.
+    const ids = streams.map((stream) => stream.id);
+    const over = this.#options.streams.overBy(batch.tenant, ids, batch.receivedAtMs);
+    if (over > 0) {
+      throw new IngestError(
+        rejectReasons.tooManyStreams,
+        `tenant ${batch.tenant} is over its limit of ${this.#options.streams.streamsMax} active streams (by ${over}); use fewer distinct label values`,
+        { retryAfterS: 60 },
+      );
+    }
+    this.#options.tenantLimiter.admit(
+      batch.tenant,
+      entryCount,
+      batch.receivedBytes,
+      batch.receivedAtMs,
+      "tenant",
+    );
+    this.#options.streams.record(batch.tenant, ids, batch.receivedAtMs);
+    if (entryCount === 0) return Promise.resolve({ entries: 0, streams: 0 });
+    const groups = new Map<number, { keys: Buffer[]; entries: StreamEntry[] }>();
+    for (const stream of streams) {
+      const partition = partitionFor(stream.service, partitionCount);
+      const key = serviceStreamKey(batch.tenant, stream.service);
+      let group = groups.get(partition);
+      if (group === undefined) {
+        group = { keys: [], entries: [] };
+        groups.set(partition, group);
+      }
+      for (const entry of stream.entries) {
+        group.keys.push(key);
+        group.entries.push({
+          labels: stream.labels,
+          line: entry.line,
+          timestampNs: entry.timestampNs,
+          metadata: entry.metadata,
+          receivedAtMs: batch.receivedAtMs,
+          clientIp: batch.clientIp,
+          nodeId,
+        });
+      }
+    }
+    const routed = new Map<number, RecordSet>();
+    for (const [partition, group] of groups)
+      routed.set(partition, streamEntryColumns(group.keys, group.entries));
+    const result = { entries: entryCount, streams: streams.length };
+    return this.#options.appender.append(routed).then(() => result);
+  }
+
+  /**
+   * The tail of the pipeline for records a transport built itself (POST /v1/logs's fast path, which
+   * copies its body into record columns): tenant rates, then the append.
+   */
+  pushRouted(
+    tenant: string,
+    routed: Map<number, RecordSet>,
+    entryCount: number,
+    receivedBytes: number,
+    receivedAtMs: number,
+  ): Promise<number> {
+    this.#options.tenantLimiter.admit(tenant, entryCount, receivedBytes, receivedAtMs, "tenant");
+    if (entryCount === 0) return Promise.resolve(0);
+    return this.#options.appender.append(routed).then(() => entryCount);
+  }
+
+  #validate(batch: IngestBatch): ValidStream[] {
+    const { entriesMax, lineBytesMax } = this.#options.limits;
+    let entryCount = 0;
+    for (const stream of batch.streams) entryCount += stream.entries.length;
+    if (entryCount > entriesMax)
+      throw new IngestError(
+        rejectReasons.tooManyEntries,
+        `too many entries: ${entryCount}, the limit is ${entriesMax}`,
+      );
+    // Streams with the same labels (in any order) are one stream: merged, so each is counted once.
+    const byLabels = new Map<string, ValidStream>();
+    for (const stream of batch.streams) {
+      if (stream.entries.length === 0) continue;
+      const labels = validLabels(stream.labels);
+      const text = formatLabels(labels);
+      for (const entry of stream.entries) {
+        const lineBytes = Buffer.byteLength(entry.line, "utf8");
+        if (lineBytes > lineBytesMax)
+          throw new IngestError(
+            rejectReasons.lineTooLong,
+            `line of ${lineBytes} bytes in stream ${text} is over the limit of ${lineBytesMax} bytes`,
+          );
+        if (entry.timestampNs < 0n || entry.timestampNs >= timestampNsMax)
+          throw new IngestError(
+            rejectReasons.timestampOutOfRange,
+            `timestamp ${entry.timestampNs} ns in stream ${text} is outside what can be stored (0 to 2^51 ms)`,
+          );
+        for (const [name] of entry.metadata) {
+          if (!labelNamePattern.test(name) || name.length > labelNameCharsMax)
+            throw new IngestError(
+              rejectReasons.invalidLabels,
+              `invalid structured metadata name ${JSON.stringify(name)} in stream ${text}`,
+            );
+        }
+      }
+      const held = byLabels.get(text);
+      if (held !== undefined) held.entries.push(...stream.entries);
+      else
+        byLabels.set(text, {
+          labels,
+          id: streamId(batch.tenant, labels),
+          service: routingService(labels),
+          entries: [...stream.entries],
+        });
+    }
+    return [...byLabels.values()];
+  }
+}
+
+interface ValidStream {
+  labels: LabelSet;
+  id: bigint;
+  service: string;
+  entries: IngestBatch["streams"][number]["entries"];
+}
+
+/**
+ * A stream's labels checked and enriched: names `[a-zA-Z_][a-zA-Z0-9_]*` and unique, at least one,
+ * at most streamLabelsMax, names and values within their lengths; labels with an empty value dropped
+ * (an empty label is no label, as in Prometheus); `service_name` added when absent; sorted.
+ */
+function validLabels(pairs: readonly Label[]): LabelSet {
+  const shown = () => formatLabels(pairs);
+  if (pairs.length > streamLabelsMax)
+    throw new IngestError(
+      rejectReasons.invalidLabels,
+      `stream ${shown()} has ${pairs.length} labels, the limit is ${streamLabelsMax}`,
+    );
+  const seen = new Set<string>();
+  const kept: Label[] = [];
+  for (const [name, value] of pairs) {
+    if (!labelNamePattern.test(name))
+      throw new IngestError(
+        rejectReasons.invalidLabels,
+        `stream ${shown()} has an invalid label name ${JSON.stringify(name)} (want [a-zA-Z_][a-zA-Z0-9_]*)`,
+      );
+    if (name.length > labelNameCharsMax)
+      throw new IngestError(
+        rejectReasons.invalidLabels,
+        `stream ${shown()} has a label name longer than ${labelNameCharsMax} characters`,
+      );
+    if (value.length > labelValueCharsMax)
+      throw new IngestError(
+        rejectReasons.invalidLabels,
+        `stream ${shown()} has a value of label ${name} longer than ${labelValueCharsMax} characters`,
+      );
+    if (seen.has(name))
+      throw new IngestError(rejectReasons.invalidLabels, `stream ${shown()} has label ${name} twice`);
+    seen.add(name);
+    if (value !== "") kept.push([name, value]);
+  }
+  if (kept.length === 0)
+    throw new IngestError(rejectReasons.invalidLabels, "a stream needs at least one label with a value");
+  if (!kept.some(([name]) => name === "service_name")) kept.push(["service_name", discoverServiceName(kept)]);
+  return kept.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+}

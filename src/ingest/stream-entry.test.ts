@@ -1,0 +1,139 @@
+// Format 0x03 (stream entry v1): the round trip through every reader's decode, GET /v1/query's
+// reference A rendering, Loki's service_name discovery, and the unknown-byte / junk handling.
+
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import fc from "fast-check";
+import { RecordDecodeError, RecordFormatError } from "./errors.ts";
+import { decodeLogRecord, serviceEntryJson } from "./service-logs-stored.ts";
+import {
+  decodeStreamEntryValue,
+  discoverServiceName,
+  routingService,
+  type StreamEntry,
+  streamEntryTimestampMs,
+  streamEntryValue,
+} from "./stream-entry.ts";
+
+const key = Buffer.from("t1\u0000api");
+
+function entry(overrides: Partial<StreamEntry> = {}): StreamEntry {
+  return {
+    labels: [
+      ["env", "prod"],
+      ["level", "warn"],
+      ["service", "api"],
+      ["service_name", "api"],
+    ],
+    line: 'a "quoted" line ✓',
+    timestampNs: 1_700_000_000_123_456_789n,
+    metadata: [["trace_id", "0af7"]],
+    receivedAtMs: 1_700_000_001_000,
+    clientIp: "10.0.0.9",
+    nodeId: "node-a",
+    ...overrides,
+  };
+}
+
+test("a 0x03 value round-trips: labels, line, nanoseconds, metadata, enrichment", () => {
+  const stored = entry();
+  const value = streamEntryValue(stored);
+  assert.equal(value[0], 0x03);
+  assert.deepEqual(decodeStreamEntryValue(value), stored);
+  const { tenant, entry: logEntry } = decodeLogRecord(key, value);
+  assert.equal(tenant, "t1");
+  assert.deepEqual(logEntry, {
+    timestampNs: stored.timestampNs,
+    labels: stored.labels,
+    line: stored.line,
+    metadata: stored.metadata,
+  });
+});
+
+test("round trip holds for any labels, line and timestamp (property)", () => {
+  const name = fc.stringMatching(/^[a-zA-Z_][a-zA-Z0-9_]{0,8}$/);
+  fc.assert(
+    fc.property(
+      fc.uniqueArray(fc.tuple(name, fc.string({ minLength: 1, unit: "grapheme" })), {
+        selector: (pair) => pair[0],
+        minLength: 1,
+        maxLength: 6,
+      }),
+      fc.string({ unit: "grapheme" }),
+      fc.bigInt({ min: 0n, max: 2n ** 51n * 1_000_000n - 1n }),
+      (pairs, line, timestampNs) => {
+        const labels = [...pairs].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+        const stored = entry({ labels, line, timestampNs, metadata: [] });
+        assert.deepEqual(decodeStreamEntryValue(streamEntryValue(stored)), stored);
+      },
+    ),
+  );
+});
+
+test("the record timestamp is the nanoseconds floored to the millisecond", () => {
+  assert.equal(streamEntryTimestampMs(1_999_999n), 1);
+  assert.equal(streamEntryTimestampMs(2_000_000n), 2);
+  assert.equal(streamEntryTimestampMs(0n), 0);
+});
+
+test("GET /v1/query renders a 0x03 entry as a reference A entry", () => {
+  const json = JSON.parse(Buffer.from(serviceEntryJson(key, streamEntryValue(entry()))).toString());
+  assert.deepEqual(json, {
+    timestamp: 1_700_000_000_123,
+    service: "api",
+    level: "warn",
+    message: 'a "quoted" line ✓',
+    labels: { env: "prod", service_name: "api" },
+    received_at: 1_700_000_001_000,
+    client_ip: "10.0.0.9",
+    ingested_node_id: "node-a",
+  });
+});
+
+test("service_name is discovered in Loki's order, else unknown_service; routing prefers service", () => {
+  assert.equal(
+    discoverServiceName([
+      ["app", "web"],
+      ["job", "j"],
+    ]),
+    "web",
+  );
+  assert.equal(
+    discoverServiceName([
+      ["job", "j"],
+      ["service", "s"],
+    ]),
+    "s",
+  );
+  assert.equal(discoverServiceName([["host", "h"]]), "unknown_service");
+  assert.equal(
+    discoverServiceName([
+      ["service_name", "sn"],
+      ["service", "s"],
+    ]),
+    "sn",
+  );
+  assert.equal(
+    routingService([
+      ["service_name", "sn"],
+      ["service", "s"],
+    ]),
+    "s",
+  );
+  assert.equal(routingService([["app", "web"]]), "web");
+});
+
+test("unknown format bytes are still refused, and junk 0x03 values are undecodable", () => {
+  for (const first of [0x04, 0x08, 0x00]) {
+    const value = Buffer.from([first, 0x7b, 0x7d]);
+    assert.throws(() => decodeLogRecord(key, value), RecordFormatError);
+    assert.throws(() => serviceEntryJson(key, value), RecordFormatError);
+  }
+  for (const junk of [
+    "\u0003not json",
+    '\u0003{"ts":"x","line":"l","labels":[],"metadata":[]}',
+    '\u0003{"ts":"1","line":"l","labels":[["a"]],"metadata":[]}',
+  ]) {
+    assert.throws(() => decodeLogRecord(key, Buffer.from(junk)), RecordDecodeError, junk);
+  }
+});
