@@ -58,7 +58,7 @@ export function promqlMetricNames(expression: string): string[] {
     .replace(/\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, " ")
     .replace(/\$\{?\w+\}?/g, " ");
   const names = new Set<string>();
-  for (const match of bare.matchAll(/(?<![\w.:])[a-zA-Z_:][\w:]*(?!\s*\()/g)) {
+  for (const match of bare.matchAll(/(?<![\w.:])[a-zA-Z_:][\w:]*(?![\w:])(?!\s*\()/g)) {
     if (!promqlKeywords.has(match[0].toLowerCase())) names.add(match[0]);
   }
   return [...names].sort();
