@@ -36,3 +36,8 @@ export const idempotencyLimits = {
   // --idempotency-keys-max; longer keys cost one byte per character more.
   heapBytesPerKey: 128,
 } as const;
+
+// OTLP AnyValue nests (arrays, key-value lists): the decoders recurse, so nesting is bounded to keep
+// a hostile body from exhausting the stack. Real bodies nest a few levels; OTel's own SDKs stop at
+// far less than this.
+export const anyValueDepthMax = 32;
