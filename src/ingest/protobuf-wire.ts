@@ -8,7 +8,7 @@
 // OTLP request is four levels of them before a log line) and decode strings leniently (U+FFFD);
 // this reader hands each field to the caller's loop, which builds the IngestEntry directly.
 
-import { Buffer } from "node:buffer";
+import { Buffer, isAscii } from "node:buffer";
 import { DecodeError } from "./batch.ts";
 import { rejectReasons } from "./errors.ts";
 
@@ -38,12 +38,22 @@ export function asBuffer(bytes: Uint8Array): Buffer {
 
 /**
  * Bytes start..end as a string, or DecodeError(invalid_utf8) when they are not valid UTF-8
- * (`what` names the field in the message). ASCII — nearly every log line and label — is checked by
- * a byte loop and sliced as latin1 (the same code points); anything else goes to the fatal
- * TextDecoder. Measured on a 140-byte line plus a 12-byte name, Node 24: ~2.29 M pairs/s this way,
- * 2.24 M with isUtf8 + utf8Slice, 1.92 M with the fatal TextDecoder alone.
+ * (`what` names the field in the message). ASCII — nearly every log line and label — is sliced as
+ * latin1 (the same code points); anything else goes to the fatal TextDecoder. Over 32 bytes the
+ * ASCII check is node:buffer's isAscii (SIMD): a 1,000-entry Loki push of 130-byte lines decoded
+ * at 1.15 M entries/s with it against 0.62 M with the byte loop (2026-12-04); short strings keep
+ * the loop, which skips the subarray isAscii needs.
  */
 export function utf8Strict(buffer: Buffer, start: number, end: number, what: string): string {
+  if (end - start > 32) {
+    const bytes = buffer.subarray(start, end);
+    if (isAscii(bytes)) return buffer.toString("latin1", start, end);
+    try {
+      return strictUtf8.decode(bytes);
+    } catch {
+      throw new DecodeError(rejectReasons.invalidUtf8, `${what} is not valid UTF-8`);
+    }
+  }
   for (let index = start; index < end; index++) {
     if (buffer[index]! >= 0x80) {
       try {
