@@ -170,19 +170,25 @@ function readLogRecord(
   reader.end = outerEnd;
 }
 
-/** KeyValue {1: key, 2: AnyValue value}: the value rendered as text (OTLP.md). */
-function readKeyValue(reader: WireReader, end: number, depth = 0): [string, string] {
+/** KeyValue {1: key, 2: AnyValue value}: the value rendered as text (OTLP.md). A loop, not fields(): no closure per attribute. */
+function readKeyValue(reader: WireReader, end: number): [string, string] {
   let key = "";
   let value = "";
-  fields(reader, end, (number, type) => {
+  const outerEnd = reader.end;
+  reader.end = end;
+  while (reader.position < end) {
+    const tag = reader.uint32();
+    const number = Math.floor(tag / 8);
     if (number === 1) {
-      reader.expect(type, lengthDelimited, "KeyValue.key");
+      reader.expect(tag & 7, lengthDelimited, "KeyValue.key");
       key = reader.string("an attribute key");
     } else if (number === 2) {
-      reader.expect(type, lengthDelimited, "KeyValue.value");
-      value = readAnyValue(reader, reader.lengthDelimited(), depth, false, null);
-    } else reader.skip(type);
-  });
+      reader.expect(tag & 7, lengthDelimited, "KeyValue.value");
+      value = readAnyValue(reader, reader.lengthDelimited(), 0, false, null);
+    } else if (number === 0) throw invalidProtobuf("field number 0");
+    else reader.skip(tag & 7);
+  }
+  reader.end = outerEnd;
   return [key, value];
 }
 

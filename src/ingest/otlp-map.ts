@@ -1,3 +1,4 @@
+import { Buffer } from "node:buffer";
 // How an OTLP log record becomes an IngestEntry in a stream (OTLP.md, "Mapping"): shared by the
 // protobuf and JSON decoders, which hand each resource, scope and record to one OtlpStreamBuilder.
 
@@ -9,6 +10,8 @@ import { labelValueCharsMax, streamLabelsMax } from "./limits.ts";
 
 /** Severity number ranges of the OTel log data model (1–4 TRACE … 21–24 FATAL), lowercased as Loki's levels. */
 const severityLevels = ["trace", "debug", "info", "warn", "error", "fatal"] as const;
+
+const sanitisedNamesMax = 1024;
 
 /** A log record's fields as decoded, before the mapping (reused by the decoders: copied, never kept). */
 export interface OtlpRecord {
@@ -52,6 +55,7 @@ export class OtlpStreamBuilder {
   private resourceLabels: [string, string][] = [];
   private resourceMetadata: [string, string][] = [];
   private scopeMetadata: [string, string][] = [];
+  private readonly sanitisedNames = new Map<string, string>();
 
   constructor(limits: DecodeLimits, receivedAtMs: number) {
     this.limits = limits;
@@ -120,7 +124,7 @@ export class OtlpStreamBuilder {
       metadata = [...this.resourceMetadata, ...this.scopeMetadata, ...metadata];
     for (let index = 0; index < metadata.length; index++) {
       const pair = metadata[index]!;
-      if (!isCleanName(pair[0])) pair[0] = sanitiseLabelName(pair[0]);
+      if (!isCleanName(pair[0])) pair[0] = this.sanitised(pair[0]);
     }
     if (record.traceIdHex !== "") metadata.push(["trace_id", record.traceIdHex]);
     if (record.spanIdHex !== "") metadata.push(["span_id", record.spanIdHex]);
@@ -135,6 +139,20 @@ export class OtlpStreamBuilder {
           : this.receivedAtNs;
     const entry: IngestEntry = { timestampNs, line: record.line, metadata };
     stream.entries.push(entry);
+  }
+
+  /**
+   * sanitiseLabelName through a per-request cache: attribute keys repeat on every record
+   * (`http.method`), and sanitising builds the name char by char. Bounded: past
+   * sanitisedNamesMax distinct keys it sanitises without caching.
+   */
+  private sanitised(name: string): string {
+    let clean = this.sanitisedNames.get(name);
+    if (clean === undefined) {
+      clean = sanitiseLabelName(name);
+      if (this.sanitisedNames.size < sanitisedNamesMax) this.sanitisedNames.set(name, clean);
+    }
+    return clean;
   }
 
   checkLineBytes(bytes: number): void {
@@ -162,16 +180,14 @@ export function doubleText(value: number, nested: boolean): string {
   return nested ? JSON.stringify(String(value)) : String(value);
 }
 
-const hexDigits = "0123456789abcdef";
-
 /** Lowercase hex of an id; an empty or all-zero id (invalid in OTLP) is "". */
 export function idHex(bytes: Uint8Array): string {
-  let text = "";
   let zero = true;
   for (let index = 0; index < bytes.length; index++) {
-    const byte = bytes[index]!;
-    if (byte !== 0) zero = false;
-    text += hexDigits[byte >> 4]! + hexDigits[byte & 15]!;
+    if (bytes[index] !== 0) {
+      zero = false;
+      break;
+    }
   }
-  return zero ? "" : text;
+  return zero ? "" : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("hex");
 }
