@@ -84,6 +84,21 @@ export class WireReader {
   /** A varint of at most 32 significant bits (tags, lengths, enums, int32), as an unsigned number. */
   uint32(): number {
     const buffer = this.buffer;
+    // Fast path for one- and two-byte varints (every tag, and lengths under 16 KiB): the general
+    // loop's power-of-two arithmetic was the top self-time of the OTLP decode in a profile.
+    const at = this.position;
+    if (at + 1 < this.end) {
+      const first = buffer[at]!;
+      if (first < 0x80) {
+        this.position = at + 1;
+        return first;
+      }
+      const second = buffer[at + 1]!;
+      if (second < 0x80) {
+        this.position = at + 2;
+        return (first & 0x7f) | (second << 7);
+      }
+    }
     let value = 0;
     for (let shift = 0; shift < 35; shift += 7) {
       if (this.position >= this.end) throw invalidProtobuf("truncated varint");
