@@ -32,8 +32,16 @@ export {
 } from "./errors.ts";
 export { IdempotencyTable, type RebuildOptions, type Reservation, reservations } from "./idempotency.ts";
 export { hasEscapedKey, parseJsonStrict } from "./json-strict.ts";
+export { parseLabelSet } from "./label-set.ts";
 export { idempotencyLimits } from "./limits.ts";
 export { decodeLokiPushJson, inflateBody, pushEncodings } from "./loki-push-json.ts";
+export { decodeLokiPushProto } from "./loki-push-proto.ts";
+export {
+  decodeOtlpLogsJson,
+  decodeOtlpLogsProto,
+  encodeOtlpExportLogsResponse,
+  type OtlpExportResult,
+} from "./otlp-logs.ts";
 export {
   type AdmissionTicket,
   IngestPipeline,

@@ -49,3 +49,8 @@ export const pipelineLimits = {
   // (generations rotate each period), like an ingester that flushes a stream idle for ~30 minutes.
   streamIdlePeriodMs: 30 * 60_000,
 } as const;
+
+// OTLP AnyValue nests (arrays, key-value lists): the decoders recurse, so nesting is bounded to keep
+// a hostile body from exhausting the stack. Real bodies nest a few levels; OTel's own SDKs stop at
+// far less than this.
+export const anyValueDepthMax = 32;

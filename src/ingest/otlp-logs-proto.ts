@@ -1,0 +1,278 @@
+// OTLP logs over protobuf: an ExportLogsServiceRequest (otlp-logs.proto; field numbers from
+// opentelemetry-proto collector/logs/v1, logs/v1, common/v1, resource/v1) read by hand with
+// WireReader, mapped by OtlpStreamBuilder (OTLP.md).
+
+import { Buffer } from "node:buffer";
+import type { DecodeLimits, IngestStream } from "./batch.ts";
+import { anyValueDepthMax } from "./limits.ts";
+import { doubleText, emptyRecord, idHex, type OtlpRecord, OtlpStreamBuilder } from "./otlp-map.ts";
+import { invalidProtobuf, utf8Strict, WireReader, wireType } from "./protobuf-wire.ts";
+
+const { varint, fixed64, lengthDelimited } = wireType;
+
+/** Calls `field(fieldNumber, wireType)` for each field of the message reader.position..end. */
+function fields(reader: WireReader, end: number, field: (number: number, type: number) => void): void {
+  const outerEnd = reader.end;
+  reader.end = end;
+  while (reader.position < end) {
+    const tag = reader.uint32();
+    const number = Math.floor(tag / 8);
+    if (number === 0) throw invalidProtobuf("field number 0");
+    field(number, tag & 7);
+  }
+  reader.end = outerEnd;
+}
+
+export function decodeOtlpLogsProto(
+  body: Uint8Array,
+  limits: DecodeLimits,
+  receivedAtMs: number,
+): IngestStream[] {
+  const reader = new WireReader(body);
+  const builder = new OtlpStreamBuilder(limits, receivedAtMs);
+  fields(reader, reader.end, (number, type) => {
+    if (number !== 1) return reader.skip(type);
+    reader.expect(type, lengthDelimited, "ExportLogsServiceRequest.resource_logs");
+    readResourceLogs(reader, reader.lengthDelimited(), builder);
+  });
+  return builder.streams;
+}
+
+/** ResourceLogs {1: Resource, 2: ScopeLogs repeated, 3: schema_url}: the resource first, wherever it is. */
+function readResourceLogs(reader: WireReader, end: number, builder: OtlpStreamBuilder): void {
+  const start = reader.position;
+  let attributes: [string, string][] = [];
+  fields(reader, end, (number, type) => {
+    if (number !== 1) return reader.skip(type);
+    reader.expect(type, lengthDelimited, "ResourceLogs.resource");
+    fields(reader, reader.lengthDelimited(), (resourceField, resourceType) => {
+      if (resourceField !== 1) return reader.skip(resourceType);
+      reader.expect(resourceType, lengthDelimited, "Resource.attributes");
+      attributes.push(readKeyValue(reader, reader.lengthDelimited()));
+    });
+  });
+  builder.beginResource(attributes);
+  attributes = [];
+  reader.position = start;
+  fields(reader, end, (number, type) => {
+    if (number !== 2) return reader.skip(type);
+    reader.expect(type, lengthDelimited, "ResourceLogs.scope_logs");
+    readScopeLogs(reader, reader.lengthDelimited(), builder);
+  });
+}
+
+/** ScopeLogs {1: InstrumentationScope, 2: LogRecord repeated, 3: schema_url}. */
+function readScopeLogs(reader: WireReader, end: number, builder: OtlpStreamBuilder): void {
+  const start = reader.position;
+  let name = "";
+  let version = "";
+  const attributes: [string, string][] = [];
+  fields(reader, end, (number, type) => {
+    if (number !== 1) return reader.skip(type);
+    reader.expect(type, lengthDelimited, "ScopeLogs.scope");
+    fields(reader, reader.lengthDelimited(), (scopeField, scopeType) => {
+      if (scopeField === 1) {
+        reader.expect(scopeType, lengthDelimited, "InstrumentationScope.name");
+        name = reader.string("the scope name");
+      } else if (scopeField === 2) {
+        reader.expect(scopeType, lengthDelimited, "InstrumentationScope.version");
+        version = reader.string("the scope version");
+      } else if (scopeField === 3) {
+        reader.expect(scopeType, lengthDelimited, "InstrumentationScope.attributes");
+        attributes.push(readKeyValue(reader, reader.lengthDelimited()));
+      } else reader.skip(scopeType);
+    });
+  });
+  builder.beginScope(name, version, attributes);
+  reader.position = start;
+  const record = emptyRecord();
+  fields(reader, end, (number, type) => {
+    if (number !== 2) return reader.skip(type);
+    reader.expect(type, lengthDelimited, "ScopeLogs.log_records");
+    builder.countEntry();
+    readLogRecord(reader, reader.lengthDelimited(), record, builder);
+    builder.addRecord(record);
+  });
+}
+
+/**
+ * LogRecord {1: fixed64 time_unix_nano, 2: severity_number, 3: severity_text, 5: AnyValue body,
+ * 6: KeyValue attributes, 7: dropped count, 8: fixed32 flags, 9: trace_id, 10: span_id,
+ * 11: fixed64 observed_time_unix_nano, 12: event_name}.
+ */
+function readLogRecord(
+  reader: WireReader,
+  end: number,
+  record: OtlpRecord,
+  builder: OtlpStreamBuilder,
+): void {
+  record.timeUnixNano = 0n;
+  record.observedTimeUnixNano = 0n;
+  record.severityNumber = 0;
+  record.severityText = "";
+  record.line = "";
+  record.attributes = [];
+  record.traceIdHex = "";
+  record.spanIdHex = "";
+  record.eventName = "";
+  const outerEnd = reader.end;
+  reader.end = end;
+  while (reader.position < end) {
+    const tag = reader.uint32();
+    const number = Math.floor(tag / 8);
+    const type = tag & 7;
+    switch (number) {
+      case 1:
+        reader.expect(type, fixed64, "LogRecord.time_unix_nano");
+        record.timeUnixNano = reader.fixed64();
+        break;
+      case 2:
+        reader.expect(type, varint, "LogRecord.severity_number");
+        record.severityNumber = reader.uint32() | 0;
+        break;
+      case 3:
+        reader.expect(type, lengthDelimited, "LogRecord.severity_text");
+        record.severityText = reader.string("severity_text");
+        break;
+      case 5: {
+        reader.expect(type, lengthDelimited, "LogRecord.body");
+        const bodyEnd = reader.lengthDelimited();
+        record.line = readAnyValue(reader, bodyEnd, 0, false, builder);
+        builder.checkLineBytes(Buffer.byteLength(record.line));
+        break;
+      }
+      case 6:
+        reader.expect(type, lengthDelimited, "LogRecord.attributes");
+        record.attributes.push(readKeyValue(reader, reader.lengthDelimited()));
+        break;
+      case 9:
+        reader.expect(type, lengthDelimited, "LogRecord.trace_id");
+        record.traceIdHex = idHex(reader.bytes());
+        break;
+      case 10:
+        reader.expect(type, lengthDelimited, "LogRecord.span_id");
+        record.spanIdHex = idHex(reader.bytes());
+        break;
+      case 11:
+        reader.expect(type, fixed64, "LogRecord.observed_time_unix_nano");
+        record.observedTimeUnixNano = reader.fixed64();
+        break;
+      case 12:
+        reader.expect(type, lengthDelimited, "LogRecord.event_name");
+        record.eventName = reader.string("event_name");
+        break;
+      case 0:
+        throw invalidProtobuf("field number 0");
+      default:
+        reader.skip(type);
+    }
+  }
+  reader.end = outerEnd;
+}
+
+/** KeyValue {1: key, 2: AnyValue value}: the value rendered as text (OTLP.md). A loop, not fields(): no closure per attribute. */
+function readKeyValue(reader: WireReader, end: number): [string, string] {
+  let key = "";
+  let value = "";
+  const outerEnd = reader.end;
+  reader.end = end;
+  while (reader.position < end) {
+    const tag = reader.uint32();
+    const number = Math.floor(tag / 8);
+    if (number === 1) {
+      reader.expect(tag & 7, lengthDelimited, "KeyValue.key");
+      key = reader.string("an attribute key");
+    } else if (number === 2) {
+      reader.expect(tag & 7, lengthDelimited, "KeyValue.value");
+      value = readAnyValue(reader, reader.lengthDelimited(), 0, false, null);
+    } else if (number === 0) throw invalidProtobuf("field number 0");
+    else reader.skip(tag & 7);
+  }
+  reader.end = outerEnd;
+  return [key, value];
+}
+
+/**
+ * AnyValue {1: string, 2: bool, 3: int64, 4: double, 5: ArrayValue, 6: KeyValueList, 7: bytes}
+ * as text: a top-level string as it is, anything else (and any nested value) as JSON text.
+ * An AnyValue with no field set is "" at the top, null nested. The last field wins (proto3 oneof).
+ */
+function readAnyValue(
+  reader: WireReader,
+  end: number,
+  depth: number,
+  nested: boolean,
+  builder: OtlpStreamBuilder | null,
+): string {
+  if (depth > anyValueDepthMax) throw invalidProtobuf(`AnyValue nested deeper than ${anyValueDepthMax}`);
+  let text = nested ? "null" : "";
+  const outerEnd = reader.end;
+  reader.end = end;
+  while (reader.position < end) {
+    const tag = reader.uint32();
+    const number = Math.floor(tag / 8);
+    const type = tag & 7;
+    if (number === 1) {
+      reader.expect(type, lengthDelimited, "AnyValue.string_value");
+      if (builder !== null) {
+        const stringEnd = reader.lengthDelimited();
+        builder.checkLineBytes(stringEnd - reader.position);
+        const value = utf8Strict(reader.buffer, reader.position, stringEnd, "a log record body");
+        reader.position = stringEnd;
+        text = value;
+      } else {
+        const value = reader.string("a string value");
+        text = nested ? JSON.stringify(value) : value;
+      }
+    } else if (number === 2) {
+      reader.expect(type, varint, "AnyValue.bool_value");
+      text = reader.bool() ? "true" : "false";
+    } else if (number === 3) {
+      reader.expect(type, varint, "AnyValue.int_value");
+      text = reader.int64().toString();
+    } else if (number === 4) {
+      reader.expect(type, fixed64, "AnyValue.double_value");
+      text = doubleText(reader.double(), nested);
+    } else if (number === 7) {
+      reader.expect(type, lengthDelimited, "AnyValue.bytes_value");
+      const bytesEnd = reader.lengthDelimited();
+      const base64 = reader.buffer.toString("base64", reader.position, bytesEnd);
+      reader.position = bytesEnd;
+      text = nested ? `"${base64}"` : base64;
+    } else if (number === 5 || number === 6) {
+      reader.expect(type, lengthDelimited, number === 5 ? "AnyValue.array_value" : "AnyValue.kvlist_value");
+      const listEnd = reader.lengthDelimited();
+      const parts: string[] = [];
+      fields(reader, listEnd, (itemField, itemType) => {
+        if (itemField !== 1) return reader.skip(itemType);
+        reader.expect(itemType, lengthDelimited, "ArrayValue.values / KeyValueList.values");
+        const itemEnd = reader.lengthDelimited();
+        if (number === 5) parts.push(readAnyValue(reader, itemEnd, depth + 1, true, null));
+        else {
+          const [key, value] = readNestedKeyValue(reader, itemEnd, depth + 1);
+          parts.push(`${JSON.stringify(key)}:${value}`);
+        }
+      });
+      text = number === 5 ? `[${parts.join(",")}]` : `{${parts.join(",")}}`;
+    } else if (number === 0) {
+      throw invalidProtobuf("field number 0");
+    } else reader.skip(type);
+  }
+  reader.end = outerEnd;
+  return text;
+}
+
+function readNestedKeyValue(reader: WireReader, end: number, depth: number): [string, string] {
+  let key = "";
+  let value = "null";
+  fields(reader, end, (number, type) => {
+    if (number === 1) {
+      reader.expect(type, lengthDelimited, "KeyValue.key");
+      key = reader.string("a key");
+    } else if (number === 2) {
+      reader.expect(type, lengthDelimited, "KeyValue.value");
+      value = readAnyValue(reader, reader.lengthDelimited(), depth, true, null);
+    } else reader.skip(type);
+  });
+  return [key, value];
+}

@@ -1,0 +1,49 @@
+// OTLP logs (ExportLogsServiceRequest over HTTP protobuf/JSON and gRPC): the two decoders and the
+import { Buffer } from "node:buffer";
+
+// response encoder. Mapping and wire layout: OTLP.md.
+
+export { decodeOtlpLogsJson } from "./otlp-logs-json.ts";
+export { decodeOtlpLogsProto } from "./otlp-logs-proto.ts";
+
+export interface OtlpExportResult {
+  /** Log records the server did not accept (0 on full success). */
+  rejectedLogRecords: number;
+  /** Why, for the client (empty on full success). */
+  errorMessage: string;
+}
+
+/**
+ * ExportLogsServiceResponse {1: ExportLogsPartialSuccess {1: int64 rejected_log_records,
+ * 2: string error_message}}. On full success partial_success is left unset, as OTLP requires: an
+ * empty message (protobuf) or `{}` (JSON). JSON writes the int64 as a decimal string.
+ */
+export function encodeOtlpExportLogsResponse(
+  result: OtlpExportResult,
+  encoding: "protobuf" | "json",
+): Uint8Array {
+  const { rejectedLogRecords, errorMessage } = result;
+  if (!Number.isSafeInteger(rejectedLogRecords) || rejectedLogRecords < 0)
+    throw new Error(`BUG: rejectedLogRecords must be a count, got ${rejectedLogRecords}`);
+  const full = rejectedLogRecords === 0 && errorMessage === "";
+  if (encoding === "json") {
+    const partialSuccess = { rejectedLogRecords: String(rejectedLogRecords), errorMessage };
+    return Buffer.from(JSON.stringify(full ? {} : { partialSuccess }));
+  }
+  if (full) return new Uint8Array(0);
+  const inner: number[] = [];
+  if (rejectedLogRecords > 0) inner.push(0x08, ...varint(rejectedLogRecords));
+  const message = Buffer.from(errorMessage, "utf8");
+  if (message.length > 0) inner.push(0x12, ...varint(message.length), ...message);
+  return Uint8Array.from([0x0a, ...varint(inner.length), ...inner]);
+}
+
+function varint(value: number): number[] {
+  const bytes: number[] = [];
+  while (value >= 0x80) {
+    bytes.push((value % 0x80) | 0x80);
+    value = Math.floor(value / 0x80);
+  }
+  bytes.push(value);
+  return bytes;
+}

@@ -1,0 +1,193 @@
+import { Buffer } from "node:buffer";
+// How an OTLP log record becomes an IngestEntry in a stream (OTLP.md, "Mapping"): shared by the
+// protobuf and JSON decoders, which hand each resource, scope and record to one OtlpStreamBuilder.
+
+import { sanitiseLabelName } from "../model/service-stream.ts";
+import type { DecodeLimits, IngestEntry, IngestStream } from "./batch.ts";
+import { DecodeError } from "./batch.ts";
+import { rejectReasons } from "./errors.ts";
+import { labelValueCharsMax, streamLabelsMax } from "./limits.ts";
+
+/** Severity number ranges of the OTel log data model (1–4 TRACE … 21–24 FATAL), lowercased as Loki's levels. */
+const severityLevels = ["trace", "debug", "info", "warn", "error", "fatal"] as const;
+
+const sanitisedNamesMax = 1024;
+
+/** A log record's fields as decoded, before the mapping (reused by the decoders: copied, never kept). */
+export interface OtlpRecord {
+  timeUnixNano: bigint;
+  observedTimeUnixNano: bigint;
+  severityNumber: number;
+  severityText: string;
+  line: string;
+  attributes: [string, string][];
+  traceIdHex: string;
+  spanIdHex: string;
+  eventName: string;
+}
+
+export function emptyRecord(): OtlpRecord {
+  return {
+    timeUnixNano: 0n,
+    observedTimeUnixNano: 0n,
+    severityNumber: 0,
+    severityText: "",
+    line: "",
+    attributes: [],
+    traceIdHex: "",
+    spanIdHex: "",
+    eventName: "",
+  };
+}
+
+export function levelOf(severityNumber: number, severityText: string): string | null {
+  if (severityNumber >= 1 && severityNumber <= 24) return severityLevels[(severityNumber - 1) >> 2]!;
+  if (severityText !== "") return severityText.toLowerCase();
+  return null;
+}
+
+export class OtlpStreamBuilder {
+  readonly streams: IngestStream[] = [];
+  private readonly limits: DecodeLimits;
+  private readonly receivedAtNs: bigint;
+  private entryCount = 0;
+  private byLevel = new Map<string | null, IngestStream>();
+  private resourceLabels: [string, string][] = [];
+  private resourceMetadata: [string, string][] = [];
+  private scopeMetadata: [string, string][] = [];
+  private readonly sanitisedNames = new Map<string, string>();
+
+  constructor(limits: DecodeLimits, receivedAtMs: number) {
+    this.limits = limits;
+    this.receivedAtNs = BigInt(Math.trunc(receivedAtMs)) * 1_000_000n;
+  }
+
+  /**
+   * Starts a resource: service.name → `service` (absent: `unknown_service`); other attributes
+   * become labels (names sanitised) while the set stays within streamLabelsMax with `level`;
+   * the rest, a name taken twice or a value over labelValueCharsMax go to every entry's metadata.
+   */
+  beginResource(attributes: readonly [string, string][]): void {
+    let service = "unknown_service";
+    const labels: [string, string][] = [];
+    const metadata: [string, string][] = [];
+    const taken = new Set(["service", "level"]);
+    for (const [key, value] of attributes) {
+      if (key === "service.name") {
+        service = value;
+        continue;
+      }
+      const name = sanitiseLabelName(key);
+      if (!taken.has(name) && labels.length < streamLabelsMax - 2 && value.length <= labelValueCharsMax) {
+        taken.add(name);
+        labels.push([name, value]);
+      } else {
+        metadata.push([name, value]);
+      }
+    }
+    this.resourceLabels = [["service", service], ...labels];
+    this.resourceMetadata = metadata;
+    this.scopeMetadata = [];
+    this.byLevel = new Map();
+  }
+
+  /** Starts a scope of the current resource: its name, version and attributes become metadata. */
+  beginScope(name: string, version: string, attributes: readonly [string, string][]): void {
+    const metadata: [string, string][] = [];
+    if (name !== "") metadata.push(["scope_name", name]);
+    if (version !== "") metadata.push(["scope_version", version]);
+    for (const [key, value] of attributes) metadata.push([sanitiseLabelName(key), value]);
+    this.scopeMetadata = metadata;
+  }
+
+  /** Counts a record against entriesMax before it is decoded (so a huge request stops early). */
+  countEntry(): void {
+    if (++this.entryCount > this.limits.entriesMax)
+      throw new DecodeError(
+        rejectReasons.tooManyEntries,
+        `the request holds more than ${this.limits.entriesMax} log records`,
+      );
+  }
+
+  addRecord(record: OtlpRecord): void {
+    const level = levelOf(record.severityNumber, record.severityText);
+    let stream = this.byLevel.get(level);
+    if (stream === undefined) {
+      const labels =
+        level === null ? this.resourceLabels : [...this.resourceLabels, ["level", level] as [string, string]];
+      stream = { labels, entries: [] };
+      this.byLevel.set(level, stream);
+      this.streams.push(stream);
+    }
+    let metadata: [string, string][] = record.attributes;
+    if (this.resourceMetadata.length > 0 || this.scopeMetadata.length > 0)
+      metadata = [...this.resourceMetadata, ...this.scopeMetadata, ...metadata];
+    for (let index = 0; index < metadata.length; index++) {
+      const pair = metadata[index]!;
+      if (!isCleanName(pair[0])) pair[0] = this.sanitised(pair[0]);
+    }
+    if (record.traceIdHex !== "") metadata.push(["trace_id", record.traceIdHex]);
+    if (record.spanIdHex !== "") metadata.push(["span_id", record.spanIdHex]);
+    if (record.eventName !== "") metadata.push(["event_name", record.eventName]);
+    if (record.severityText !== "" && record.severityText.toLowerCase() !== level)
+      metadata.push(["severity_text", record.severityText]);
+    const timestampNs =
+      record.timeUnixNano !== 0n
+        ? record.timeUnixNano
+        : record.observedTimeUnixNano !== 0n
+          ? record.observedTimeUnixNano
+          : this.receivedAtNs;
+    const entry: IngestEntry = { timestampNs, line: record.line, metadata };
+    stream.entries.push(entry);
+  }
+
+  /**
+   * sanitiseLabelName through a per-request cache: attribute keys repeat on every record
+   * (`http.method`), and sanitising builds the name char by char. Bounded: past
+   * sanitisedNamesMax distinct keys it sanitises without caching.
+   */
+  private sanitised(name: string): string {
+    let clean = this.sanitisedNames.get(name);
+    if (clean === undefined) {
+      clean = sanitiseLabelName(name);
+      if (this.sanitisedNames.size < sanitisedNamesMax) this.sanitisedNames.set(name, clean);
+    }
+    return clean;
+  }
+
+  checkLineBytes(bytes: number): void {
+    if (bytes > this.limits.lineBytesMax)
+      throw new DecodeError(
+        rejectReasons.lineTooLong,
+        `a log record body of ${bytes} bytes is longer than the ${this.limits.lineBytesMax} allowed`,
+      );
+  }
+}
+
+function isCleanName(name: string): boolean {
+  if (name.length === 0) return false;
+  for (let index = 0; index < name.length; index++) {
+    const code = name.charCodeAt(index);
+    const letter = (code >= 0x61 && code <= 0x7a) || (code >= 0x41 && code <= 0x5a) || code === 0x5f;
+    if (!letter && !(index > 0 && code >= 0x30 && code <= 0x39)) return false;
+  }
+  return true;
+}
+
+/** JSON text of an AnyValue that is not a string, nested or not (shared rendering rules). */
+export function doubleText(value: number, nested: boolean): string {
+  if (Number.isFinite(value)) return String(value);
+  return nested ? JSON.stringify(String(value)) : String(value);
+}
+
+/** Lowercase hex of an id; an empty or all-zero id (invalid in OTLP) is "". */
+export function idHex(bytes: Uint8Array): string {
+  let zero = true;
+  for (let index = 0; index < bytes.length; index++) {
+    if (bytes[index] !== 0) {
+      zero = false;
+      break;
+    }
+  }
+  return zero ? "" : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("hex");
+}
