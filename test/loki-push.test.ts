@@ -9,6 +9,8 @@ import { after, before, describe, test } from "node:test";
 import zlib from "node:zlib";
 import pino from "pino";
 import { pinoLoki } from "pino-loki";
+import winston from "winston";
+import LokiTransport from "winston-loki";
 import { assertPlainError, type Reply, send } from "./support/http-client.ts";
 import { type ServerProcess, startServerProcess } from "./support/server.ts";
 
@@ -199,6 +201,53 @@ describe("POST /loki/api/v1/push", () => {
       400,
       /invalid X-Scope-OrgID/,
     );
+  });
+
+  test("the winston-loki library pushes protobuf + snappy lines that query_range finds", async () => {
+    const errors: unknown[] = [];
+    const transport = new LokiTransport({
+      host: url,
+      headers: { "X-Scope-OrgID": "winston-tenant" },
+      labels: { app: "winston-app" },
+      batching: true,
+      interval: 0.2,
+      json: false,
+      onConnectionError: (error: unknown) => errors.push(error),
+    });
+    const logger = winston.createLogger({ transports: [transport] });
+    logger.info("payment accepted");
+    logger.warn("card declined: ünïcode ✓");
+    try {
+      const deadline = Date.now() + 10_000;
+      let lines: string[] = [];
+      while (Date.now() < deadline) {
+        const result = await queryRange(url, '{app="winston-app"}', "winston-tenant");
+        lines = result.flatMap((s) => s.values.map(([, line]) => line));
+        if (lines.length >= 2) break;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      assert.deepEqual(errors, []);
+      assert.equal(lines.length, 2, JSON.stringify(lines));
+      assert.ok(lines.some((line) => line.includes("card declined: ünïcode ✓")));
+      const warn = await queryRange(url, '{app="winston-app", level="warn"}', "winston-tenant");
+      assert.equal(warn.length, 1);
+      assert.deepEqual(await queryRange(url, '{app="winston-app"}', "fake"), []);
+    } finally {
+      logger.close();
+    }
+  });
+
+  test("protobuf bodies: truncated, not snappy, or claiming a huge size are a 400 or 413, the server unharmed", async () => {
+    const proto = { "content-type": "application/x-protobuf" };
+    // A snappy block whose varint length header promises 4 GiB.
+    assertPlainError(await push(url, Buffer.from([0xff, 0xff, 0xff, 0xff, 0x0f, 0x00]), proto), 413, /./);
+    const notSnappy = await push(url, Buffer.from("definitely not snappy at all"), proto);
+    assert.equal(notSnappy.status, 400, notSnappy.text);
+    // A real snappy block (literal) of a truncated PushRequest: field 1, length 50, 3 bytes present.
+    const truncated = Buffer.from([0x05, 0x10, 0x0a, 0x32, 0x0a, 0x01, 0x7b]);
+    const reply = await push(url, truncated, proto);
+    assert.equal(reply.status, 400, reply.text);
+    assert.equal((await send(`${url}/ready`, {})).status, 200);
   });
 
   test("the pino-loki library pushes lines that query_range finds under its tenant", async () => {

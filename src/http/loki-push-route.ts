@@ -1,15 +1,16 @@
-// POST /loki/api/v1/push, JSON form (Content-Type application/json): Loki's push API over the
+// POST /loki/api/v1/push, JSON (application/json) and protobuf + snappy (application/x-protobuf): Loki's push API over the
 // ingest pipeline. Tenant from X-Scope-OrgID (the same rules as every route), Content-Encoding gzip
 // inflated within --decoded-bytes-max, 204 once the lines are durable. Errors are Loki's: plain
 // text and its status codes — 400 bad input, 413 too large, 415 an unsupported Content-Type or
-// Content-Encoding, 429 (+ Retry-After) limits, 503 recovering. The protobuf form
-// (application/x-protobuf, snappy) plugs in through `decoders`.
+// Content-Encoding, 429 (+ Retry-After) limits, 503 recovering. Decoders by media
+// type: `pushDecoders`.
 
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import {
   DecodeError,
   type DecodeLimits,
   decodeLokiPushJson,
+  decodeLokiPushProto,
   IngestError,
   type IngestStream,
   inflateBody,
@@ -25,8 +26,15 @@ const route = "/loki/api/v1/push";
 /** A push body decoder for one media type: bytes (already inflated) to streams; throws DecodeError. */
 export type PushDecoder = (body: Buffer, limits: DecodeLimits) => IngestStream[];
 
-/** The media types this route decodes; the protobuf decoder is added beside JSON at merge. */
-export const pushDecoders = new Map<string, PushDecoder>([["application/json", decodeLokiPushJson]]);
+/**
+ * The media types this route decodes. Loki reads any body that is not JSON as protobuf; here an
+ * absent Content-Type is protobuf too (what Promtail-era clients send), and an unknown one is 415.
+ */
+export const pushDecoders = new Map<string, PushDecoder>([
+  ["application/json", decodeLokiPushJson],
+  ["application/x-protobuf", decodeLokiPushProto],
+  ["", decodeLokiPushProto],
+]);
 
 function mediaTypeOf(request: FastifyRequest): string {
   const header = request.headers["content-type"] ?? "";
@@ -56,7 +64,7 @@ export function registerLokiPushRoute(app: FastifyInstance, context: ServerConte
         return sendPlainError(
           reply,
           415,
-          `unsupported Content-Type ${JSON.stringify(request.headers["content-type"] ?? "")}: this server accepts ${[...pushDecoders.keys()].join(", ")}`,
+          `unsupported Content-Type ${JSON.stringify(request.headers["content-type"] ?? "")}: this server accepts ${[...pushDecoders.keys()].filter((type) => type !== "").join(", ")}`,
         );
       }
       if (!admit(context, request, reply, bodyBytesMax)) {
