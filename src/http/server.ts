@@ -22,6 +22,7 @@ import { registerLokiQueryRoutes } from "./loki-query.ts";
 import { registerLokiTailRoute } from "./loki-tail-route.ts";
 import { accessErrors, formatLimit, lingerBeforeClose, sendAccessError, sendPlainError } from "./replies.ts";
 import { registerServiceRoutes, tenantOf } from "./service-routes.ts";
+import { registerUiRoutes, uiPages } from "./ui-routes.ts";
 
 export { RecoveryStoppedError };
 
@@ -71,7 +72,7 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
     state: { phase: serverPhases.recovering },
   };
   const analytics: AnalyticsParts = node.analytics; // filled by recovery, behind the same gate
-  const app = buildApp(context, analytics);
+  const app = buildApp(context, analytics, () => ({ phase: context.state.phase, ...node.status() }));
   await app.listen({ port: config.port, host: config.host });
   const address = app.server.address();
   const port = typeof address === "object" && address !== null ? address.port : config.port;
@@ -108,7 +109,11 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
   return { app, port, recovered, close };
 }
 
-function buildApp(context: ServerContext, analytics: AnalyticsParts): FastifyInstance {
+function buildApp(
+  context: ServerContext,
+  analytics: AnalyticsParts,
+  nodeStatus: Parameters<typeof registerUiRoutes>[1]["nodeStatus"],
+): FastifyInstance {
   const { config } = context;
   const app = Fastify({
     logger: false,
@@ -169,6 +174,7 @@ function buildApp(context: ServerContext, analytics: AnalyticsParts): FastifyIns
     buildInfo: lokiBuildInfo,
   });
   registerLokiTailRoute(app, context);
+  registerUiRoutes(app, { nodeStatus });
   app.get("/metrics", async (_request, reply) => {
     const body = await context.metrics.registry.metrics();
     return reply.header("content-type", context.metrics.registry.contentType).send(body);
@@ -183,7 +189,7 @@ function buildApp(context: ServerContext, analytics: AnalyticsParts): FastifyIns
 }
 
 /** Routes that answer in every phase: readiness, liveness and the metrics (which read only what is open). */
-const answeredWhileNotReady = new Set(["/ready", "/healthz", "/metrics"]);
+const answeredWhileNotReady = new Set<string>(["/ready", "/healthz", "/metrics", ...uiPages, "/ui/:file"]);
 /** Retry-After of a 503 while recovering or stopping: a probe interval, not a promise. */
 const notReadyRetryAfterS = 1;
 
