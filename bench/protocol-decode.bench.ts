@@ -4,11 +4,9 @@
 // Usage: node bench/protocol-decode.bench.ts [--seconds 1]
 
 import { Buffer } from "node:buffer";
-import path from "node:path";
 import { parseArgs } from "node:util";
-import protobuf from "protobufjs";
-import snappyjs from "snappyjs";
 import { decodeLokiPushProto, decodeOtlpLogsJson, decodeOtlpLogsProto } from "../src/ingest/index.ts";
+import { encodeLokiPushProto, encodeOtlpLogsProto } from "../src/loadgen/bodies.ts";
 import { benchLine, formatCount } from "./stats.ts";
 
 const { values: args } = parseArgs({ options: { seconds: { type: "string", default: "1" } } });
@@ -18,22 +16,20 @@ const count = 1000;
 const line = (index: number) =>
   `level=info ts=2026-12-03T14:45:12.345Z caller=handler.go:112 method=POST path=/v1/login status=200 duration_ms=12.7 user_id=${index}`;
 
-const schema = protobuf.loadSync(path.join(import.meta.dirname, "../src/ingest/loki-push.proto"));
-const PushRequest = schema.lookupType("logproto.PushRequest");
-const lokiRequest = PushRequest.encode(
-  PushRequest.fromObject({
-    streams: Array.from({ length: 10 }, (_, stream) => ({
-      labels: `{service="service_${stream}", level="info", env="prod"}`,
-      entries: Array.from({ length: count / 10 }, (_, index) => ({
-        timestamp: { seconds: 1_764_000_000 + index, nanos: index * 1000 },
-        line: line(index),
-        structuredMetadata:
-          index % 3 === 0 ? [{ name: "trace_id", value: "5b8efff798038103d269b633813fc60c" }] : [],
-      })),
-    })),
-  }),
-).finish();
-const lokiBody = snappyjs.compress(lokiRequest);
+const lokiBody = encodeLokiPushProto({
+  streams: Array.from({ length: 10 }, (_, stream) => ({
+    stream: { service: `service_${stream}`, level: "info", env: "prod" },
+    values: Array.from(
+      { length: count / 10 },
+      (_, index): [string, string] | [string, string, Record<string, string>] => {
+        const ns = String((1_764_000_000n + BigInt(index)) * 1_000_000_000n + BigInt(index * 1000));
+        return index % 3 === 0
+          ? [ns, line(index), { trace_id: "5b8efff798038103d269b633813fc60c" }]
+          : [ns, line(index)];
+      },
+    ),
+  })),
+});
 
 const otlpJson = {
   resourceLogs: [
@@ -67,20 +63,7 @@ const otlpJson = {
 };
 const otlpJsonBody = Buffer.from(JSON.stringify(otlpJson));
 // The protobuf body, encoded with protobufjs from the same object (hex ids as bytes).
-const otlpSchema = protobuf.parse(`syntax = "proto3";
-message AnyValue { oneof value { string string_value = 1; bool bool_value = 2; int64 int_value = 3; double double_value = 4; } }
-message KeyValue { string key = 1; AnyValue value = 2; }
-message Resource { repeated KeyValue attributes = 1; }
-message Scope { string name = 1; string version = 2; }
-message LogRecord { fixed64 time_unix_nano = 1; int32 severity_number = 2; string severity_text = 3; AnyValue body = 5; repeated KeyValue attributes = 6; bytes trace_id = 9; bytes span_id = 10; }
-message ScopeLogs { Scope scope = 1; repeated LogRecord log_records = 2; }
-message ResourceLogs { Resource resource = 1; repeated ScopeLogs scope_logs = 2; }
-message Request { repeated ResourceLogs resource_logs = 1; }`).root;
-const Request = otlpSchema.lookupType("Request");
-const protoObject = JSON.parse(JSON.stringify(otlpJson), (key, value) =>
-  key === "traceId" || key === "spanId" ? Buffer.from(value, "hex") : value,
-);
-const otlpProtoBody = Request.encode(Request.fromObject(protoObject)).finish();
+const otlpProtoBody = encodeOtlpLogsProto(otlpJson);
 
 function measure(name: string, body: Uint8Array, decode: () => unknown): void {
   for (let warm = 0; warm < 50; warm++) decode();
