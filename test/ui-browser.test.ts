@@ -118,7 +118,10 @@ describe("web UI in a real browser", { skip: skip ? "SLUICE_SKIP_BROWSER=1" : fa
     assert.equal(status.appendedRecords, 500, "the 500 generated lines, appended since start");
     const logs = status.topics.find((topic: { topic: string }) => topic.topic === "logs");
     assert.equal(logs.partitions.length, 4);
-    const stored = logs.partitions.reduce((sum: number, one: { endOffset: number }) => sum + one.endOffset, 0);
+    const stored = logs.partitions.reduce(
+      (sum: number, one: { endOffset: number }) => sum + one.endOffset,
+      0,
+    );
     assert.ok(stored >= 1 && stored <= 500, `records of the logs topic: ${stored}`);
     assert.ok(status.diskBytes > 0);
     assert.equal(status.index.length, 4);
@@ -281,6 +284,56 @@ describe("web UI in a real browser", { skip: skip ? "SLUICE_SKIP_BROWSER=1" : fa
     await page.emulateMedia({ colorScheme: "light" });
     await page.reload();
     assert.equal(await page.evaluate(bodyBackground), "rgb(255, 255, 255)");
+  });
+
+  test("10,000 lines: virtualised (a few dozen rows in the DOM), the oldest reached by scrolling; JSON lines expand", async () => {
+    const nowMs = Date.now();
+    const bulk = Array.from({ length: 10_000 }, (_, index) => ({
+      timestamp: nowMs - 20 * 60_000 + index * 100,
+      service: "bulk",
+      level: "INFO",
+      message:
+        index === 9_999
+          ? JSON.stringify({ event: "order placed", order: { id: 8812, items: 3 } })
+          : `bulk line ${String(index).padStart(5, "0")}`,
+    }));
+    for (let start = 0; start < bulk.length; start += 2000) {
+      const posted = await postServiceLogs(server!.url, bulk.slice(start, start + 2000));
+      assert.equal(posted.status, 200, posted.text);
+    }
+    await page.goto(
+      `${server!.url}/explore?${new URLSearchParams({ query: '{service="bulk"}', limit: "10000" })}`,
+    );
+    await page
+      .getByTestId("result-summary")
+      .getByText(/^10000 lines/)
+      .waitFor();
+    const list = page.getByTestId("log-lines");
+    const rendered = await list.locator(".row").count();
+    assert.ok(rendered > 10 && rendered < 200, `${rendered} rows in the DOM for 10,000 lines`);
+    // The newest line is the JSON one: its detail pane shows it pretty-printed.
+    await list.locator(".row").first().click();
+    const detail = (await page.getByTestId("line-detail").locator(".full-line").textContent()) ?? "";
+    assert.match(detail, /\n {2}"order": \{\n {4}"id": 8812/);
+    await list.focus();
+    await page.keyboard.press("End"); // selects the last line and scrolls it into view
+    await list.getByText("bulk line 00000").waitFor();
+    const scrolledPx = await list.evaluate((element) => (element as unknown as { scrollTop: number }).scrollTop);
+    assert.ok(scrolledPx > 200_000, `scrolled ${scrolledPx} px`);
+    assert.ok((await list.locator(".row").count()) < 200);
+  });
+
+  test("Last 100 of a service in one click", async () => {
+    await page.goto(`${server!.url}/explore`);
+    const picker = page.getByTestId("service-picker");
+    await picker.locator("option", { hasText: "bulk" }).waitFor({ state: "attached" });
+    await picker.selectOption("bulk");
+    await page.getByTestId("last-100").click();
+    await page
+      .getByTestId("result-summary")
+      .getByText(/^100 lines \(the limit, 100\)/)
+      .waitFor();
+    assert.match(decodeURIComponent(page.url()), /limit=100\b/);
   });
 
   test("keyboard: the results list moves its selection with the arrow keys", async () => {

@@ -18,8 +18,10 @@ import {
 import { navigate } from "./url-state.ts";
 import { VirtualList } from "./virtual-list.tsx";
 
-/** Lines kept on screen: the query's own limit, and the cap live tail trims to. */
+/** Lines kept on screen: the most a query may ask for here, and the cap live tail trims to. */
 const linesShownMax = 10_000;
+/** Lines per request: Loki's default max_entries_limit_per_query (Sluice's --query-entries-max). */
+const pageLinesMax = 5000;
 const rowHeightPx = 24;
 
 export interface LogLine {
@@ -46,6 +48,43 @@ function linesOf(data: LokiData): LogLine[] {
   for (const stream of data.result)
     for (const [timestampNs, line] of stream.values) lines.push({ timestampNs, line, labels: stream.stream });
   return lines.sort(compareNsDescending);
+}
+
+/**
+ * A log query's lines, newest first, up to `limit`, in pages of at most pageLinesMax: each next page
+ * ends at the oldest timestamp seen (inclusive, so lines sharing it are not lost) and what was seen
+ * is dropped. A metric query comes back as it is.
+ */
+async function fetchLines(
+  request: { query: string; startNs: bigint; endNs: bigint; limit: number; stepS: number },
+  stale: () => boolean,
+): Promise<{ data: LokiData; lines: LogLine[] }> {
+  let pageLimit = Math.min(request.limit, pageLinesMax);
+  const first = await queryRange({ ...request, limit: pageLimit, direction: "backward" });
+  if (first.resultType !== "streams") return { data: first, lines: [] };
+  const lines = linesOf(first);
+  const seen = new Set(lines.map(lineKey));
+  let pageFull = lines.length === pageLimit;
+  while (pageFull && lines.length < request.limit && !stale()) {
+    const oldestNs = lines[lines.length - 1].timestampNs;
+    const again = lines.filter((line) => line.timestampNs === oldestNs).length; // returned once more
+    pageLimit = Math.min(request.limit - lines.length + again, pageLinesMax);
+    const page = linesOf(
+      await queryRange({ ...request, endNs: BigInt(oldestNs) + 1n, limit: pageLimit, direction: "backward" }),
+    );
+    pageFull = page.length === pageLimit;
+    const fresh = page.filter((line) => !seen.has(lineKey(line)));
+    if (fresh.length === 0) break; // a page of nothing but the shared timestamp: no further
+    for (const line of fresh.slice(0, request.limit - lines.length)) {
+      seen.add(lineKey(line));
+      lines.push(line);
+    }
+  }
+  return { data: first, lines };
+}
+
+function lineKey(line: LogLine): string {
+  return `${line.timestampNs}\u0000${line.line}\u0000${JSON.stringify(line.labels)}`;
 }
 
 function seriesOf(data: LokiData, describe: (metric: Record<string, string>) => string) {
@@ -198,7 +237,7 @@ export function Explore(props: { params: URLSearchParams }) {
     const startedMs = performance.now();
     try {
       const stepS = stepForRange(resolved);
-      const logs = queryRange({ query, startNs, endNs, limit, direction: "backward", stepS });
+      const logs = fetchLines({ query, startNs, endNs, limit, stepS }, () => token !== runCount.current);
       // The volume histogram: the same query counted per step, by level. A metric query has none.
       const volume = isLogQuery(query)
         ? queryRange({
@@ -208,7 +247,7 @@ export function Explore(props: { params: URLSearchParams }) {
             stepS,
           }).catch(() => null)
         : Promise.resolve(null);
-      const data = await logs;
+      const { data, lines: found } = await logs;
       const volumeData = await volume;
       if (token !== runCount.current) return;
       const volumeSeries =
@@ -218,7 +257,7 @@ export function Explore(props: { params: URLSearchParams }) {
           (a, b) => levelOrder.indexOf(a.label.toLowerCase()) - levelOrder.indexOf(b.label.toLowerCase()),
         );
       setResults({
-        lines: linesOf(data),
+        lines: found,
         metric: seriesOf(data, describeMetric),
         volume: volumeSeries,
         tookMs: Math.round(performance.now() - startedMs),
