@@ -69,7 +69,20 @@ interface Child {
 async function spawnServer(dataDir: string): Promise<Child> {
   const child = spawn(
     process.execPath,
-    [sluiceEntry, "serve", "--port", "0", "--host", "127.0.0.1", "--data-dir", dataDir, "--partitions", "4"],
+    [
+      sluiceEntry,
+      "serve",
+      "--port",
+      "0",
+      "--otlp-grpc-port",
+      "-1",
+      "--host",
+      "127.0.0.1",
+      "--data-dir",
+      dataDir,
+      "--partitions",
+      "4",
+    ],
     { stdio: ["ignore", "pipe", "pipe"] },
   );
   const logs: string[] = [];
