@@ -19,7 +19,7 @@ import { OTLPLogExporter as ProtoExporter } from "@opentelemetry/exporter-logs-o
 import { resourceFromAttributes } from "@opentelemetry/resources";
 import { BatchLogRecordProcessor, LoggerProvider, type LogRecordExporter } from "@opentelemetry/sdk-logs";
 import { encodeRpcStatus, rpcCodes } from "../src/ingest/index.ts";
-import { type Reply, send } from "./support/http-client.ts";
+import { send } from "./support/http-client.ts";
 import { type ServerProcess, startServerProcess } from "./support/server.ts";
 
 const exportPath = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
@@ -476,6 +476,45 @@ describe("OTLP logs: the OpenTelemetry SDK's three exporters, and every refusal"
       ["zipped"],
     );
   });
+
+  test("gRPC port: garbage bytes, an HTTP/1 request, an unknown method; the server keeps serving", async () => {
+    for (const bytes of [
+      Buffer.from("GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
+      Buffer.concat([Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), Buffer.alloc(64, 0xff)]),
+      Buffer.alloc(4096, 0x5a),
+    ]) {
+      const socket = net.connect(grpcPort, "127.0.0.1");
+      socket.on("error", () => {}); // a reset is a fine answer to garbage
+      socket.on("data", () => {});
+      await new Promise<void>((resolve) => socket.once("connect", () => resolve()));
+      socket.write(bytes);
+      await new Promise<void>((resolve) => {
+        socket.once("close", () => resolve());
+        setTimeout(() => {
+          socket.destroy();
+          resolve();
+        }, 500);
+      });
+    }
+    const client = grpcClient(grpcPort);
+    try {
+      const unknown = await new Promise<grpc.ServiceError | null>((resolve) =>
+        client.makeUnaryRequest(
+          "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+          identity,
+          identity,
+          Buffer.alloc(0),
+          new grpc.Metadata(),
+          (error) => resolve(error),
+        ),
+      );
+      assert.equal(unknown?.code, grpc.status.UNIMPLEMENTED);
+      assert.ok("response" in (await rawExport(client, otlpProto("after-garbage", ["still here"]), "raw")));
+    } finally {
+      client.close();
+    }
+    assert.equal((await send(`${url}/healthz`)).status, 200);
+  });
 });
 
 describe("OTLP logs under limits: 429 + Retry-After, RESOURCE_EXHAUSTED with RetryInfo, UNAVAILABLE", () => {
@@ -583,5 +622,3 @@ describe("OTLP logs under limits: 429 + Retry-After, RESOURCE_EXHAUSTED with Ret
     return server.url;
   }
 });
-
-export type { Reply };
