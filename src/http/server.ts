@@ -1,6 +1,7 @@
-// The Sluice HTTP transport: listens, then opens a node (src/node: the logs, derived state and
-// consumers) behind the recovery gate, and registers the routes over the node's parts. close() is
-// the graceful shutdown: stop accepting, finish in-flight requests, then close the node.
+// The Sluice HTTP transport: listens (and starts the OTLP/gRPC listener, src/grpc, on the same
+// node), then opens a node (src/node: the logs, derived state and consumers) behind the recovery
+// gate, and registers the routes over the node's parts. close() is the graceful shutdown: stop
+// accepting, finish in-flight requests and gRPC calls, then close the node.
 
 import { STATUS_CODES } from "node:http";
 import type { Duplex } from "node:stream";

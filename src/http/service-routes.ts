@@ -60,8 +60,8 @@ export function registerServiceRoutes(app: FastifyInstance, context: ServerConte
       }
     },
     handler: async (request, reply) => {
-      // OTLP (protobuf, or a JSON object) goes to otlp-route.ts; a JSON array and any other body
-      // stay reference A's, untouched (the OTLP check reads the body, it does not change it).
+      // OTLP (protobuf, or a JSON object that starts with resourceLogs) goes to otlp-route.ts; a
+      // JSON array and any other body stay reference A's, untouched (the check only reads it).
       const received = (request.body as Buffer | undefined) ?? Buffer.alloc(0);
       const otlp = otlpBodyOf(request, received, config["decoded-bytes-max"]);
       if (otlp !== null) {
