@@ -24,6 +24,14 @@ export const serveOptions = {
     max: 65535,
     description: "HTTP port (0 picks a free port)",
   },
+  "otlp-grpc-port": {
+    type: "integer",
+    // OTLP/gRPC's default port (the OTLP spec), so an OpenTelemetry SDK or Collector finds it unset.
+    default: 4317,
+    min: -1,
+    max: 65535,
+    description: "OTLP/gRPC logs port, on --host (0 picks a free port; -1: no gRPC listener)",
+  },
   host: { type: "string", default: "0.0.0.0", description: "interface to listen on" },
   "data-dir": { type: "string", default: "./data", description: "where the log and derived state live" },
   "node-id": {
@@ -84,7 +92,8 @@ export const serveOptions = {
     default: 10 * MiB,
     min: 1 * KiB,
     max: 1024 * MiB,
-    description: "largest POST /v1/logs body; larger gets 413",
+    description:
+      "largest POST /v1/logs (reference A, OTLP/HTTP) body, and OTLP/gRPC message; larger gets 413 (gRPC: RESOURCE_EXHAUSTED)",
   },
   "access-body-bytes-max": {
     type: "integer",

@@ -1,6 +1,7 @@
-// The Sluice HTTP transport: listens, then opens a node (src/node: the logs, derived state and
-// consumers) behind the recovery gate, and registers the routes over the node's parts. close() is
-// the graceful shutdown: stop accepting, finish in-flight requests, then close the node.
+// The Sluice HTTP transport: listens (and starts the OTLP/gRPC listener, src/grpc, on the same
+// node), then opens a node (src/node: the logs, derived state and consumers) behind the recovery
+// gate, and registers the routes over the node's parts. close() is the graceful shutdown: stop
+// accepting, finish in-flight requests and gRPC calls, then close the node.
 
 import { STATUS_CODES } from "node:http";
 import type { Duplex } from "node:stream";
@@ -12,6 +13,7 @@ import Fastify, {
 } from "fastify";
 import type { Logger } from "pino";
 import type { ServeConfig } from "../config/index.ts";
+import { type OtlpGrpcServer, startOtlpGrpcServer } from "../grpc/index.ts";
 import { createNode, RecoveryStoppedError } from "../node/index.ts";
 import { assignRequestId, registerAccessRoutes } from "./access-routes.ts";
 import { type AnalyticsParts, registerAggregateRoutes } from "./aggregate-routes.ts";
@@ -20,6 +22,7 @@ import { engineBackend } from "./loki-backend.ts";
 import { registerLokiPushRoute } from "./loki-push-route.ts";
 import { registerLokiQueryRoutes } from "./loki-query.ts";
 import { registerLokiTailRoute } from "./loki-tail-route.ts";
+import { isOtlpProtobufRequest, otlpRefusals } from "./otlp-route.ts";
 import { accessErrors, formatLimit, lingerBeforeClose, sendAccessError, sendPlainError } from "./replies.ts";
 import { registerServiceRoutes, tenantOf } from "./service-routes.ts";
 import { registerUiRoutes, uiPages } from "./ui-routes.ts";
@@ -29,6 +32,8 @@ export { RecoveryStoppedError };
 export interface SluiceServer {
   app: FastifyInstance;
   port: number;
+  /** The OTLP/gRPC port bound (--otlp-grpc-port), null when it is -1 (no gRPC listener). */
+  grpcPort: number | null;
   /**
    * Settles when recovery ends: resolves once the server is ready (/ready 200), rejects when a step
    * failed (what it opened is released; the listener stays until close()) or close() stopped it
@@ -76,7 +81,28 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
   await app.listen({ port: config.port, host: config.host });
   const address = app.server.address();
   const port = typeof address === "object" && address !== null ? address.port : config.port;
-  logger.info({ port, host: config.host, nodeId, dataDir }, "sluice recovering");
+  // OTLP/gRPC on the same node and pipeline; behind the same phase (UNAVAILABLE until ready).
+  let grpc: OtlpGrpcServer | null = null;
+  if (config["otlp-grpc-port"] >= 0) {
+    try {
+      grpc = await startOtlpGrpcServer(
+        {
+          config,
+          pipeline: node.pipeline,
+          metrics: node.metrics,
+          logger,
+          notServing: () => (context.state.phase === serverPhases.ready ? null : notReadyMessage(context)),
+        },
+        config.host,
+        config["otlp-grpc-port"],
+      );
+    } catch (error) {
+      await app.close(); // a port in use fails start-up as the HTTP port does, leaving nothing open
+      throw error;
+    }
+  }
+  const grpcPort = grpc === null ? null : grpc.port;
+  logger.info({ port, grpcPort, host: config.host, nodeId, dataDir }, "sluice recovering");
 
   const startedMs = performance.now();
   const recovered = node.open().then(() => {
@@ -84,6 +110,7 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
     logger.info(
       {
         port,
+        grpcPort,
         host: config.host,
         nodeId,
         dataDir,
@@ -100,13 +127,14 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
     closing ??= (async () => {
       context.state.phase = serverPhases.stopping;
       node.stopRecovery(); // at its next step
-      await app.close(); // in-flight requests finish on the open logs
+      // In-flight requests and calls finish on the open logs; then the node closes.
+      await Promise.all([app.close(), grpc?.close()]);
       await node.close();
       logger.info("sluice stopped");
     })();
     return closing;
   };
-  return { app, port, recovered, close };
+  return { app, port, grpcPort, recovered, close };
 }
 
 function buildApp(
@@ -156,6 +184,8 @@ function buildApp(
       context.logger.error({ err: error, url: request.url }, "request failed");
       return sendAccessError(reply, requestId, accessErrors.internal, "internal server error");
     }
+    if (tooLarge && routeUrl === "/v1/logs" && isOtlpProtobufRequest(request))
+      return otlpRefusals.tooLarge(reply, config["body-bytes-max"]);
     if (tooLarge)
       return sendPlainError(reply, 413, `body too large: the limit is ${config["body-bytes-max"]} bytes`);
     const status = error.statusCode ?? 500;
@@ -203,15 +233,20 @@ async function recoveryGate(context: ServerContext, request: FastifyRequest, rep
   if (phase === serverPhases.ready) return;
   const routeUrl = request.routeOptions.url;
   if (routeUrl === undefined || answeredWhileNotReady.has(routeUrl)) return;
-  const message =
-    phase === serverPhases.recovering
-      ? "server is recovering (opening the logs and rebuilding derived state), retry later"
-      : "server is shutting down";
+  const message = notReadyMessage(context);
+  if (routeUrl === "/v1/logs" && isOtlpProtobufRequest(request))
+    return otlpRefusals.notReady(reply, message, notReadyRetryAfterS);
   if (routeUrl === "/logs" || routeUrl.startsWith("/v1/aggregates")) {
     const requestId = assignRequestId(request, reply);
     return sendAccessError(reply, requestId, accessErrors.unavailable, message, notReadyRetryAfterS);
   }
   return sendPlainError(reply, 503, message, notReadyRetryAfterS);
+}
+
+function notReadyMessage(context: ServerContext): string {
+  return context.state.phase === serverPhases.recovering
+    ? "server is recovering (opening the logs and rebuilding derived state), retry later"
+    : "server is shutting down";
 }
 
 /** Malformed requests, timeouts and oversized headers: a plain-text answer, then the socket closes. */

@@ -42,6 +42,7 @@ export {
   encodeOtlpExportLogsResponse,
   type OtlpExportResult,
 } from "./otlp-logs.ts";
+export { encodeRpcStatus, type RpcCode, type RpcStatus, rpcCodeOfReason, rpcCodes } from "./otlp-status.ts";
 export {
   type AdmissionTicket,
   IngestPipeline,
@@ -83,4 +84,5 @@ export {
   unknownService,
 } from "./stream-entry.ts";
 export { StreamLimiter } from "./streams.ts";
+export { defaultTenant, tenantOfHeader } from "./tenant.ts";
 export { TenantLimiter, type TenantRates } from "./tenant-limits.ts";

@@ -1,5 +1,7 @@
 // Starts a real `sluice serve` child process on a free loopback port and a fresh data dir, for
-// cross-stage tests. The child prints JSON logs; the "sluice listening" line carries its port.
+// cross-stage tests. The child prints JSON logs; the "sluice listening" line carries its ports. Its
+// OTLP/gRPC listener is off (--otlp-grpc-port -1) unless a test asks for one (`--otlp-grpc-port 0`
+// in args, which come later and win), so parallel tests never contend for port 4317.
 
 import { type ChildProcess, spawn } from "node:child_process";
 import fs from "node:fs";
@@ -26,6 +28,8 @@ export interface ServerProcess {
   child: ChildProcess;
   url: string;
   port: number;
+  /** The OTLP/gRPC port, or null when the child has no gRPC listener (the default). */
+  grpcPort: number | null;
   dataDir: string;
   /** Server log lines (JSON) seen so far. */
   logs: string[];
@@ -55,6 +59,8 @@ export async function startServerProcess(
       "127.0.0.1",
       "--data-dir",
       dataDir,
+      "--otlp-grpc-port",
+      "-1",
       ...(options.args ?? []),
     ],
     {
@@ -69,7 +75,7 @@ export async function startServerProcess(
   });
   // "close" comes after the process exited and its stdout and stderr ended, so `logs` is complete.
   const exited = new Promise<number | null>((resolve) => child.once("close", (code) => resolve(code)));
-  const port = await new Promise<number>((resolve, reject) => {
+  const ports = await new Promise<{ port: number; grpcPort: number | null }>((resolve, reject) => {
     let buffered = "";
     const timer = setTimeout(
       () => reject(new Error(`server did not start within 20 s; stderr: ${stderr}`)),
@@ -84,7 +90,8 @@ export async function startServerProcess(
         logs.push(line);
         if (line.includes('"sluice listening"')) {
           clearTimeout(timer);
-          resolve(JSON.parse(line).port);
+          const listening = JSON.parse(line);
+          resolve({ port: listening.port, grpcPort: listening.grpcPort ?? null });
         }
         newline = buffered.indexOf("\n");
       }
@@ -94,10 +101,12 @@ export async function startServerProcess(
       reject(new Error(`server exited with ${code} before listening; stderr: ${stderr}`));
     });
   });
+  const { port, grpcPort } = ports;
   return {
     child,
     url: `http://127.0.0.1:${port}`,
     port,
+    grpcPort,
     dataDir,
     logs,
     async stop() {
