@@ -89,7 +89,9 @@ export function sendEs(reply: FastifyReply, status: number, body: unknown): Fast
     .code(status)
     .header("x-elastic-product", "Elasticsearch")
     .header("content-type", contentTypeFor(reply.request));
-  return reply.request.method === "HEAD" ? reply.send() : reply.send(JSON.stringify(body));
+  // Bytes, not a string: fastify would re-serialise a string's media type (quoting the
+  // compatible-with value, appending a charset) where Elasticsearch sends it as is.
+  return reply.request.method === "HEAD" ? reply.send() : reply.send(Buffer.from(JSON.stringify(body)));
 }
 
 /** Elasticsearch's error body: {error:{root_cause:[{type,reason}],type,reason},status}. */

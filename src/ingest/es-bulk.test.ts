@@ -16,7 +16,7 @@ function request(overrides: Partial<EsBulkRequest> = {}): EsBulkRequest {
 
 function ndjson(...lines: unknown[]): Buffer {
   return Buffer.from(
-    lines.map((line) => (typeof line === "string" ? line : JSON.stringify(line))).join("\n") + "\n",
+    `${lines.map((line) => (typeof line === "string" ? line : JSON.stringify(line))).join("\n")}\n`,
   );
 }
 
