@@ -353,6 +353,7 @@ const settingsRoutes = [
   },
   { url: "/_ilm/policy/:name", missing: (name: string) => `Lifecycle policy not found: ${name}` },
   { url: "/_ingest/pipeline/:name", missing: (name: string) => `pipeline [${name}] is missing` },
+  { url: "/_data_stream/:name", missing: (name: string) => `no such index [${name}]` },
 ] as const;
 
 function registerHandshakeRoutes(app: FastifyInstance, context: ServerContext): void {
