@@ -101,6 +101,7 @@ interface FirstAnswers {
   ready: Reply;
   access: Reply;
   service: Reply;
+  elasticsearch: Reply;
 }
 
 /**
@@ -116,13 +117,18 @@ async function serverSeenRecovering(): Promise<{
   for (const batches of prefilledBatchCounts) {
     const dataDir = await prefilledDataDir(batches);
     const server = await spawnServer(dataDir);
-    const [ready, access, service] = await Promise.all([
+    const [ready, access, service, elasticsearch] = await Promise.all([
       send(`${server.url}/ready`),
       postAccessLogs(server.url, [accessEntry()], { "idempotency-key": "during" }),
       postServiceLogs(server.url, [{ timestamp: 1, service: "auth_service", message: "m" }]),
+      send(`${server.url}/_bulk`, {
+        method: "POST",
+        headers: { "content-type": "application/x-ndjson" },
+        body: '{"index":{"_index":"a"}}\n{"message":"m"}\n',
+      }),
     ]);
-    if ([ready, access, service].every((reply) => reply.status === 503))
-      return { server, dataDir, batches, first: { ready, access, service } };
+    if ([ready, access, service, elasticsearch].every((reply) => reply.status === 503))
+      return { server, dataDir, batches, first: { ready, access, service, elasticsearch } };
     assert.equal(ready.status, 200, ready.text);
     server.child.kill("SIGTERM");
     assert.equal(await server.exited, 0);
@@ -154,6 +160,13 @@ describe("/ready while recovering", () => {
       assert.equal(first.access.headers.get("retry-after"), "1");
       assert.match(first.service.headers.get("content-type") ?? "", /^text\/plain/);
       assert.match(first.service.text, /^server is recovering .*retry later\n$/);
+      // The Elasticsearch routes answer in Elasticsearch's error body, with its product header.
+      assert.equal(first.elasticsearch.headers.get("x-elastic-product"), "Elasticsearch");
+      assert.equal(first.elasticsearch.headers.get("retry-after"), "1");
+      const esError = JSON.parse(first.elasticsearch.text);
+      assert.equal(esError.status, 503);
+      assert.equal(esError.error.type, "cluster_block_exception");
+      assert.match(esError.error.reason, /recovering/);
       assert.equal((await send(`${server.url}/healthz`)).status, 200, "liveness answers in every phase");
       assert.equal((await send(`${server.url}/metrics`)).status, 200, "/metrics answers in every phase");
       await untilReady(server.url);
