@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import fc from "fast-check";
 import { DecodeError } from "./batch.ts";
 import { rejectReasons } from "./errors.ts";
 import { decodeEsBulk, type EsBulkRequest, esBulkMapping, timestampOf } from "./es-bulk.ts";
@@ -266,6 +267,45 @@ describe("decodeEsBulk", () => {
     assert.throws(
       () => esBulkMapping("m", "t", Array.from({ length: 14 }, (_, i) => `f${i}`).join(",")),
       /limit is 13/,
+    );
+  });
+
+  test("property: any bytes decode or throw a DecodeError; every stored entry is within the limits", () => {
+    const line = fc.oneof(
+      fc.constantFrom(
+        '{"index":{"_index":"a"}}',
+        '{"create":{}}',
+        '{"delete":{"_index":"a","_id":"1"}}',
+        '{"update":{"_index":"a","_id":"1"}}',
+      ),
+      fc.json().map((text) => text.replaceAll("\n", " ")),
+      fc
+        .uint8Array({ maxLength: 40 })
+        .map((bytes) => Buffer.from(bytes).toString("latin1").replaceAll("\n", " ")),
+    );
+    const small = { entriesMax: 8, lineBytesMax: 64, decodedBytesMax: 4096 };
+    fc.assert(
+      fc.property(fc.array(line, { maxLength: 12 }), fc.boolean(), (lines, urlIndex) => {
+        const body = Buffer.from(`${lines.join("\n")}\n`, "latin1");
+        try {
+          const { streams, items } = decodeEsBulk(
+            body,
+            request({ urlIndex: urlIndex ? "u" : null, limits: small }),
+          );
+          const stored = items.filter((item) => item.error === null).length;
+          assert.equal(
+            streams.reduce((n, stream) => n + stream.entries.length, 0),
+            stored,
+          );
+          assert.ok(items.length <= small.entriesMax);
+          for (const stream of streams)
+            for (const entry of stream.entries)
+              assert.ok(Buffer.byteLength(entry.line) <= small.lineBytesMax);
+        } catch (error) {
+          if (!(error instanceof DecodeError)) throw error;
+        }
+      }),
+      { numRuns: 500 },
     );
   });
 });
