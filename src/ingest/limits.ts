@@ -70,6 +70,10 @@ export const esBulkLimits = {
   // Objects are walked this deep for leaves (ECS nests 2–4 levels); deeper leaves are left out, and
   // the walk's recursion is bounded whatever the document.
   metadataDepthMax: 8,
+  // Distinct field paths of one request whose joined, sanitised names are kept (es-bulk.ts
+  // FieldTree): shippers send a few dozen; a hostile body of ever-new keys stops costing memory
+  // here (~200 B a node) and only loses the cache.
+  fieldNodesMax: 1024,
   // A metadata name is checked like a label name by the pipeline (labelNameCharsMax).
   metadataNameCharsMax: labelNameCharsMax,
 } as const;
