@@ -184,6 +184,57 @@ describe("Elasticsearch bulk API and handshake", () => {
     assert.deepEqual(found.map((s) => s.stream.log_level).sort(), ["info", "warn"]);
   });
 
+  test("the single-document API: client.index() and client.create() are one-item requests", async () => {
+    const indexed = await client.index({
+      index: "single",
+      document: { message: "one doc", "@timestamp": iso(baseMs + 5), level: "warn" },
+    });
+    assert.equal(indexed.result, "created");
+    assert.equal(indexed._index, "single");
+    assert.match(indexed._id, /^[A-Za-z0-9_-]{20}$/);
+    const withId = await client.index({ index: "single", id: "my-id", document: { message: "with id" } });
+    assert.equal(withId._id, "my-id");
+    const created = await client.create({ index: "single", id: "c-1", document: { message: "created" } });
+    assert.deepEqual(
+      { ...created, _seq_no: 0 },
+      {
+        _index: "single",
+        _id: "c-1",
+        _version: 1,
+        result: "created",
+        _shards: { total: 1, successful: 1, failed: 0 },
+        _seq_no: 0,
+        _primary_term: 1,
+      },
+    );
+    const pretty = await send(`${url}/single/_doc`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-scope-orgid": "shop" },
+      body: JSON.stringify({ message: "pretty printed" }, null, 2),
+    });
+    assert.equal(pretty.status, 201, pretty.text);
+    assertEsHeaders(pretty);
+    const refused = await send(`${url}/single/_doc`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-scope-orgid": "shop" },
+      body: "{not json",
+    });
+    assertEsError(refused, 400, "document_parsing_exception", /failed to parse/);
+    const badIndex = await send(`${url}/Single/_doc/1`, {
+      method: "PUT",
+      headers: { "content-type": "application/json" },
+      body: "{}",
+    });
+    assertEsError(badIndex, 400, "invalid_index_name_exception", /must be lowercase/);
+    const found = await lines('{index="single"}', "shop", 4);
+    assert.deepEqual(found.flatMap((s) => s.values.map(([, line]) => line)).sort(), [
+      "created",
+      "one doc",
+      "pretty printed",
+      "with id",
+    ]);
+  });
+
   test("mixed items: errors:true, each refused item with its status and error, the good ones stored", async () => {
     const reply = await bulk(
       Buffer.concat([

@@ -2,7 +2,8 @@
 // Fluent Bit, Vector, Filebeat, Logstash, rsyslog's omelasticsearch and the official
 // @elastic/elasticsearch client can point at Sluice as if it were Elasticsearch (ES-BULK.md).
 //
-// - POST|PUT /_bulk and POST|PUT /<index>/_bulk: NDJSON (application/x-ndjson, application/json,
+// - POST|PUT /_bulk and POST|PUT /<index>/_bulk (and the single-document POST /<index>/_doc,
+//   PUT|POST /<index>/_doc/<id>, PUT|POST /<index>/_create/<id> as one-item requests): NDJSON (application/x-ndjson, application/json,
 //   application/vnd.elasticsearch+x-ndjson; compatible-with=7|8|9), gzip inflated within
 //   --decoded-bytes-max, answered once the stored lines are durable with Elasticsearch's bulk
 //   response (one item per action; a refused item does not refuse the others).
@@ -21,6 +22,7 @@ import {
   DecodeError,
   type DecodeLimits,
   decodeEsBulk,
+  decodeEsDocument,
   type EsBulkItem,
   esBulkMapping,
   IngestError,
@@ -54,7 +56,17 @@ export const esVersion = {
 } as const;
 
 const clusterName = "sluice";
-const bulkRoutes = ["/_bulk", "/:index/_bulk"] as const;
+/**
+ * The ingest routes: the bulk API, and the single-document API (the official clients' `index()` and
+ * `create()`) as one-item requests through the same decoder and answer.
+ */
+const ingestRoutes = [
+  { url: "/_bulk", methods: ["POST", "PUT"], action: "bulk" },
+  { url: "/:index/_bulk", methods: ["POST", "PUT"], action: "bulk" },
+  { url: "/:index/_doc", methods: ["POST"], action: "index" },
+  { url: "/:index/_doc/:id", methods: ["POST", "PUT"], action: "index" },
+  { url: "/:index/_create/:id", methods: ["POST", "PUT"], action: "create" },
+] as const;
 /** Top-level paths of Sluice's own routes: never taken for an index name by PUT|HEAD /<index>. */
 const reservedIndexNames = new Set(["logs", "metrics", "ready", "healthz", "v1", "loki", "favicon.ico"]);
 const acceptedMediaTypes = new Set([
@@ -146,10 +158,10 @@ function registerBulkRoutes(app: FastifyInstance, context: ServerContext): void 
   );
   const ids = { prefix: "", next: 0 };
   const sequence = { next: 0 };
-  for (const url of bulkRoutes) {
+  for (const { url, methods, action } of ingestRoutes) {
     esRouteUrls.add(url);
     app.route({
-      method: ["POST", "PUT"],
+      method: [...methods],
       url,
       bodyLimit: bodyBytesMax,
       onRequest: async (request, reply) => {
@@ -214,13 +226,17 @@ function registerBulkRoutes(app: FastifyInstance, context: ServerContext): void 
           const encoding = String(request.headers["content-encoding"] ?? "")
             .trim()
             .toLowerCase();
-          const urlIndex = (request.params as { index?: string }).index ?? null;
-          const decoded = decodeEsBulk(inflateBody(received, encoding, limits.decodedBytesMax), {
-            urlIndex,
-            mapping,
-            limits,
-            receivedAtMs,
-          });
+          const params = request.params as { index?: string; id?: string };
+          const body = inflateBody(received, encoding, limits.decodedBytesMax);
+          const esRequest = { urlIndex: params.index ?? null, mapping, limits, receivedAtMs };
+          const decoded =
+            action === "bulk"
+              ? decodeEsBulk(body, esRequest)
+              : decodeEsDocument(
+                  body,
+                  { name: action, index: params.index!, id: params.id ?? null },
+                  esRequest,
+                );
           const result = await context.pipeline.push({
             tenant,
             streams: decoded.streams,
@@ -230,15 +246,26 @@ function registerBulkRoutes(app: FastifyInstance, context: ServerContext): void 
           });
           context.metrics.ingestedRecords.inc({ route: url, tenant }, result.entries);
           context.metrics.ingestedBytes.inc({ route: url, tenant }, receivedBytes);
-          if (ids.next >= idsPerPrefix || ids.prefix === "") {
+          if (ids.prefix === "" || ids.next + decoded.items.length > idsPerPrefix) {
             ids.prefix = randomBytes(12).toString("base64url");
             ids.next = 0;
           }
-          return sendEs(
-            reply,
-            200,
-            bulkResponse(decoded.items, Math.round(performance.now() - startedMs), ids, sequence),
+          const answered = bulkResponse(
+            decoded.items,
+            Math.round(performance.now() - startedMs),
+            ids,
+            sequence,
           );
+          if (action === "bulk") return sendEs(reply, 200, answered);
+          // A single document: its item's outcome is the answer (Elasticsearch's index response).
+          const [item] = decoded.items;
+          if (item!.error !== null)
+            return sendEsError(reply, item!.error.status, item!.error.type, item!.error.reason);
+          const { status: _status, ...indexed } = Object.values(answered.items[0]!)[0] as Record<
+            string,
+            unknown
+          >;
+          return sendEs(reply, 201, indexed);
         } catch (error) {
           return replyBulkError(context, reply, url, error);
         }

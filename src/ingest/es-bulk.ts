@@ -131,6 +131,26 @@ export function decodeEsBulk(body: Buffer, request: EsBulkRequest): EsBulkDecode
   return { streams: builder.streams, items };
 }
 
+/**
+ * One document of the single-document API (`POST /<index>/_doc`, `PUT /<index>/_doc/<id>`,
+ * `PUT /<index>/_create/<id>`): the same mapping and per-item refusals as a bulk item, the whole
+ * body the document (pretty-printed JSON too). The one item says whether it was stored.
+ */
+export function decodeEsDocument(
+  body: Buffer,
+  action: { name: "index" | "create"; index: string; id: string | null },
+  request: EsBulkRequest,
+): EsBulkDecoded {
+  if (body.length > request.limits.decodedBytesMax)
+    throw new DecodeError(
+      rejectReasons.bodyTooLarge,
+      `body over the limit of ${request.limits.decodedBytesMax} bytes`,
+    );
+  const builder = new StreamBuilder(request);
+  const item = builder.add(action, body);
+  return { streams: builder.streams, items: [item] };
+}
+
 interface ParsedAction {
   name: EsBulkAction;
   index: string;

@@ -32,6 +32,7 @@ export {
 } from "./errors.ts";
 export {
   decodeEsBulk,
+  decodeEsDocument,
   type EsBulkDecoded,
   type EsBulkItem,
   type EsBulkMapping,
