@@ -75,6 +75,25 @@ describe("decodeEsBulk", () => {
     assert.equal(streams[1]!.entries[0]!.timestampNs, 1_750_000_000_123_000_000n);
   });
 
+  test("the parameters shippers add are accepted and ignored: Fluent Bit's _type, Vector's pipeline", () => {
+    const { items } = decodeEsBulk(
+      ndjson(
+        { create: { _index: "fluent-bit", _type: "_doc" } },
+        { message: "from fluent bit" },
+        { index: { _index: "vector", pipeline: "p", require_alias: false, _id: 42 } },
+        { message: "from vector" },
+      ),
+      request(),
+    );
+    assert.deepEqual(
+      items.map((item) => [item.index, item.id, item.error]),
+      [
+        ["fluent-bit", null, null],
+        ["vector", "42", null],
+      ],
+    );
+  });
+
   test("no message field: the whole document is the line; no timestamp: the receive time", () => {
     const { streams } = decodeEsBulk(ndjson({ index: { _index: "raw" } }, '{"a": 1, "b": "x"}'), request());
     assert.deepEqual(streams[0]!.entries, [
