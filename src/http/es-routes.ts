@@ -24,9 +24,11 @@ import {
   decodeEsBulk,
   decodeEsDocument,
   type EsBulkItem,
+  type EsBulkMapping,
   esBulkMapping,
   IngestError,
   inflateBody,
+  type PushResult,
   type RejectReason,
   rejectReasons,
 } from "../ingest/index.ts";
@@ -219,46 +221,22 @@ function registerBulkRoutes(app: FastifyInstance, context: ServerContext): void 
         const startedMs = performance.now();
         try {
           const tenant = tenantOf(request);
-          const received = (request.body as Buffer | undefined) ?? Buffer.alloc(0);
-          request.body = undefined;
-          const receivedBytes = received.length;
-          const receivedAtMs = Date.now();
-          const encoding = String(request.headers["content-encoding"] ?? "")
-            .trim()
-            .toLowerCase();
-          const params = request.params as { index?: string; id?: string };
-          const body = inflateBody(received, encoding, limits.decodedBytesMax);
-          const esRequest = { urlIndex: params.index ?? null, mapping, limits, receivedAtMs };
-          const decoded =
-            action === "bulk"
-              ? decodeEsBulk(body, esRequest)
-              : decodeEsDocument(
-                  body,
-                  { name: action, index: params.index!, id: params.id ?? null },
-                  esRequest,
-                );
-          const result = await context.pipeline.push({
-            tenant,
-            streams: decoded.streams,
-            receivedBytes,
-            receivedAtMs,
-            clientIp: clientIp(request),
-          });
+          const receivedBytes = (request.body as Buffer | undefined)?.length ?? 0;
+          // Only the items (index, id, error) cross the await: the body and its streams stay in
+          // decodeAndPush's frame (held across the fsync they would be promoted to the old
+          // generation, as docs/handover.md measured for POST /v1/logs).
+          const { items, pushed } = decodeAndPush(context, request, tenant, action, mapping, limits);
+          const result = await pushed;
           context.metrics.ingestedRecords.inc({ route: url, tenant }, result.entries);
           context.metrics.ingestedBytes.inc({ route: url, tenant }, receivedBytes);
-          if (ids.prefix === "" || ids.next + decoded.items.length > idsPerPrefix) {
+          if (ids.prefix === "" || ids.next + items.length > idsPerPrefix) {
             ids.prefix = randomBytes(12).toString("base64url");
             ids.next = 0;
           }
-          const answered = bulkResponse(
-            decoded.items,
-            Math.round(performance.now() - startedMs),
-            ids,
-            sequence,
-          );
+          const answered = bulkResponse(items, Math.round(performance.now() - startedMs), ids, sequence);
           if (action === "bulk") return sendEs(reply, 200, answered);
           // A single document: its item's outcome is the answer (Elasticsearch's index response).
-          const [item] = decoded.items;
+          const [item] = items;
           if (item!.error !== null)
             return sendEsError(reply, item!.error.status, item!.error.type, item!.error.reason);
           const { status: _status, ...indexed } = Object.values(answered.items[0]!)[0] as Record<
@@ -272,6 +250,42 @@ function registerBulkRoutes(app: FastifyInstance, context: ServerContext): void 
       },
     });
   }
+}
+
+/**
+ * Takes the request's body, undoes its Content-Encoding, decodes it (a bulk body or one document)
+ * and hands the streams to the pipeline: the items to answer and the pipeline's promise (settles
+ * once durable). Throws DecodeError / IngestError for a request refused whole.
+ */
+function decodeAndPush(
+  context: ServerContext,
+  request: FastifyRequest,
+  tenant: string,
+  action: "bulk" | "index" | "create",
+  mapping: EsBulkMapping,
+  limits: DecodeLimits,
+): { items: EsBulkItem[]; pushed: Promise<PushResult> } {
+  const received = (request.body as Buffer | undefined) ?? Buffer.alloc(0);
+  request.body = undefined;
+  const receivedAtMs = Date.now();
+  const encoding = String(request.headers["content-encoding"] ?? "")
+    .trim()
+    .toLowerCase();
+  const params = request.params as { index?: string; id?: string };
+  const body = inflateBody(received, encoding, limits.decodedBytesMax);
+  const esRequest = { urlIndex: params.index ?? null, mapping, limits, receivedAtMs };
+  const { items, streams } =
+    action === "bulk"
+      ? decodeEsBulk(body, esRequest)
+      : decodeEsDocument(body, { name: action, index: params.index!, id: params.id ?? null }, esRequest);
+  const pushed = context.pipeline.push({
+    tenant,
+    streams,
+    receivedBytes: received.length,
+    receivedAtMs,
+    clientIp: clientIp(request),
+  });
+  return { items, pushed };
 }
 
 /** Generated ids: 16 random characters per prefix, then a counter: unique without a random draw per item. */
