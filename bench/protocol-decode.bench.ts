@@ -1,11 +1,19 @@
 // Protocol decoders alone (no HTTP, no pipeline), one core: records/s and MB/s of body for a
 // 1,000-entry Loki protobuf push (snappy block; inflating included) and a 1,000-record OTLP logs
-// request as protobuf and as OTLP/JSON (one resource, 3 attributes, trace ids). One line each.
+// request as protobuf and as OTLP/JSON (one resource, 3 attributes, trace ids), and a 1,000-document
+// Elasticsearch bulk body of Filebeat-shaped ECS documents (nested host/log/agent, ~12 leaves each).
+// One line each.
 // Usage: node bench/protocol-decode.bench.ts [--seconds 1]
 
 import { Buffer } from "node:buffer";
 import { parseArgs } from "node:util";
-import { decodeLokiPushProto, decodeOtlpLogsJson, decodeOtlpLogsProto } from "../src/ingest/index.ts";
+import {
+  decodeEsBulk,
+  decodeLokiPushProto,
+  decodeOtlpLogsJson,
+  decodeOtlpLogsProto,
+  esBulkMapping,
+} from "../src/ingest/index.ts";
 import { encodeLokiPushProto, encodeOtlpLogsProto } from "../src/loadgen/bodies.ts";
 import { benchLine, formatCount } from "./stats.ts";
 
@@ -65,6 +73,26 @@ const otlpJsonBody = Buffer.from(JSON.stringify(otlpJson));
 // The protobuf body, encoded with protobufjs from the same object (hex ids as bytes).
 const otlpProtoBody = encodeOtlpLogsProto(otlpJson);
 
+const esBulkBody = Buffer.from(
+  Array.from({ length: count }, (_, index) =>
+    [
+      JSON.stringify({ create: { _index: "filebeat-9.2.0" } }),
+      JSON.stringify({
+        "@timestamp": new Date(1_764_000_000_000 + index).toISOString(),
+        message: line(index),
+        log: { level: "info", offset: index * 140, file: { path: "/var/log/app/app.log" } },
+        host: { name: "web-1", hostname: "web-1", architecture: "x86_64" },
+        agent: { type: "filebeat", version: "9.2.0", name: "web-1" },
+        ecs: { version: "8.0.0" },
+        input: { type: "filestream" },
+      }),
+    ].join("\n"),
+  )
+    .join("\n")
+    .concat("\n"),
+);
+const esMapping = esBulkMapping("message", "@timestamp", "service.name,service,host.name,level,log.level");
+
 function measure(name: string, body: Uint8Array, decode: () => unknown): void {
   for (let warm = 0; warm < 50; warm++) decode();
   let best = 0;
@@ -89,3 +117,6 @@ function measure(name: string, body: Uint8Array, decode: () => unknown): void {
 measure("decode loki push proto", lokiBody, () => decodeLokiPushProto(lokiBody, limits));
 measure("decode otlp logs proto", otlpProtoBody, () => decodeOtlpLogsProto(otlpProtoBody, limits, 0));
 measure("decode otlp logs json", otlpJsonBody, () => decodeOtlpLogsJson(otlpJsonBody, limits, 0));
+measure("decode es bulk ndjson", esBulkBody, () =>
+  decodeEsBulk(esBulkBody, { urlIndex: null, mapping: esMapping, limits, receivedAtMs: 0 }),
+);

@@ -118,6 +118,7 @@ interface FirstAnswers {
   access: Reply;
   service: Reply;
   otlp: Reply;
+  elasticsearch: Reply;
   grpc: grpc.ServiceError | null;
 }
 
@@ -153,7 +154,7 @@ async function serverSeenRecovering(): Promise<{
   for (const batches of prefilledBatchCounts) {
     const dataDir = await prefilledDataDir(batches);
     const server = await spawnServer(dataDir);
-    const [ready, access, service, otlp, grpcError] = await Promise.all([
+    const [ready, access, service, otlp, grpcError, elasticsearch] = await Promise.all([
       send(`${server.url}/ready`),
       postAccessLogs(server.url, [accessEntry()], { "idempotency-key": "during" }),
       postServiceLogs(server.url, [{ timestamp: 1, service: "auth_service", message: "m" }]),
@@ -163,12 +164,22 @@ async function serverSeenRecovering(): Promise<{
         body: new Uint8Array(0),
       }),
       grpcExport(server.grpcPort),
+      send(`${server.url}/_bulk`, {
+        method: "POST",
+        headers: { "content-type": "application/x-ndjson" },
+        body: '{"index":{"_index":"a"}}\n{"message":"m"}\n',
+      }),
     ]);
     if (
-      [ready, access, service, otlp].every((reply) => reply.status === 503) &&
+      [ready, access, service, otlp, elasticsearch].every((reply) => reply.status === 503) &&
       grpcError?.code === grpc.status.UNAVAILABLE
     )
-      return { server, dataDir, batches, first: { ready, access, service, otlp, grpc: grpcError } };
+      return {
+        server,
+        dataDir,
+        batches,
+        first: { ready, access, service, otlp, grpc: grpcError, elasticsearch },
+      };
     assert.equal(ready.status, 200, ready.text);
     server.child.kill("SIGTERM");
     assert.equal(await server.exited, 0);
@@ -207,6 +218,13 @@ describe("/ready while recovering", () => {
       assert.ok(first.grpc !== null);
       assert.match(first.grpc.details, /recovering/);
       assert.equal(first.grpc.metadata.get("grpc-status-details-bin").length, 1, "a RetryInfo: retryable");
+      // The Elasticsearch routes answer in Elasticsearch's error body, with its product header.
+      assert.equal(first.elasticsearch.headers.get("x-elastic-product"), "Elasticsearch");
+      assert.equal(first.elasticsearch.headers.get("retry-after"), "1");
+      const esError = JSON.parse(first.elasticsearch.text);
+      assert.equal(esError.status, 503);
+      assert.equal(esError.error.type, "cluster_block_exception");
+      assert.match(esError.error.reason, /recovering/);
       assert.equal((await send(`${server.url}/healthz`)).status, 200, "liveness answers in every phase");
       assert.equal((await send(`${server.url}/metrics`)).status, 200, "/metrics answers in every phase");
       await untilReady(server.url);

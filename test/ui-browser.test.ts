@@ -318,7 +318,9 @@ describe("web UI in a real browser", { skip: skip ? "SLUICE_SKIP_BROWSER=1" : fa
     await list.focus();
     await page.keyboard.press("End"); // selects the last line and scrolls it into view
     await list.getByText("bulk line 00000").waitFor();
-    const scrolledPx = await list.evaluate((element) => (element as unknown as { scrollTop: number }).scrollTop);
+    const scrolledPx = await list.evaluate(
+      (element) => (element as unknown as { scrollTop: number }).scrollTop,
+    );
     assert.ok(scrolledPx > 200_000, `scrolled ${scrolledPx} px`);
     assert.ok((await list.locator(".row").count()) < 200);
   });

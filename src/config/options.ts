@@ -157,6 +157,24 @@ export const serveOptions = {
     description:
       "most active streams (distinct label sets) per tenant on the generic ingest routes (0: unlimited)",
   },
+  "es-message-field": {
+    type: "string",
+    default: "message",
+    description:
+      "Elasticsearch _bulk: the document field that is the log line (a dotted path reaches into objects; absent: the whole document)",
+  },
+  "es-timestamp-field": {
+    type: "string",
+    default: "@timestamp",
+    description:
+      "Elasticsearch _bulk: the document field holding the line's time, RFC 3339 or epoch ms (absent: the receive time)",
+  },
+  "es-label-fields": {
+    type: "string",
+    default: "service.name,service,host.name,level,log.level",
+    description:
+      "Elasticsearch _bulk: comma-separated document fields that become stream labels, names sanitised (service.name → service_name); at most 13",
+  },
   "idempotency-retention-ms": {
     type: "integer",
     default: 7 * dayMs,

@@ -18,6 +18,7 @@ import { createNode, RecoveryStoppedError } from "../node/index.ts";
 import { assignRequestId, registerAccessRoutes } from "./access-routes.ts";
 import { type AnalyticsParts, registerAggregateRoutes } from "./aggregate-routes.ts";
 import { type ServerContext, serverPhases } from "./context.ts";
+import { answerEsRoot, isEsRoute, registerEsRoutes, sendEsError } from "./es-routes.ts";
 import { engineBackend } from "./loki-backend.ts";
 import { registerLokiPushRoute } from "./loki-push-route.ts";
 import { registerLokiQueryRoutes } from "./loki-query.ts";
@@ -186,6 +187,23 @@ function buildApp(
     }
     if (tooLarge && routeUrl === "/v1/logs" && isOtlpProtobufRequest(request))
       return otlpRefusals.tooLarge(reply, config["body-bytes-max"]);
+    if (routeUrl !== undefined && isEsRoute(routeUrl)) {
+      if (tooLarge)
+        return sendEsError(
+          reply,
+          413,
+          "content_too_long_exception",
+          `request body too large: the limit is ${config["body-bytes-max"]} bytes`,
+        );
+      const status = error.statusCode ?? 500;
+      if (status >= 500) context.logger.error({ err: error, url: request.url }, "request failed");
+      return sendEsError(
+        reply,
+        status,
+        status >= 500 ? "exception" : "illegal_argument_exception",
+        status >= 500 ? "internal server error" : error.message,
+      );
+    }
     if (tooLarge)
       return sendPlainError(reply, 413, `body too large: the limit is ${config["body-bytes-max"]} bytes`);
     const status = error.statusCode ?? 500;
@@ -204,7 +222,9 @@ function buildApp(
     buildInfo: lokiBuildInfo,
   });
   registerLokiTailRoute(app, context);
-  registerUiRoutes(app, { nodeStatus });
+  registerEsRoutes(app, context);
+  // GET /: browsers get the web UI, every other client the Elasticsearch handshake.
+  registerUiRoutes(app, { nodeStatus, rootForOthers: (_request, reply) => answerEsRoot(context, reply) });
   app.get("/metrics", async (_request, reply) => {
     const body = await context.metrics.registry.metrics();
     return reply.header("content-type", context.metrics.registry.contentType).send(body);
@@ -226,7 +246,8 @@ const notReadyRetryAfterS = 1;
 /**
  * Before recovery ends (and once shutdown begins), every route but answeredWhileNotReady answers
  * 503 in its own protocol's error model: reference B's routes (/logs, /v1/aggregates) its JSON body
- * with `unavailable`/SYS_9002, the others plain text. Unmatched URLs still get their 404.
+ * with `unavailable`/SYS_9002, the Elasticsearch routes Elasticsearch's error body, the others plain
+ * text. Unmatched URLs still get their 404.
  */
 async function recoveryGate(context: ServerContext, request: FastifyRequest, reply: FastifyReply) {
   const { phase } = context.state;
@@ -240,6 +261,8 @@ async function recoveryGate(context: ServerContext, request: FastifyRequest, rep
     const requestId = assignRequestId(request, reply);
     return sendAccessError(reply, requestId, accessErrors.unavailable, message, notReadyRetryAfterS);
   }
+  if (isEsRoute(routeUrl))
+    return sendEsError(reply, 503, "cluster_block_exception", message, notReadyRetryAfterS);
   return sendPlainError(reply, 503, message, notReadyRetryAfterS);
 }
 

@@ -30,6 +30,16 @@ export {
   recordFormatErrorCode,
   rejectReasons,
 } from "./errors.ts";
+export {
+  decodeEsBulk,
+  decodeEsDocument,
+  type EsBulkDecoded,
+  type EsBulkItem,
+  type EsBulkMapping,
+  type EsItemError,
+  esBulkMapping,
+  esIndexLabel,
+} from "./es-bulk.ts";
 export { IdempotencyTable, type RebuildOptions, type Reservation, reservations } from "./idempotency.ts";
 export { hasEscapedKey, parseJsonStrict } from "./json-strict.ts";
 export { parseLabelSet } from "./label-set.ts";
