@@ -170,7 +170,7 @@ describe("loadgen and shutdown", () => {
 
   // Each protocol's body, as loadgen encodes it, is accepted and stored whole: the tenant's line
   // count (Loki's index/stats over the run's hour) is exactly what was sent.
-  for (const format of ["loki", "loki-proto"] as const) {
+  for (const format of ["loki", "loki-proto", "otlp", "otlp-proto", "es"] as const) {
     test(`loadgen --format ${format} is acknowledged and every record is stored`, async () => {
       const tenant = `lg-${format}`;
       const { status, stdout } = sluice([
@@ -191,7 +191,7 @@ describe("loadgen and shutdown", () => {
       const nowNs = BigInt(Date.now()) * 1_000_000n;
       const hourNs = 3_600_000_000_000n;
       const search = new URLSearchParams({
-        query: '{service=~".+"}',
+        query: '{service_name=~".+"}',
         start: String(nowNs - hourNs),
         end: String(nowNs + hourNs),
       });
