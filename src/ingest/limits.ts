@@ -77,3 +77,9 @@ export const esBulkLimits = {
   // A metadata name is checked like a label name by the pipeline (labelNameCharsMax).
   metadataNameCharsMax: labelNameCharsMax,
 } as const;
+
+// The ingest pipeline keeps each (tenant, labels as sent) it has checked, with its sorted label set
+// and 64-bit id, so a stream that keeps sending is validated and hashed once, not per request.
+// Cleared when full: at ~0.5 KiB an entry (labels are bounded, see above) this is ~32 MiB at most,
+// and a burst of new streams costs only the checking it would have cost anyway.
+export const knownStreamsMax = 65_536;
