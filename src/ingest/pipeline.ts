@@ -212,8 +212,9 @@ export class IngestPipeline {
 
   /** A stream's checked labels (validLabels: throws IngestError for bad ones, which are not kept). */
   #knownStream(tenant: string, pairs: readonly Label[]): KnownStream {
-    let key = tenant;
-    for (const [name, value] of pairs) key += `\u0000${name}\u0001${value}`;
+    // Lengths make the key unambiguous whatever the names and values hold.
+    let key = `${tenant.length}:${tenant}`;
+    for (const [name, value] of pairs) key += `${name.length}:${name}${value.length}:${value}`;
     let known = this.#streams.get(key);
     if (known === undefined) {
       const labels = validLabels(pairs);
