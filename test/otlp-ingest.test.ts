@@ -622,3 +622,50 @@ describe("OTLP logs under limits: 429 + Retry-After, RESOURCE_EXHAUSTED with Ret
     return server.url;
   }
 });
+
+describe("OTLP partial success: a record whose body is over --line-bytes-max is refused alone", () => {
+  let server: ServerProcess;
+  before(async () => {
+    server = await startServerProcess({ args: ["--otlp-grpc-port", "0", "--line-bytes-max", "100"] });
+  });
+  after(async () => {
+    assert.equal(await server.stop(), 0);
+  });
+  const lines = (tag: string) => [`${tag} short one`, `${tag} ${"x".repeat(200)}`, `${tag} short two`];
+  const stored = async (service: string) =>
+    (await queryEntries(server.url, service, "fake")).map((entry) => entry.message).sort();
+
+  test("OTLP/JSON over HTTP: 200 with partialSuccess, the other records stored", async () => {
+    const reply = await postOtlp(server.url, "application/json", otlpJson("partial-json", lines("j")));
+    assert.equal(reply.status, 200, reply.body.toString());
+    const answer = JSON.parse(reply.body.toString());
+    assert.equal(answer.partialSuccess.rejectedLogRecords, "1");
+    assert.match(answer.partialSuccess.errorMessage, /longer than the 100 bytes allowed were not stored/);
+    assert.deepEqual(await stored("partial-json"), ["j short one", "j short two"]);
+  });
+
+  test("OTLP/protobuf over HTTP and over gRPC: the partial_success message, the others stored", async () => {
+    const reply = await postOtlp(
+      server.url,
+      "application/x-protobuf",
+      otlpProto("partial-proto", lines("p")),
+    );
+    assert.equal(reply.status, 200);
+    assert.equal(reply.body[0], 0x0a, "field 1: partial_success");
+    // ExportLogsPartialSuccess {1: int64, 2: string} is laid out as google.rpc.Status {1, 2}.
+    const inner = decodeStatus(reply.body.subarray(2));
+    assert.equal(inner.code, 1);
+    assert.match(inner.message, /not stored/);
+    assert.deepEqual(await stored("partial-proto"), ["p short one", "p short two"]);
+    assert.ok(server.grpcPort !== null);
+    const client = grpcClient(server.grpcPort);
+    try {
+      const outcome = await rawExport(client, otlpProto("partial-grpc", lines("g")));
+      assert.ok("response" in outcome, JSON.stringify(outcome));
+      assert.equal(decodeStatus(outcome.response.subarray(2)).code, 1);
+    } finally {
+      client.close();
+    }
+    assert.deepEqual(await stored("partial-grpc"), ["g short one", "g short two"]);
+  });
+});

@@ -133,7 +133,8 @@ async function exportLogs(context: OtlpGrpcContext, call: ExportCall, limits: De
   const tenant = tenantOfHeader(metadataStrings(call.metadata, "x-scope-orgid"));
   const receivedAtMs = Date.now();
   const receivedBytes = call.request.length;
-  const streams = decodeOtlpLogsProto(call.request, limits, receivedAtMs);
+  const rejected = { records: 0, message: "" }; // records refused alone: partial success
+  const streams = decodeOtlpLogsProto(call.request, limits, receivedAtMs, rejected);
   const result = await context.pipeline.push({
     tenant,
     streams,
@@ -143,8 +144,16 @@ async function exportLogs(context: OtlpGrpcContext, call: ExportCall, limits: De
   });
   context.metrics.ingestedRecords.inc({ route, tenant }, result.entries);
   context.metrics.ingestedBytes.inc({ route, tenant }, receivedBytes);
-  // The pipeline takes a request whole or refuses it whole: success never carries partial_success.
-  return Buffer.from(encodeOtlpExportLogsResponse({ rejectedLogRecords: 0, errorMessage: "" }, "protobuf"));
+  if (rejected.records > 0)
+    context.metrics.rejectedRequests.inc({ route, reason: rejectReasons.lineTooLong }, rejected.records);
+  // Records refused one by one (a body over --line-bytes-max) are OTLP's partial success; the rest
+  // of the request is taken or refused whole by the pipeline.
+  return Buffer.from(
+    encodeOtlpExportLogsResponse(
+      { rejectedLogRecords: rejected.records, errorMessage: rejected.message },
+      "protobuf",
+    ),
+  );
 }
 
 function refusal(context: OtlpGrpcContext, error: unknown): Partial<grpc.StatusObject> {

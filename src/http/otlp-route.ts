@@ -133,7 +133,8 @@ export async function handleOtlpLogs(
     if (body.decoded instanceof DecodeError) throw body.decoded;
     const receivedAtMs = Date.now();
     const decode = body.encoding === "protobuf" ? decodeOtlpLogsProto : decodeOtlpLogsJson;
-    const streams = decode(body.decoded, limits, receivedAtMs);
+    const rejected = { records: 0, message: "" }; // records refused alone: partial success
+    const streams = decode(body.decoded, limits, receivedAtMs, rejected);
     body.decoded = emptyBody; // the bytes do not wait for the fsync (service-routes.ts, takeBody)
     const result = await context.pipeline.push({
       tenant,
@@ -144,7 +145,12 @@ export async function handleOtlpLogs(
     });
     context.metrics.ingestedRecords.inc({ route, tenant }, result.entries);
     context.metrics.ingestedBytes.inc({ route, tenant }, receivedBytes);
-    const answer = encodeOtlpExportLogsResponse({ rejectedLogRecords: 0, errorMessage: "" }, body.encoding);
+    if (rejected.records > 0)
+      context.metrics.rejectedRequests.inc({ route, reason: rejectReasons.lineTooLong }, rejected.records);
+    const answer = encodeOtlpExportLogsResponse(
+      { rejectedLogRecords: rejected.records, errorMessage: rejected.message },
+      body.encoding,
+    );
     return reply.code(200).header("content-type", contentTypes[body.encoding]).send(Buffer.from(answer));
   } catch (error) {
     if (error instanceof DecodeError || error instanceof IngestError) {

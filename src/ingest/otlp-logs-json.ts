@@ -8,7 +8,13 @@ import type { DecodeLimits, IngestStream } from "./batch.ts";
 import { DecodeError } from "./batch.ts";
 import { rejectReasons } from "./errors.ts";
 import { anyValueDepthMax } from "./limits.ts";
-import { doubleText, emptyRecord, type OtlpRecord, OtlpStreamBuilder } from "./otlp-map.ts";
+import {
+  doubleText,
+  emptyRecord,
+  type OtlpRecord,
+  type OtlpRejected,
+  OtlpStreamBuilder,
+} from "./otlp-map.ts";
 
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
 type Json = unknown;
@@ -171,6 +177,7 @@ export function decodeOtlpLogsJson(
   body: Uint8Array,
   limits: DecodeLimits,
   receivedAtMs: number,
+  rejected?: OtlpRejected,
 ): IngestStream[] {
   let parsed: Json;
   try {
@@ -182,6 +189,7 @@ export function decodeOtlpLogsJson(
   }
   if (!isObject(parsed)) throw bad("the body", "an ExportLogsServiceRequest object", parsed);
   const builder = new OtlpStreamBuilder(limits, receivedAtMs);
+  if (rejected !== undefined) builder.rejected = rejected;
   const record: OtlpRecord = emptyRecord();
   list(parsed, "resourceLogs", "resource_logs", "").forEach((resourceLogs, resourceIndex) => {
     const resourcePath = `resourceLogs[${resourceIndex}]`;

@@ -5,7 +5,14 @@
 import { Buffer } from "node:buffer";
 import type { DecodeLimits, IngestStream } from "./batch.ts";
 import { anyValueDepthMax } from "./limits.ts";
-import { doubleText, emptyRecord, idHex, type OtlpRecord, OtlpStreamBuilder } from "./otlp-map.ts";
+import {
+  doubleText,
+  emptyRecord,
+  idHex,
+  type OtlpRecord,
+  type OtlpRejected,
+  OtlpStreamBuilder,
+} from "./otlp-map.ts";
 import { invalidProtobuf, utf8Strict, WireReader, wireType } from "./protobuf-wire.ts";
 
 const { varint, fixed64, lengthDelimited } = wireType;
@@ -27,9 +34,11 @@ export function decodeOtlpLogsProto(
   body: Uint8Array,
   limits: DecodeLimits,
   receivedAtMs: number,
+  rejected?: OtlpRejected,
 ): IngestStream[] {
   const reader = new WireReader(body);
   const builder = new OtlpStreamBuilder(limits, receivedAtMs);
+  if (rejected !== undefined) builder.rejected = rejected;
   fields(reader, reader.end, (number, type) => {
     if (number !== 1) return reader.skip(type);
     reader.expect(type, lengthDelimited, "ExportLogsServiceRequest.resource_logs");
@@ -216,10 +225,11 @@ function readAnyValue(
       reader.expect(type, lengthDelimited, "AnyValue.string_value");
       if (builder !== null) {
         const stringEnd = reader.lengthDelimited();
-        builder.checkLineBytes(stringEnd - reader.position);
-        const value = utf8Strict(reader.buffer, reader.position, stringEnd, "a log record body");
+        // A body too long is not decoded at all: its record is refused alone (partial success).
+        text = builder.checkLineBytes(stringEnd - reader.position)
+          ? utf8Strict(reader.buffer, reader.position, stringEnd, "a log record body")
+          : "";
         reader.position = stringEnd;
-        text = value;
       } else {
         const value = reader.string("a string value");
         text = nested ? JSON.stringify(value) : value;

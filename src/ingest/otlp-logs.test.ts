@@ -8,6 +8,7 @@ import { OTLPLogExporter as ProtoExporter } from "@opentelemetry/exporter-logs-o
 import { resourceFromAttributes } from "@opentelemetry/resources";
 import { BatchLogRecordProcessor, LoggerProvider } from "@opentelemetry/sdk-logs";
 import fc from "fast-check";
+import { encodeOtlpLogsProto } from "../loadgen/bodies.ts";
 import { DecodeError, type DecodeLimits, type IngestStream } from "./batch.ts";
 import { rejectReasons } from "./errors.ts";
 import { decodeOtlpLogsJson, decodeOtlpLogsProto, encodeOtlpExportLogsResponse } from "./otlp-logs.ts";
@@ -227,12 +228,52 @@ describe("decodeOtlpLogsJson", () => {
     );
   });
 
-  test("limits: too many records, a body over lineBytesMax", () => {
+  test("limits: too many records; a body over lineBytesMax refuses its record alone (partial success)", () => {
     const body = jsonBody({ body: { stringValue: "x".repeat(100) } });
-    rejects(
-      () => decodeOtlpLogsJson(body, { ...limits, lineBytesMax: 99 }, receivedAtMs),
-      rejectReasons.lineTooLong,
+    const request = {
+      resourceLogs: [
+        {
+          resource: { attributes: [{ key: "service.name", value: { stringValue: "s" } }] },
+          scopeLogs: [
+            {
+              logRecords: [
+                { body: { stringValue: "short one" } },
+                { body: { stringValue: "x".repeat(100) } },
+                { body: { stringValue: "z".repeat(150) } },
+                { body: { stringValue: "short two" } },
+              ],
+            },
+          ],
+        },
+      ],
+    };
+    for (const [name, decode, bytes] of [
+      ["json", decodeOtlpLogsJson, Buffer.from(JSON.stringify(request))],
+      ["proto", decodeOtlpLogsProto, encodeOtlpLogsProto(request)],
+    ] as const) {
+      const rejected = { records: 0, message: "" };
+      const lines = flat(decode(bytes, { ...limits, lineBytesMax: 99 }, receivedAtMs, rejected)).map(
+        (entry) => entry.line,
+      );
+      assert.deepEqual(lines, ["short one", "short two"], name);
+      assert.equal(rejected.records, 2, name);
+      assert.match(
+        rejected.message,
+        /longer than the 99 bytes allowed were not stored \(the first: 100 bytes\)/,
+        name,
+      );
+    }
+    assert.equal(flat(decodeOtlpLogsJson(body, { ...limits, lineBytesMax: 99 }, receivedAtMs)).length, 0);
+    // A structured body is measured as the JSON text it is stored as.
+    const rejected = { records: 0, message: "" };
+    const kvlist = jsonBody({
+      body: { kvlistValue: { values: [{ key: "k", value: { stringValue: "y".repeat(95) } }] } },
+    });
+    assert.equal(
+      flat(decodeOtlpLogsJson(kvlist, { ...limits, lineBytesMax: 99 }, receivedAtMs, rejected)).length,
+      0,
     );
+    assert.equal(rejected.records, 1);
     rejects(
       () => decodeOtlpLogsJson(body, { ...limits, entriesMax: 0 }, receivedAtMs),
       rejectReasons.tooManyEntries,

@@ -46,6 +46,12 @@ export function levelOf(severityNumber: number, severityText: string): string | 
   return null;
 }
 
+/** What a decoder refused record by record: OTLP's partial_success (rejected_log_records, error_message). */
+export interface OtlpRejected {
+  records: number;
+  message: string;
+}
+
 export class OtlpStreamBuilder {
   readonly streams: IngestStream[] = [];
   private readonly limits: DecodeLimits;
@@ -56,6 +62,10 @@ export class OtlpStreamBuilder {
   private resourceMetadata: [string, string][] = [];
   private scopeMetadata: [string, string][] = [];
   private readonly sanitisedNames = new Map<string, string>();
+  /** The record being decoded has a body over lineBytesMax: it is counted, not stored. */
+  private currentTooLong = false;
+  /** Records refused one by one (OTLP's partial success): counted, with the first reason. */
+  rejected: OtlpRejected = { records: 0, message: "" };
 
   constructor(limits: DecodeLimits, receivedAtMs: number) {
     this.limits = limits;
@@ -110,6 +120,11 @@ export class OtlpStreamBuilder {
   }
 
   addRecord(record: OtlpRecord): void {
+    if (this.currentTooLong) {
+      this.currentTooLong = false;
+      this.rejected.records++;
+      return;
+    }
     const level = levelOf(record.severityNumber, record.severityText);
     let stream = this.byLevel.get(level);
     if (stream === undefined) {
@@ -155,12 +170,16 @@ export class OtlpStreamBuilder {
     return clean;
   }
 
-  checkLineBytes(bytes: number): void {
-    if (bytes > this.limits.lineBytesMax)
-      throw new DecodeError(
-        rejectReasons.lineTooLong,
-        `a log record body of ${bytes} bytes is longer than the ${this.limits.lineBytesMax} allowed`,
-      );
+  /**
+   * False when a body of `bytes` is over lineBytesMax: the record is then refused alone (counted
+   * in `rejected`, OTLP's partial success) and the rest of the request is stored.
+   */
+  checkLineBytes(bytes: number): boolean {
+    if (bytes <= this.limits.lineBytesMax) return true;
+    if (this.rejected.message === "")
+      this.rejected.message = `log records with a body longer than the ${this.limits.lineBytesMax} bytes allowed were not stored (the first: ${bytes} bytes)`;
+    this.currentTooLong = true;
+    return false;
   }
 }
 
