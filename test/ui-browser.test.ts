@@ -197,6 +197,27 @@ describe("web UI in a real browser", { skip: skip ? "SLUICE_SKIP_BROWSER=1" : fa
     );
   });
 
+  test("the editor highlights LogQL and completes label names and values from the live routes", async () => {
+    await page.goto(`${server!.url}/explore`);
+    const editor = page.locator('[data-testid="query-editor"]');
+    await editor.click();
+    await page.keyboard.type("{");
+    const options = page.locator(".cm-tooltip-autocomplete li");
+    await options.filter({ hasText: /^service$/ }).waitFor();
+    await options.filter({ hasText: /^service$/ }).click();
+    await page
+      .locator(".cm-tooltip-autocomplete li")
+      .filter({ hasText: /^auth_service$/ })
+      .waitFor();
+    await page.keyboard.type("auth");
+    const picked = page.locator(".cm-tooltip-autocomplete li[aria-selected]");
+    await picked.filter({ hasText: /^auth_service$/ }).waitFor();
+    await page.keyboard.press("Enter");
+    assert.equal(await editor.textContent(), '{service="auth_service"');
+    assert.equal(await editor.locator(".tok-label").first().textContent(), "service");
+    assert.equal(await editor.locator(".tok-string").first().textContent(), '"auth_service"');
+  });
+
   test("a bad query shows the server's error with its position", async () => {
     badRequestsExpected = 1; // the query's own 400: no histogram request is made for it
     await page.goto(`${server!.url}/explore?${new URLSearchParams({ query: '{service="checkout"} |= ' })}`);

@@ -2,7 +2,12 @@
 // server uses), highlighting by node type, and completion of label names and values from the live
 // /labels and /label/<name>/values routes. Ctrl/Cmd+Enter (or Shift+Enter) runs the query.
 
-import { autocompletion, type CompletionContext, type CompletionResult } from "@codemirror/autocomplete";
+import {
+  autocompletion,
+  type CompletionContext,
+  type CompletionResult,
+  startCompletion,
+} from "@codemirror/autocomplete";
 import { defaultKeymap, history, historyKeymap } from "@codemirror/commands";
 import {
   bracketMatching,
@@ -90,7 +95,16 @@ function labelCompletion(source: LabelSource) {
     const names = await source.names();
     return {
       from: context.pos - (name[1]?.length ?? 0),
-      options: names.map((label) => ({ label, type: "property", apply: `${label}="` })),
+      // Picking a name writes `name="` and opens the completion of its values straight away.
+      options: names.map((label) => ({
+        label,
+        type: "property",
+        apply: (view: EditorView, _completion: unknown, from: number, to: number) => {
+          const insert = `${label}="`;
+          view.dispatch({ changes: { from, to, insert }, selection: { anchor: from + insert.length } });
+          startCompletion(view);
+        },
+      })),
       validFor: /^[A-Za-z0-9_]*$/,
     };
   };
