@@ -210,9 +210,10 @@ describe("web UI in a real browser", { skip: skip ? "SLUICE_SKIP_BROWSER=1" : fa
       .filter({ hasText: /^auth_service$/ })
       .waitFor();
     await page.keyboard.type("auth");
-    const picked = page.locator(".cm-tooltip-autocomplete li[aria-selected]");
-    await picked.filter({ hasText: /^auth_service$/ }).waitFor();
-    await page.keyboard.press("Enter");
+    const value = page.locator(".cm-tooltip-autocomplete li").filter({ hasText: /^auth_service$/ });
+    await value.waitFor();
+    assert.equal(await page.locator(".cm-tooltip-autocomplete li").count(), 1, "filtered to the one match");
+    await value.click();
     assert.equal(await editor.textContent(), '{service="auth_service"');
     assert.equal(await editor.locator(".tok-label").first().textContent(), "service");
     assert.equal(await editor.locator(".tok-string").first().textContent(), '"auth_service"');
