@@ -54,3 +54,12 @@ export const pipelineLimits = {
 // a hostile body from exhausting the stack. Real bodies nest a few levels; OTel's own SDKs stop at
 // far less than this.
 export const anyValueDepthMax = 32;
+
+/** Bounds of the syslog decoder (src/ingest/syslog.ts, SYSLOG.md). */
+export const syslogLimits = {
+  // Structured metadata pairs one message keeps (procid, msgid, sequence and SD-PARAMs): every pair
+  // is stored with its line and printed as a label of each answer, so a message that carries
+  // hundreds of SD-PARAMs keeps the first ones. Real senders carry a handful (rsyslog's
+  // timeQuality 2–3, systemd-journal's origin 2–4, Windows event forwarders ~20).
+  metadataPairsMax: 64,
+} as const;
