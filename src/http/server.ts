@@ -13,6 +13,7 @@ import Fastify, {
 import type { Logger } from "pino";
 import type { ServeConfig } from "../config/index.ts";
 import { createNode, RecoveryStoppedError } from "../node/index.ts";
+import { type SyslogListeners, startSyslog } from "../syslog/index.ts";
 import { assignRequestId, registerAccessRoutes } from "./access-routes.ts";
 import { type AnalyticsParts, registerAggregateRoutes } from "./aggregate-routes.ts";
 import { type ServerContext, serverPhases } from "./context.ts";
@@ -28,6 +29,9 @@ export { RecoveryStoppedError };
 export interface SluiceServer {
   app: FastifyInstance;
   port: number;
+  /** The syslog listeners' bound ports (--syslog-tcp-port, --syslog-udp-port); null when off. */
+  syslogTcpPort: number | null;
+  syslogUdpPort: number | null;
   /**
    * Settles when recovery ends: resolves once the server is ready (/ready 200), rejects when a step
    * failed (what it opened is released; the listener stays until close()) or close() stopped it
@@ -75,14 +79,24 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
   await app.listen({ port: config.port, host: config.host });
   const address = app.server.address();
   const port = typeof address === "object" && address !== null ? address.port : config.port;
-  logger.info({ port, host: config.host, nodeId, dataDir }, "sluice recovering");
+  // Bound now (a port in use fails the start), read only once recovered (SYSLOG.md beside src/syslog).
+  let syslog: SyslogListeners;
+  try {
+    syslog = await startSyslog(config, node, logger);
+  } catch (error) {
+    await app.close();
+    throw error;
+  }
+  const ports = { port, syslogTcpPort: syslog.tcpPort, syslogUdpPort: syslog.udpPort };
+  logger.info({ ...ports, host: config.host, nodeId, dataDir }, "sluice recovering");
 
   const startedMs = performance.now();
   const recovered = node.open().then(() => {
+    syslog.start();
     context.state.phase = serverPhases.ready;
     logger.info(
       {
-        port,
+        ...ports,
         host: config.host,
         nodeId,
         dataDir,
@@ -99,13 +113,14 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
     closing ??= (async () => {
       context.state.phase = serverPhases.stopping;
       node.stopRecovery(); // at its next step
+      await syslog.close(); // stops reading; what was read is stored on the open logs
       await app.close(); // in-flight requests finish on the open logs
       await node.close();
       logger.info("sluice stopped");
     })();
     return closing;
   };
-  return { app, port, recovered, close };
+  return { app, port, syslogTcpPort: syslog.tcpPort, syslogUdpPort: syslog.udpPort, recovered, close };
 }
 
 function buildApp(context: ServerContext, analytics: AnalyticsParts): FastifyInstance {

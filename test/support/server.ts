@@ -26,6 +26,9 @@ export interface ServerProcess {
   child: ChildProcess;
   url: string;
   port: number;
+  /** The syslog listeners' ports from the "sluice listening" line (null: off). */
+  syslogTcpPort: number | null;
+  syslogUdpPort: number | null;
   dataDir: string;
   /** Server log lines (JSON) seen so far. */
   logs: string[];
@@ -69,7 +72,7 @@ export async function startServerProcess(
   });
   // "close" comes after the process exited and its stdout and stderr ended, so `logs` is complete.
   const exited = new Promise<number | null>((resolve) => child.once("close", (code) => resolve(code)));
-  const port = await new Promise<number>((resolve, reject) => {
+  const listening = await new Promise<{ port: number; syslogTcpPort?: number | null; syslogUdpPort?: number | null }>((resolve, reject) => {
     let buffered = "";
     const timer = setTimeout(
       () => reject(new Error(`server did not start within 20 s; stderr: ${stderr}`)),
@@ -84,7 +87,7 @@ export async function startServerProcess(
         logs.push(line);
         if (line.includes('"sluice listening"')) {
           clearTimeout(timer);
-          resolve(JSON.parse(line).port);
+          resolve(JSON.parse(line));
         }
         newline = buffered.indexOf("\n");
       }
@@ -94,10 +97,13 @@ export async function startServerProcess(
       reject(new Error(`server exited with ${code} before listening; stderr: ${stderr}`));
     });
   });
+  const { port } = listening;
   return {
     child,
     url: `http://127.0.0.1:${port}`,
     port,
+    syslogTcpPort: listening.syslogTcpPort ?? null,
+    syslogUdpPort: listening.syslogUdpPort ?? null,
     dataDir,
     logs,
     async stop() {

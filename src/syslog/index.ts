@@ -1,0 +1,82 @@
+// Public surface of the syslog transport: the TCP and UDP listeners of --syslog-tcp-port and
+// --syslog-udp-port over a node's ingest pipeline. startSyslog binds them (a port in use fails the
+// start, as the HTTP port does); nothing is read until start() (after recovery); close() stops
+// accepting and stores what was read before it resolves.
+
+import type { Logger } from "pino";
+import type { ServeConfig } from "../config/index.ts";
+import type { IngestPipeline } from "../ingest/index.ts";
+import { createSyslogMetrics, type Metrics } from "../metrics/index.ts";
+import type { SyslogContext } from "./batch.ts";
+import { syslogTransportLimits } from "./limits.ts";
+import { SyslogTcpListener } from "./tcp.ts";
+import { SyslogUdpListener } from "./udp.ts";
+
+export { syslogRoutes } from "./batch.ts";
+export { type Frame, SyslogFramer } from "./framing.ts";
+export { syslogTransportLimits } from "./limits.ts";
+
+export interface SyslogListeners {
+  /** The bound ports; null when that listener is off (-1). */
+  tcpPort: number | null;
+  udpPort: number | null;
+  /** Starts reading (call once the node is recovered). */
+  start(): void;
+  /** Stops both listeners; resolves once what they read is stored or counted as dropped. */
+  close(): Promise<void>;
+}
+
+// The tenant rules of X-Scope-OrgID (src/http/service-routes.ts): the syslog tenant is stored and
+// queried as one.
+const tenantPattern = /^[A-Za-z0-9!\-_.*'()]{1,150}$/;
+
+/** The node's parts the listeners write through. */
+export interface SyslogNode {
+  pipeline: IngestPipeline;
+  metrics: Metrics;
+}
+
+export async function startSyslog(config: ServeConfig, node: SyslogNode, logger: Logger): Promise<SyslogListeners> {
+  const tcpPort = config["syslog-tcp-port"];
+  const udpPort = config["syslog-udp-port"];
+  if (tcpPort < 0 && udpPort < 0) return { tcpPort: null, udpPort: null, start() {}, close: async () => {} };
+  const tenant = config["syslog-tenant"];
+  if (!tenantPattern.test(tenant) || tenant === "." || tenant === "..")
+    throw new RangeError(`--syslog-tenant ${JSON.stringify(tenant)}: up to 150 characters of A-Z a-z 0-9 ! - _ . * ' ( )`);
+  const context: SyslogContext = {
+    pipeline: node.pipeline,
+    metrics: node.metrics,
+    syslogMetrics: createSyslogMetrics(node.metrics.registry),
+    logger,
+    tenant,
+  };
+  const host = config["syslog-host"] ?? config.host;
+  const tcp =
+    tcpPort < 0
+      ? null
+      : await SyslogTcpListener.listen(context, {
+          host,
+          port: tcpPort,
+          connectionsMax: config["syslog-connections-max"],
+          idleTimeoutMs: config["syslog-idle-timeout-ms"],
+          frameBytesMax: config["line-bytes-max"] + syslogTransportLimits.headerBytesMax,
+        });
+  let udp: SyslogUdpListener | null = null;
+  try {
+    udp = udpPort < 0 ? null : await SyslogUdpListener.bind(context, { host, port: udpPort });
+  } catch (error) {
+    await tcp?.close();
+    throw error;
+  }
+  return {
+    tcpPort: tcp?.port ?? null,
+    udpPort: udp?.port ?? null,
+    start() {
+      tcp?.start();
+      udp?.start();
+    },
+    async close() {
+      await Promise.all([tcp?.close(), udp?.close()]);
+    },
+  };
+}

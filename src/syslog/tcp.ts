@@ -1,0 +1,211 @@
+// Syslog over TCP: a listener and its connections. Each connection frames its bytes (framing.ts),
+// decodes frames into a batch and pushes the batch into the pipeline. While a batch is in the
+// pipeline the socket is paused, so a sender faster than the log is held back by TCP's own flow
+// control (its writes block; rsyslog queues on its side) instead of growing a buffer here: per
+// connection at most one frame, one read and one batch are held.
+//
+// Before start() (recovery), connections are accepted up to the bound but not read: the kernel's
+// buffers and the sender wait. close() stops accepting, stops reading, stores what was read.
+
+import net from "node:net";
+import { dropReasons, MessageBatch, type SyslogContext, sendBatch, syslogRoutes } from "./batch.ts";
+import { SyslogFramer } from "./framing.ts";
+import { syslogTransportLimits } from "./limits.ts";
+
+export interface TcpListenerOptions {
+  host: string;
+  /** 0: a free port. */
+  port: number;
+  connectionsMax: number;
+  idleTimeoutMs: number;
+  /** A frame longer than this is cut (--line-bytes-max plus the header allowance). */
+  frameBytesMax: number;
+}
+
+const route = syslogRoutes.tcp;
+
+export class SyslogTcpListener {
+  readonly #server: net.Server;
+  readonly #context: SyslogContext;
+  readonly #options: TcpListenerOptions;
+  readonly #connections = new Set<TcpConnection>();
+  readonly #stopping = new AbortController();
+  #started = false;
+  #closing: Promise<void> | null = null;
+
+  private constructor(context: SyslogContext, options: TcpListenerOptions) {
+    this.#context = context;
+    this.#options = options;
+    this.#server = net.createServer({ pauseOnConnect: true, noDelay: true }, (socket) => this.#accept(socket));
+    this.#server.maxConnections = options.connectionsMax;
+    this.#server.on("drop", () => context.syslogMetrics.connections.inc({ outcome: "refused" }));
+    this.#server.on("error", (error) => context.logger.error({ err: error }, "syslog tcp: listener error"));
+  }
+
+  /** Binds; rejects when the port cannot be had (in use, no permission). */
+  static async listen(context: SyslogContext, options: TcpListenerOptions): Promise<SyslogTcpListener> {
+    const listener = new SyslogTcpListener(context, options);
+    const server = listener.#server;
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen({ port: options.port, host: options.host }, () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+    return listener;
+  }
+
+  get port(): number {
+    return (this.#server.address() as net.AddressInfo).port;
+  }
+
+  /** Starts reading: every connection accepted so far, and each one after. */
+  start(): void {
+    this.#started = true;
+    for (const connection of this.#connections) connection.start();
+  }
+
+  /** Stops accepting, then ends every connection once what it read is stored (or dropped, counted). */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      this.#stopping.abort();
+      const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+      await Promise.all([...this.#connections].map((connection) => connection.close()));
+      await closed;
+    })();
+    return this.#closing;
+  }
+
+  #accept(socket: net.Socket): void {
+    if (this.#closing !== null) {
+      socket.destroy();
+      return;
+    }
+    this.#context.syslogMetrics.connections.inc({ outcome: "accepted" });
+    const connection = new TcpConnection(this.#context, socket, this.#options, this.#stopping.signal);
+    this.#connections.add(connection);
+    connection.done.then(() => this.#connections.delete(connection));
+    if (this.#started) connection.start();
+  }
+}
+
+class TcpConnection {
+  readonly done: Promise<void>;
+  readonly #context: SyslogContext;
+  readonly #socket: net.Socket;
+  readonly #options: TcpListenerOptions;
+  readonly #signal: AbortSignal;
+  readonly #framer: SyslogFramer;
+  readonly #batch: MessageBatch;
+  readonly #peerHost: string;
+  #chunkAtMs = 0;
+  #timer: NodeJS.Timeout | null = null;
+  #flushing: Promise<void> | null = null;
+  #finishing = false;
+  #resolveDone: () => void = () => {};
+
+  constructor(context: SyslogContext, socket: net.Socket, options: TcpListenerOptions, signal: AbortSignal) {
+    this.#context = context;
+    this.#socket = socket;
+    this.#options = options;
+    this.#signal = signal;
+    this.#framer = new SyslogFramer(options.frameBytesMax);
+    this.#batch = new MessageBatch(context, route);
+    this.#peerHost = peerHostOf(socket.remoteAddress);
+    this.done = new Promise((resolve) => {
+      this.#resolveDone = resolve;
+    });
+    socket.on("error", (error) => context.logger.debug({ err: error, peer: this.#peerHost }, "syslog tcp: connection error"));
+    socket.on("end", () => this.#finish());
+    socket.on("close", () => this.#finish());
+  }
+
+  start(): void {
+    if (this.#finishing) return;
+    this.#socket.setTimeout(this.#options.idleTimeoutMs, () => {
+      if (this.#flushing !== null) return; // paused by us (backpressure), not idle
+      this.#context.syslogMetrics.connections.inc({ outcome: "idle_closed" });
+      this.#finish();
+    });
+    this.#socket.on("data", (chunk: Buffer) => {
+      if (this.#finishing) return; // shutdown: what is still arriving is not read (no ack was given)
+      this.#chunkAtMs = Date.now();
+      this.#framer.push(chunk);
+      this.#drain();
+    });
+    this.#socket.resume();
+  }
+
+  /** Shutdown: stop reading, store what was read, close the socket. */
+  close(): Promise<void> {
+    this.#finish();
+    return this.done;
+  }
+
+  /** Decodes the framer's whole frames into the batch, flushing each time it fills. */
+  #drain(): void {
+    while (this.#flushing === null) {
+      const frame = this.#framer.next();
+      if (frame === null) break;
+      this.#batch.add(frame.bytes, frame.cut, this.#chunkAtMs, this.#peerHost);
+      if (this.#batch.full) this.#flush();
+    }
+    if (this.#flushing === null && this.#timer === null && this.#batch.messages.length > 0)
+      this.#timer = setTimeout(() => this.#flush(), syslogTransportLimits.batchDelayMs);
+  }
+
+  #flush(): void {
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer = null;
+    if (this.#flushing !== null || this.#batch.messages.length === 0) return;
+    this.#socket.pause();
+    const batch = this.#batch.take();
+    this.#flushing = sendBatch(this.#context, route, batch, {
+      retrying: () => !this.#signal.aborted,
+      signal: this.#signal,
+    }).then(() => {
+      this.#flushing = null;
+      if (this.#finishing) return;
+      this.#drain();
+      if (this.#flushing === null) this.#socket.resume();
+    });
+  }
+
+  /** The end (the sender's FIN, an error, idle, shutdown): store the batch, then close. Once. */
+  #finish(): void {
+    if (this.#finishing) return;
+    this.#finishing = true;
+    this.#socket.pause();
+    void (async () => {
+      await this.#flushing;
+      // Whole frames still in the framer (a shutdown while paused) and the last one without its LF.
+      for (let frame = this.#framer.next(); frame !== null; frame = this.#framer.next()) {
+        this.#batch.add(frame.bytes, frame.cut, this.#chunkAtMs, this.#peerHost);
+        if (this.#batch.full) await this.#send();
+      }
+      const last = this.#framer.end();
+      if (last === "truncated") this.#context.syslogMetrics.dropped.inc({ route, reason: dropReasons.truncated });
+      else if (last !== null) this.#batch.add(last.bytes, last.cut, this.#chunkAtMs, this.#peerHost);
+      await this.#send();
+      this.#socket.end();
+      this.#socket.destroySoon();
+      this.#resolveDone();
+    })();
+  }
+
+  #send(): Promise<void> {
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer = null;
+    return sendBatch(this.#context, route, this.#batch.take(), {
+      retrying: () => !this.#signal.aborted,
+      signal: this.#signal,
+    });
+  }
+}
+
+/** Host part of a peer address; IPv4-mapped IPv6 shown as plain IPv4 (as src/http's clientIp). */
+export function peerHostOf(address: string | undefined): string {
+  if (!address) return "unknown";
+  return address.startsWith("::ffff:") && address.includes(".") ? address.slice(7) : address;
+}
