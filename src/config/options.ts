@@ -260,7 +260,8 @@ export const serveOptions = {
   "syslog-tenant": {
     type: "string",
     default: "fake",
-    description: "tenant the syslog listeners write as (Loki's default tenant, as a push without X-Scope-OrgID)",
+    description:
+      "tenant the syslog listeners write as (Loki's default tenant, as a push without X-Scope-OrgID)",
   },
   "syslog-connections-max": {
     type: "integer",

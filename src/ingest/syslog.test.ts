@@ -49,8 +49,16 @@ describe("RFC 5424", () => {
   }[] = [
     {
       name: "util-linux logger --rfc5424 (TCP, newline framing)",
-      frame: '<13>1 2026-12-04T18:29:30.906391+00:00 vm root - - [timeQuality tzKnown="1" isSynced="0"] hello 5424\n',
-      labels: { hostname: "vm", app_name: "root", service: "root", facility: "user", severity: "notice", level: "info" },
+      frame:
+        '<13>1 2026-12-04T18:29:30.906391+00:00 vm root - - [timeQuality tzKnown="1" isSynced="0"] hello 5424\n',
+      labels: {
+        hostname: "vm",
+        app_name: "root",
+        service: "root",
+        facility: "user",
+        severity: "notice",
+        level: "info",
+      },
       timestampNs: ns("2026-12-04T18:29:30.906391Z"),
       line: "hello 5424",
       metadata: [
@@ -97,7 +105,8 @@ describe("RFC 5424", () => {
     },
     {
       name: "RFC 5424 example 2: a negative offset, microseconds, an IP as HOSTNAME",
-      frame: "<165>1 2003-08-24T05:14:15.000003-07:00 192.0.2.1 myproc 8710 - - %% It's time to make the do-nuts.",
+      frame:
+        "<165>1 2003-08-24T05:14:15.000003-07:00 192.0.2.1 myproc 8710 - - %% It's time to make the do-nuts.",
       labels: {
         hostname: "192.0.2.1",
         app_name: "myproc",
@@ -151,7 +160,7 @@ describe("RFC 5424", () => {
       ],
     },
     {
-      name: "SD-PARAM escapes \\\" \\\\ \\] (any other backslash kept), a repeated name keeps its first value",
+      name: 'SD-PARAM escapes \\" \\\\ \\] (any other backslash kept), a repeated name keeps its first value',
       frame:
         '<11>1 2026-12-04T18:00:00Z app-1 payments 77 TX [meta@1 q="say \\"hi\\" \\\\ [x\\]" path="C:\\temp" q="second"] charge failed',
       labels: {
@@ -212,7 +221,14 @@ describe("RFC 5424", () => {
     {
       name: "not structured data after all ([ without a closing ]): the rest is MSG",
       frame: "<13>1 2026-12-04T18:00:00Z h app - - [unterminated sd",
-      labels: { hostname: "h", app_name: "app", service: "app", facility: "user", severity: "notice", level: "info" },
+      labels: {
+        hostname: "h",
+        app_name: "app",
+        service: "app",
+        facility: "user",
+        severity: "notice",
+        level: "info",
+      },
       timestampNs: ns("2026-12-04T18:00:00Z"),
       line: "[unterminated sd",
       metadata: [],
@@ -234,7 +250,12 @@ describe("RFC 5424", () => {
     const long = parse(`<13>1 2026-12-04T18:00:00Z ${"h".repeat(256)} app - - - x`);
     assert.equal(long.format, "bad_header");
     assert.equal(long.entry.line, `1 2026-12-04T18:00:00Z ${"h".repeat(256)} app - - - x`);
-    assert.deepEqual(labels(long), { hostname: "10.1.2.3", facility: "user", severity: "notice", level: "info" });
+    assert.deepEqual(labels(long), {
+      hostname: "10.1.2.3",
+      facility: "user",
+      severity: "notice",
+      level: "info",
+    });
     assert.equal(long.entry.timestampNs, receivedNs);
     assert.equal(parse("<13>1 2026-12-04T18:00:00Z host app").format, "bad_header");
   });
@@ -249,7 +270,10 @@ describe("RFC 5424", () => {
 
   test("RFC 3339 timestamps: offsets, fractions to nanoseconds, invalid dates refused", () => {
     assert.equal(parseRfc3339Ns("1985-04-12T23:20:50.52Z"), ns("1985-04-12T23:20:50.520Z"));
-    assert.equal(parseRfc3339Ns("2026-12-04T18:00:00.123456789Z"), BigInt(Date.UTC(2026, 11, 4, 18)) * 1_000_000n + 123_456_789n);
+    assert.equal(
+      parseRfc3339Ns("2026-12-04T18:00:00.123456789Z"),
+      BigInt(Date.UTC(2026, 11, 4, 18)) * 1_000_000n + 123_456_789n,
+    );
     assert.equal(parseRfc3339Ns("2026-12-04T20:00:00+02:00"), BigInt(Date.UTC(2026, 11, 4, 18)) * 1_000_000n);
     assert.equal(parseRfc3339Ns("2026-02-30T00:00:00Z"), null);
     assert.equal(parseRfc3339Ns("2026-12-04 18:00:00Z"), null);
@@ -286,15 +310,30 @@ describe("RFC 3164 and its variants", () => {
     {
       name: "systemd via rsyslog's traditional forward format",
       frame: "<30>Dec  4 18:29:30 vm systemd[1]: Started session-3.scope - Session 3 of User root.",
-      labels: { hostname: "vm", app_name: "systemd", service: "systemd", facility: "daemon", severity: "info", level: "info" },
+      labels: {
+        hostname: "vm",
+        app_name: "systemd",
+        service: "systemd",
+        facility: "daemon",
+        severity: "info",
+        level: "info",
+      },
       line: "Started session-3.scope - Session 3 of User root.",
       metadata: [["procid", "1"]],
       timestampNs: localNs(2026, 11, 4, 18, 29, 30),
     },
     {
       name: "sshd with a pid, colons in the message",
-      frame: "<38>Dec  4 08:01:02 bastion sshd[4721]: Accepted publickey for deploy from 10.0.0.5 port 51234 ssh2: ED25519 SHA256:q1w2e3",
-      labels: { hostname: "bastion", app_name: "sshd", service: "sshd", facility: "auth", severity: "info", level: "info" },
+      frame:
+        "<38>Dec  4 08:01:02 bastion sshd[4721]: Accepted publickey for deploy from 10.0.0.5 port 51234 ssh2: ED25519 SHA256:q1w2e3",
+      labels: {
+        hostname: "bastion",
+        app_name: "sshd",
+        service: "sshd",
+        facility: "auth",
+        severity: "info",
+        level: "info",
+      },
       line: "Accepted publickey for deploy from 10.0.0.5 port 51234 ssh2: ED25519 SHA256:q1w2e3",
       metadata: [["procid", "4721"]],
       timestampNs: localNs(2026, 11, 4, 8, 1, 2),
@@ -302,7 +341,14 @@ describe("RFC 3164 and its variants", () => {
     {
       name: "the kernel (no pid)",
       frame: "<4>Nov 30 23:59:59 vm kernel: [  123.456789] eth0: link down",
-      labels: { hostname: "vm", app_name: "kernel", service: "kernel", facility: "kern", severity: "warning", level: "warn" },
+      labels: {
+        hostname: "vm",
+        app_name: "kernel",
+        service: "kernel",
+        facility: "kern",
+        severity: "warning",
+        level: "warn",
+      },
       line: "[  123.456789] eth0: link down",
       metadata: [],
       timestampNs: localNs(2026, 10, 30, 23, 59, 59),
@@ -310,28 +356,51 @@ describe("RFC 3164 and its variants", () => {
     {
       name: "postfix's slash in the tag",
       frame: "<22>Dec  4 18:00:01 mx1 postfix/smtpd[1203]: connect from unknown[198.51.100.7]",
-      labels: { hostname: "mx1", app_name: "postfix/smtpd", service: "postfix/smtpd", facility: "mail", severity: "info", level: "info" },
+      labels: {
+        hostname: "mx1",
+        app_name: "postfix/smtpd",
+        service: "postfix/smtpd",
+        facility: "mail",
+        severity: "info",
+        level: "info",
+      },
       line: "connect from unknown[198.51.100.7]",
       metadata: [["procid", "1203"]],
     },
     {
       name: "no hostname (logger --rfc3164 to a local socket, many embedded devices): the peer",
       frame: "<13>Dec  4 18:29:30 multi: line1",
-      labels: { hostname: "10.1.2.3", app_name: "multi", service: "multi", facility: "user", severity: "notice", level: "info" },
+      labels: {
+        hostname: "10.1.2.3",
+        app_name: "multi",
+        service: "multi",
+        facility: "user",
+        severity: "notice",
+        level: "info",
+      },
       line: "line1",
       metadata: [],
     },
     {
       name: "an RFC 3339 timestamp where 3164's goes (rsyslog's high-precision forward format)",
-      frame: "<86>2026-12-04T18:29:30.906391+01:00 web01 CRON[2201]: pam_unix(cron:session): session opened for user root",
-      labels: { hostname: "web01", app_name: "CRON", service: "CRON", facility: "authpriv", severity: "info", level: "info" },
+      frame:
+        "<86>2026-12-04T18:29:30.906391+01:00 web01 CRON[2201]: pam_unix(cron:session): session opened for user root",
+      labels: {
+        hostname: "web01",
+        app_name: "CRON",
+        service: "CRON",
+        facility: "authpriv",
+        severity: "info",
+        level: "info",
+      },
       line: "pam_unix(cron:session): session opened for user root",
       metadata: [["procid", "2201"]],
       timestampNs: ns("2026-12-04T17:29:30.906391Z"),
     },
     {
       name: "Cisco IOS: sequence number, unsynchronised clock (*), milliseconds, colon, no host",
-      frame: "<189>123: *Mar  1 00:00:15.123: %LINK-3-UPDOWN: Interface GigabitEthernet0/1, changed state to up",
+      frame:
+        "<189>123: *Mar  1 00:00:15.123: %LINK-3-UPDOWN: Interface GigabitEthernet0/1, changed state to up",
       labels: {
         hostname: "10.1.2.3",
         app_name: "%LINK-3-UPDOWN",
@@ -346,7 +415,8 @@ describe("RFC 3164 and its variants", () => {
     },
     {
       name: "Cisco IOS with a year and UTC",
-      frame: "<187>45: Jan 10 2025 10:00:00.250 UTC: %SYS-5-CONFIG_I: Configured from console by admin on vty0 (10.0.0.9)",
+      frame:
+        "<187>45: Jan 10 2025 10:00:00.250 UTC: %SYS-5-CONFIG_I: Configured from console by admin on vty0 (10.0.0.9)",
       labels: {
         hostname: "10.1.2.3",
         app_name: "%SYS-5-CONFIG_I",
@@ -369,7 +439,14 @@ describe("RFC 3164 and its variants", () => {
     {
       name: "no timestamp: the content is MSG (its tag still read), the receive time",
       frame: "<14>myapp[99]: started without a timestamp",
-      labels: { hostname: "10.1.2.3", app_name: "myapp", service: "myapp", facility: "user", severity: "info", level: "info" },
+      labels: {
+        hostname: "10.1.2.3",
+        app_name: "myapp",
+        service: "myapp",
+        facility: "user",
+        severity: "info",
+        level: "info",
+      },
       line: "started without a timestamp",
       metadata: [["procid", "99"]],
       timestampNs: receivedNs,
@@ -377,7 +454,14 @@ describe("RFC 3164 and its variants", () => {
     {
       name: "digits and a colon that are no Cisco sequence stay in the message",
       frame: "<14>42: the answer",
-      labels: { hostname: "10.1.2.3", app_name: "42", service: "42", facility: "user", severity: "info", level: "info" },
+      labels: {
+        hostname: "10.1.2.3",
+        app_name: "42",
+        service: "42",
+        facility: "user",
+        severity: "info",
+        level: "info",
+      },
       line: "the answer",
       metadata: [],
       timestampNs: receivedNs,
@@ -385,7 +469,14 @@ describe("RFC 3164 and its variants", () => {
     {
       name: "an IPv6 address as hostname",
       frame: "<13>Dec  4 18:29:30 fe80::1 app: v6",
-      labels: { hostname: "fe80::1", app_name: "app", service: "app", facility: "user", severity: "notice", level: "info" },
+      labels: {
+        hostname: "fe80::1",
+        app_name: "app",
+        service: "app",
+        facility: "user",
+        severity: "notice",
+        level: "info",
+      },
       line: "v6",
       metadata: [],
     },
@@ -425,11 +516,23 @@ describe("RFC 3164 and its variants", () => {
 
 describe("frames that are not syslog, and bad bytes", () => {
   test("no PRI: the whole frame is the line, user.notice (RFC 3164 §4.3.3), the receive time", () => {
-    for (const frame of ["hello world no pri", "<192>1 2026-12-04T18:00:00Z h a - - - too high", "<abc>x", "<>x", "<1234>x", "<13"]) {
+    for (const frame of [
+      "hello world no pri",
+      "<192>1 2026-12-04T18:00:00Z h a - - - too high",
+      "<abc>x",
+      "<>x",
+      "<1234>x",
+      "<13",
+    ]) {
       const message = parse(frame);
       assert.equal(message.format, "no_pri", frame);
       assert.equal(message.entry.line, frame);
-      assert.deepEqual(labels(message), { hostname: "10.1.2.3", facility: "user", severity: "notice", level: "info" });
+      assert.deepEqual(labels(message), {
+        hostname: "10.1.2.3",
+        facility: "user",
+        severity: "notice",
+        level: "info",
+      });
       assert.equal(message.entry.timestampNs, receivedNs);
     }
   });
@@ -446,7 +549,11 @@ describe("frames that are not syslog, and bad bytes", () => {
   });
 
   test("invalid UTF-8 becomes U+FFFD and is flagged; a cut multi-byte character at the end too", () => {
-    const bytes = Buffer.concat([Buffer.from("<13>Dec  4 18:29:30 h app: caf"), Buffer.from([0xc3]), Buffer.from(" \xff end", "latin1")]);
+    const bytes = Buffer.concat([
+      Buffer.from("<13>Dec  4 18:29:30 h app: caf"),
+      Buffer.from([0xc3]),
+      Buffer.from(" \xff end", "latin1"),
+    ]);
     const message = parse(bytes);
     assert.equal(message.invalidUtf8, true);
     assert.equal(message.entry.line, "caf\uFFFD \uFFFD end");
@@ -457,7 +564,9 @@ describe("frames that are not syslog, and bad bytes", () => {
     const message = parse(`<13>1 - h a - - - ${"é".repeat(20)}`, { lineBytesMax: 25 });
     assert.equal(message.entry.line, "é".repeat(12));
     assert.equal(message.lineCut, true);
-    const invalid = parse(Buffer.concat([Buffer.from("<13>1 - h a - - - "), Buffer.alloc(40, 0xff)]), { lineBytesMax: 32 });
+    const invalid = parse(Buffer.concat([Buffer.from("<13>1 - h a - - - "), Buffer.alloc(40, 0xff)]), {
+      lineBytesMax: 32,
+    });
     assert.ok(Buffer.byteLength(invalid.entry.line) <= 32, "U+FFFD takes 3 bytes: still within the bound");
     assert.equal(parse("<13>1 - h a - - - short", { lineBytesMax: 25 }).lineCut, false);
   });
@@ -471,7 +580,11 @@ describe("frames that are not syslog, and bad bytes", () => {
     ];
     const streams = syslogStreams(messages);
     assert.deepEqual(
-      streams.map((s) => [Object.fromEntries(s.labels).hostname, Object.fromEntries(s.labels).severity, s.entries.map((e) => e.line)]),
+      streams.map((s) => [
+        Object.fromEntries(s.labels).hostname,
+        Object.fromEntries(s.labels).severity,
+        s.entries.map((e) => e.line),
+      ]),
       [
         ["h1", "notice", ["one", "three"]],
         ["h2", "notice", ["two"]],
@@ -520,7 +633,10 @@ describe("property: any bytes", () => {
   const syslogish = fc
     .array(fc.oneof(fc.constantFrom(...fragments), fc.string({ maxLength: 4 })), { maxLength: 40 })
     .map((parts) => Buffer.from(parts.join(""), "utf8"));
-  const bytes = fc.oneof(fc.uint8Array({ maxLength: 300 }).map((array) => Buffer.from(array)), syslogish);
+  const bytes = fc.oneof(
+    fc.uint8Array({ maxLength: 300 }).map((array) => Buffer.from(array)),
+    syslogish,
+  );
 
   test("never throws but DecodeError; what it returns the pipeline stores as is", () => {
     fc.assert(
@@ -535,11 +651,18 @@ describe("property: any bytes", () => {
         if (message === null) return;
         assert.ok(Buffer.byteLength(message.entry.line) <= lineBytesMax);
         assert.ok(message.entry.line.isWellFormed());
-        assert.ok(message.entry.timestampNs >= 0n && message.entry.timestampNs < BigInt(timestampMsMax) * 1_000_000n);
+        assert.ok(
+          message.entry.timestampNs >= 0n && message.entry.timestampNs < BigInt(timestampMsMax) * 1_000_000n,
+        );
         const names = new Set<string>();
         for (const [name, value] of message.labels) {
           assert.match(name, labelNamePattern);
-          assert.ok(value !== "" && value.length <= labelValueCharsMax && value.isWellFormed() && !value.includes("\u0000"));
+          assert.ok(
+            value !== "" &&
+              value.length <= labelValueCharsMax &&
+              value.isWellFormed() &&
+              !value.includes("\u0000"),
+          );
           names.add(name);
         }
         assert.equal(names.size, message.labels.length, "label names unique");

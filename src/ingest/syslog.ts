@@ -11,7 +11,16 @@ import type { IngestEntry, IngestStream } from "./batch.ts";
 import { syslogLimits, timestampMsMax } from "./limits.ts";
 
 /** Severity names as syslog.h and rsyslog spell them (RFC 5424 table 2, 0–7). */
-export const syslogSeverities = ["emerg", "alert", "crit", "err", "warning", "notice", "info", "debug"] as const;
+export const syslogSeverities = [
+  "emerg",
+  "alert",
+  "crit",
+  "err",
+  "warning",
+  "notice",
+  "info",
+  "debug",
+] as const;
 
 /** Facility names as rsyslog prints them (`%syslogfacility-text%`; RFC 5424 table 1, 0–23). */
 export const syslogFacilities = [
@@ -46,7 +55,16 @@ export const syslogFacilities = [
  * per severity: emerg, alert and crit are `critical`, err `error`, warning `warn`, notice and info
  * `info`, debug `debug`.
  */
-const levelOfSeverity = ["critical", "critical", "critical", "error", "warn", "info", "info", "debug"] as const;
+const levelOfSeverity = [
+  "critical",
+  "critical",
+  "critical",
+  "error",
+  "warn",
+  "info",
+  "info",
+  "debug",
+] as const;
 
 /** How a frame was read: the label of the syslog messages metric. */
 export const syslogFormats = {
@@ -161,7 +179,8 @@ function toMessage(parsed: Parsed, receipt: SyslogReceipt, invalidUtf8: boolean)
   let line = parsed.line;
   if (line.charCodeAt(0) === 0xfeff) line = line.slice(1); // RFC 5424's BOM: it says "UTF-8", it is not text
   const cut = cutToBytes(line, receipt.lineBytesMax);
-  const timestampNs = parsed.timestampNs ?? BigInt(Math.trunc(receipt.receivedAtMs)) * nanosecondsPerMillisecond;
+  const timestampNs =
+    parsed.timestampNs ?? BigInt(Math.trunc(receipt.receivedAtMs)) * nanosecondsPerMillisecond;
   return {
     format: parsed.format,
     labels,
@@ -251,7 +270,8 @@ function nil(token: string): string | null {
 }
 
 function hasControl(token: string): boolean {
-  for (let i = 0; i < token.length; i++) if (token.charCodeAt(i) < 0x21 || token.charCodeAt(i) === 0x7f) return true;
+  for (let i = 0; i < token.length; i++)
+    if (token.charCodeAt(i) < 0x21 || token.charCodeAt(i) === 0x7f) return true;
   return false;
 }
 
@@ -269,7 +289,8 @@ function readStructuredData(text: string, at: number, params: [string, string][]
     at = idEnd;
     while (text.charCodeAt(at) === 0x20) {
       const paramEnd = nameEnd(text, at + 1);
-      if (paramEnd < 0 || text.charCodeAt(paramEnd) !== 0x3d || text.charCodeAt(paramEnd + 1) !== 0x22) return -1;
+      if (paramEnd < 0 || text.charCodeAt(paramEnd) !== 0x3d || text.charCodeAt(paramEnd + 1) !== 0x22)
+        return -1;
       const name = text.slice(at + 1, paramEnd);
       let value = "";
       let runStart = paramEnd + 2;
@@ -309,7 +330,8 @@ function nameEnd(text: string, at: number): number {
   return length === 0 || length > 32 ? -1 : index;
 }
 
-const rfc3339Pattern = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:([Zz])|([+-])(\d{2}):(\d{2}))$/;
+const rfc3339Pattern =
+  /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:([Zz])|([+-])(\d{2}):(\d{2}))$/;
 
 /** An RFC 3339 timestamp to Unix ns, or null when it is not one or outside what the log stores. */
 export function parseRfc3339Ns(text: string): bigint | null {
@@ -321,7 +343,14 @@ export function parseRfc3339Ns(text: string): bigint | null {
     if (Number(offsetHours) > 23 || Number(offsetMinutes) > 59) return null;
     offsetMs = (Number(offsetHours) * 60 + Number(offsetMinutes)) * 60_000 * (sign === "-" ? -1 : 1);
   }
-  const wallMs = utcWallMs(Number(year), Number(month), Number(day), Number(hour), Number(minute), Number(second));
+  const wallMs = utcWallMs(
+    Number(year),
+    Number(month),
+    Number(day),
+    Number(hour),
+    Number(minute),
+    Number(second),
+  );
   if (wallMs === null) return null;
   return checkedNs(wallMs - offsetMs, fraction);
 }
@@ -346,7 +375,8 @@ const months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "
 /** Cisco IOS puts a sequence number before the timestamp (`service sequence-numbers`). */
 const sequencePattern = /^(\d{1,10}): /;
 /** rsyslog's and systemd's high-precision form: an RFC 3339 timestamp where 3164's goes. */
-const isoPrefixPattern = /^(\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}:\d{2}))(?: |$)/;
+const isoPrefixPattern =
+  /^(\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}:\d{2}))(?: |$)/;
 /**
  * `Mmm dd hh:mm:ss` (day space-padded), and Cisco's variants: a leading `*` or `.` (clock not in
  * sync), a year after the day, milliseconds, a time zone, and a colon after it.
@@ -356,6 +386,7 @@ const bsdPattern =
 /** A host name or address: what follows the timestamp when it is not the tag. */
 const hostnamePattern = /^[A-Za-z0-9:][A-Za-z0-9._:%-]{0,254}$/;
 /** TAG: up to 128 characters that are not control, space, [, ] or :, an optional [PID], then ": ". */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: excluding control characters is the point
 const tagPattern = /^([^\x00-\x20[\]:]{1,128})(?:\[([^\x00-\x20\]]{1,128})\])?: ?/;
 
 function readRfc3164(text: string, start: number, receivedAtMs: number, parsed: Parsed): void {

@@ -56,7 +56,6 @@ export class MessageBatch {
   readonly #messagesMax: number;
   messages: SyslogMessage[] = [];
   bytes = 0;
-  firstAtMs = 0;
   clientIp = "";
 
   constructor(context: SyslogContext, route: SyslogRoute) {
@@ -81,17 +80,14 @@ export class MessageBatch {
     syslogMetrics.messages.inc({ route: this.route, format: message.format });
     if (message.invalidUtf8) syslogMetrics.altered.inc({ route: this.route, change: "invalid_utf8" });
     if (cut || message.lineCut) syslogMetrics.altered.inc({ route: this.route, change: "cut" });
-    if (this.messages.length === 0) {
-      this.firstAtMs = receivedAtMs;
-      this.clientIp = peerHost;
-    }
+    if (this.messages.length === 0) this.clientIp = peerHost;
     this.messages.push(message);
     this.bytes += frame.length;
   }
 
   /** The collected messages, leaving this batch empty for the next ones. */
   take(): TakenBatch {
-    const taken = { messages: this.messages, bytes: this.bytes, receivedAtMs: this.firstAtMs, clientIp: this.clientIp };
+    const taken = { messages: this.messages, bytes: this.bytes, clientIp: this.clientIp };
     this.messages = [];
     this.bytes = 0;
     return taken;
@@ -101,7 +97,6 @@ export class MessageBatch {
 export interface TakenBatch {
   messages: SyslogMessage[];
   bytes: number;
-  receivedAtMs: number;
   clientIp: string;
 }
 
@@ -113,7 +108,12 @@ export interface SendOptions {
 }
 
 /** Pushes a batch; resolves once it is durable, or dropped and counted. Never rejects. */
-export async function sendBatch(context: SyslogContext, route: SyslogRoute, batch: TakenBatch, options: SendOptions) {
+export async function sendBatch(
+  context: SyslogContext,
+  route: SyslogRoute,
+  batch: TakenBatch,
+  options: SendOptions,
+) {
   if (batch.messages.length === 0) return;
   const { pipeline, metrics, syslogMetrics, tenant } = context;
   const streams = syslogStreams(batch.messages);
@@ -130,7 +130,9 @@ export async function sendBatch(context: SyslogContext, route: SyslogRoute, batc
           tenant,
           streams,
           receivedBytes: batch.bytes,
-          receivedAtMs: batch.receivedAtMs,
+          // Now, not when the first message came: the tenant rates refill by this clock, so a retry
+          // with the first attempt's time would never pass.
+          receivedAtMs: Date.now(),
           clientIp: batch.clientIp,
         });
         metrics.ingestedRecords.inc({ route, tenant }, result.entries);
@@ -139,7 +141,10 @@ export async function sendBatch(context: SyslogContext, route: SyslogRoute, batc
       } catch (error) {
         if (!(error instanceof IngestError)) {
           syslogMetrics.dropped.inc({ route, reason: dropReasons.internal }, count);
-          context.logger.error({ err: error, route, messages: count }, "syslog: append failed, messages dropped");
+          context.logger.error(
+            { err: error, route, messages: count },
+            "syslog: append failed, messages dropped",
+          );
           return;
         }
         reason = error.reason;
@@ -150,7 +155,8 @@ export async function sendBatch(context: SyslogContext, route: SyslogRoute, batc
     }
     metrics.rejectedRequests.inc({ route, reason });
     if (!passingReasons.has(reason) || !options.retrying()) {
-      const dropped = passingReasons.has(reason) && route === syslogRoutes.tcp ? dropReasons.shutdown : reason;
+      const dropped =
+        passingReasons.has(reason) && route === syslogRoutes.tcp ? dropReasons.shutdown : reason;
       syslogMetrics.dropped.inc({ route, reason: dropped }, count);
       // An overloaded UDP listener drops a batch per flush: the counter tells, the log would flood.
       const level = route === syslogRoutes.udp && dropped === rejectReasons.queueFull ? "debug" : "warn";
@@ -158,7 +164,9 @@ export async function sendBatch(context: SyslogContext, route: SyslogRoute, batc
       return;
     }
     try {
-      await sleep(Math.min(retryAfterMs, syslogTransportLimits.retryDelayMsMax), undefined, { signal: options.signal });
+      await sleep(Math.min(retryAfterMs, syslogTransportLimits.retryDelayMsMax), undefined, {
+        signal: options.signal,
+      });
     } catch {
       // shutdown: one more attempt, then retrying() says no
     }

@@ -39,7 +39,8 @@ export class SyslogFramer {
   #state: State = { kind: "start" };
 
   constructor(frameBytesMax: number) {
-    if (!Number.isSafeInteger(frameBytesMax) || frameBytesMax < 1) throw new RangeError("frameBytesMax must be >= 1");
+    if (!Number.isSafeInteger(frameBytesMax) || frameBytesMax < 1)
+      throw new RangeError("frameBytesMax must be >= 1");
     this.frameBytesMax = frameBytesMax;
     this.#buffer = Buffer.allocUnsafe(Math.min(frameBytesMax + 16, 64 * 1024));
   }
@@ -186,7 +187,8 @@ export class SyslogFramer {
   /** `at`, or the start of the UTF-8 character `at` falls inside (never before #start). */
   #characterBoundary(at: number): number {
     let boundary = at;
-    while (boundary > this.#start && boundary > at - 3 && (this.#buffer[boundary]! & 0xc0) === 0x80) boundary--;
+    while (boundary > this.#start && boundary > at - 3 && (this.#buffer[boundary]! & 0xc0) === 0x80)
+      boundary--;
     return (this.#buffer[boundary]! & 0xc0) === 0x80 ? at : boundary;
   }
 

@@ -36,13 +36,19 @@ export interface SyslogNode {
   metrics: Metrics;
 }
 
-export async function startSyslog(config: ServeConfig, node: SyslogNode, logger: Logger): Promise<SyslogListeners> {
+export async function startSyslog(
+  config: ServeConfig,
+  node: SyslogNode,
+  logger: Logger,
+): Promise<SyslogListeners> {
   const tcpPort = config["syslog-tcp-port"];
   const udpPort = config["syslog-udp-port"];
   if (tcpPort < 0 && udpPort < 0) return { tcpPort: null, udpPort: null, start() {}, close: async () => {} };
   const tenant = config["syslog-tenant"];
   if (!tenantPattern.test(tenant) || tenant === "." || tenant === "..")
-    throw new RangeError(`--syslog-tenant ${JSON.stringify(tenant)}: up to 150 characters of A-Z a-z 0-9 ! - _ . * ' ( )`);
+    throw new RangeError(
+      `--syslog-tenant ${JSON.stringify(tenant)}: up to 150 characters of A-Z a-z 0-9 ! - _ . * ' ( )`,
+    );
   const context: SyslogContext = {
     pipeline: node.pipeline,
     metrics: node.metrics,

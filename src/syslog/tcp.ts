@@ -36,7 +36,9 @@ export class SyslogTcpListener {
   private constructor(context: SyslogContext, options: TcpListenerOptions) {
     this.#context = context;
     this.#options = options;
-    this.#server = net.createServer({ pauseOnConnect: true, noDelay: true }, (socket) => this.#accept(socket));
+    this.#server = net.createServer({ pauseOnConnect: true, noDelay: true }, (socket) =>
+      this.#accept(socket),
+    );
     this.#server.maxConnections = options.connectionsMax;
     this.#server.on("drop", () => context.syslogMetrics.connections.inc({ outcome: "refused" }));
     this.#server.on("error", (error) => context.logger.error({ err: error }, "syslog tcp: listener error"));
@@ -116,7 +118,9 @@ class TcpConnection {
     this.done = new Promise((resolve) => {
       this.#resolveDone = resolve;
     });
-    socket.on("error", (error) => context.logger.debug({ err: error, peer: this.#peerHost }, "syslog tcp: connection error"));
+    socket.on("error", (error) =>
+      context.logger.debug({ err: error, peer: this.#peerHost }, "syslog tcp: connection error"),
+    );
     socket.on("end", () => this.#finish());
     socket.on("close", () => this.#finish());
   }
@@ -185,7 +189,8 @@ class TcpConnection {
         if (this.#batch.full) await this.#send();
       }
       const last = this.#framer.end();
-      if (last === "truncated") this.#context.syslogMetrics.dropped.inc({ route, reason: dropReasons.truncated });
+      if (last === "truncated")
+        this.#context.syslogMetrics.dropped.inc({ route, reason: dropReasons.truncated });
       else if (last !== null) this.#batch.add(last.bytes, last.cut, this.#chunkAtMs, this.#peerHost);
       await this.#send();
       this.#socket.end();

@@ -29,7 +29,10 @@ export class SyslogUdpListener {
   }
 
   /** Binds; rejects when the port cannot be had. */
-  static async bind(context: SyslogContext, options: { host: string; port: number }): Promise<SyslogUdpListener> {
+  static async bind(
+    context: SyslogContext,
+    options: { host: string; port: number },
+  ): Promise<SyslogUdpListener> {
     const listener = new SyslogUdpListener(context, options.host);
     const socket = listener.#socket;
     await new Promise<void>((resolve, reject) => {
@@ -78,7 +81,10 @@ export class SyslogUdpListener {
     if (this.#batch.messages.length === 0) return;
     const batch = this.#batch.take();
     if (this.#inFlight.size >= syslogTransportLimits.udpBatchesInFlightMax) {
-      this.#context.syslogMetrics.dropped.inc({ route, reason: dropReasons.queueFull }, batch.messages.length);
+      this.#context.syslogMetrics.dropped.inc(
+        { route, reason: dropReasons.queueFull },
+        batch.messages.length,
+      );
       this.#context.metrics.rejectedRequests.inc({ route, reason: dropReasons.queueFull });
       return;
     }

@@ -72,7 +72,11 @@ export async function startServerProcess(
   });
   // "close" comes after the process exited and its stdout and stderr ended, so `logs` is complete.
   const exited = new Promise<number | null>((resolve) => child.once("close", (code) => resolve(code)));
-  const listening = await new Promise<{ port: number; syslogTcpPort?: number | null; syslogUdpPort?: number | null }>((resolve, reject) => {
+  const listening = await new Promise<{
+    port: number;
+    syslogTcpPort?: number | null;
+    syslogUdpPort?: number | null;
+  }>((resolve, reject) => {
     let buffered = "";
     const timer = setTimeout(
       () => reject(new Error(`server did not start within 20 s; stderr: ${stderr}`)),
