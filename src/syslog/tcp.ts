@@ -127,11 +127,14 @@ class TcpConnection {
 
   start(): void {
     if (this.#finishing) return;
-    this.#socket.setTimeout(this.#options.idleTimeoutMs, () => {
+    // on(), not setTimeout's callback (a once listener): a timeout while paused by us is ignored,
+    // and the next one must still close an idle connection.
+    this.#socket.on("timeout", () => {
       if (this.#flushing !== null) return; // paused by us (backpressure), not idle
       this.#context.syslogMetrics.connections.inc({ outcome: "idle_closed" });
       this.#finish();
     });
+    this.#socket.setTimeout(this.#options.idleTimeoutMs);
     this.#socket.on("data", (chunk: Buffer) => {
       if (this.#finishing) return; // shutdown: what is still arriving is not read (no ack was given)
       this.#chunkAtMs = Date.now();
