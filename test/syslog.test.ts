@@ -16,7 +16,7 @@ import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
 import { metricValue, scrape, send } from "./support/http-client.ts";
-import { type ServerProcess, startServerProcess } from "./support/server.ts";
+import { type ServerProcess, sluiceEntry, startServerProcess, temporaryDataDir } from "./support/server.ts";
 
 const run = promisify(execFile);
 const loggerPath = "/usr/bin/logger";
@@ -506,6 +506,42 @@ describe("syslog TCP backpressure and shutdown", () => {
       assert.equal(lineCount(streams), 1, reply.text.slice(0, 300));
     } finally {
       await second.stop();
+    }
+  });
+});
+
+describe("syslog configuration", () => {
+  test("a --syslog-tenant that is no tenant id is a configuration error (exit 2), before anything listens", async () => {
+    for (const bad of ["two words", "..", "x".repeat(151)]) {
+      const outcome = await run(process.execPath, [
+        sluiceEntry,
+        "serve",
+        "--data-dir",
+        temporaryDataDir(),
+        "--syslog-tcp-port",
+        "0",
+        "--syslog-tenant",
+        bad,
+      ]).then(
+        () => ({ code: 0, stderr: "" }),
+        (error: { code: number; stderr: string }) => error,
+      );
+      assert.equal(outcome.code, 2, bad);
+      assert.match(outcome.stderr, /syslog-tenant \(from --syslog-tenant\): must be up to 150 of/);
+    }
+  });
+
+  test("a syslog port in use fails the start and leaves no HTTP listener behind", async () => {
+    const holder = net.createServer();
+    await new Promise<void>((resolve) => holder.listen(0, "127.0.0.1", resolve));
+    const taken = (holder.address() as net.AddressInfo).port;
+    try {
+      await assert.rejects(
+        startServerProcess({ args: ["--syslog-tcp-port", String(taken)] }),
+        /exited with [1-9]\d* before listening; stderr: [\s\S]*EADDRINUSE/,
+      );
+    } finally {
+      holder.close();
     }
   });
 });

@@ -14,6 +14,8 @@ export interface OptionSpec {
   min?: number;
   max?: number;
   values?: readonly string[];
+  /** A string option's values must match this (`means` says what in the error). */
+  pattern?: { regex: RegExp; means: string };
 }
 
 export const serveOptions = {
@@ -260,6 +262,11 @@ export const serveOptions = {
   "syslog-tenant": {
     type: "string",
     default: "fake",
+    // The rules of X-Scope-OrgID (src/http/service-routes.ts): the tenant is stored and queried as one.
+    pattern: {
+      regex: /^(?!\.{1,2}$)[A-Za-z0-9!\-_.*'()]{1,150}$/,
+      means: "up to 150 of A-Z a-z 0-9 ! - _ . * ' ( ), not . or ..",
+    },
     description:
       "tenant the syslog listeners write as (Loki's default tenant, as a push without X-Scope-OrgID)",
   },

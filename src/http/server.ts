@@ -79,7 +79,7 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
   await app.listen({ port: config.port, host: config.host });
   const address = app.server.address();
   const port = typeof address === "object" && address !== null ? address.port : config.port;
-  // Bound now (a port in use fails the start), read only once recovered (SYSLOG.md beside src/syslog).
+  // Bound now (a port in use fails the start), read only once recovered (src/syslog/index.ts).
   let syslog: SyslogListeners;
   try {
     syslog = await startSyslog(config, node, logger);

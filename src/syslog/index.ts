@@ -26,10 +26,6 @@ export interface SyslogListeners {
   close(): Promise<void>;
 }
 
-// The tenant rules of X-Scope-OrgID (src/http/service-routes.ts): the syslog tenant is stored and
-// queried as one.
-const tenantPattern = /^[A-Za-z0-9!\-_.*'()]{1,150}$/;
-
 /** The node's parts the listeners write through. */
 export interface SyslogNode {
   pipeline: IngestPipeline;
@@ -44,11 +40,7 @@ export async function startSyslog(
   const tcpPort = config["syslog-tcp-port"];
   const udpPort = config["syslog-udp-port"];
   if (tcpPort < 0 && udpPort < 0) return { tcpPort: null, udpPort: null, start() {}, close: async () => {} };
-  const tenant = config["syslog-tenant"];
-  if (!tenantPattern.test(tenant) || tenant === "." || tenant === "..")
-    throw new RangeError(
-      `--syslog-tenant ${JSON.stringify(tenant)}: up to 150 characters of A-Z a-z 0-9 ! - _ . * ' ( )`,
-    );
+  const tenant = config["syslog-tenant"]; // checked by the config (its pattern in options.ts)
   const context: SyslogContext = {
     pipeline: node.pipeline,
     metrics: node.metrics,
