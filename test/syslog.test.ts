@@ -415,7 +415,9 @@ describe("syslog ingest (TCP and UDP) into the Loki query API", () => {
       if (i % 50 === 49) await sleep(10); // loopback UDP drops too when the receive buffer overflows
     }
     await new Promise<void>((resolve) =>
-      socket.send(Buffer.from([0xde, 0xad, 0xbe, 0xef]), udpPort, "127.0.0.1", () => resolve()),
+      socket.send(Buffer.from("udp garbage \xff\xfe\xfd\xfc", "latin1"), udpPort, "127.0.0.1", () =>
+        resolve(),
+      ),
     );
     socket.close();
     const streams = await waitForLines(url, '{app_name="udpbulk"}', 200);
@@ -424,10 +426,10 @@ describe("syslog ingest (TCP and UDP) into the Loki query API", () => {
       new Set(["router0", "router1", "router2", "router3"]),
     );
     assert.ok(streams.every((s) => s.stream.procid !== undefined && s.stream.facility === "local4"));
-    const garbage = await waitForLines(url, '{hostname="127.0.0.1", facility="user"} |= "\uFFFD\uFFFD"', 1);
+    const garbage = await waitForLines(url, '{hostname="127.0.0.1", facility="user"} |= "udp garbage"', 1);
     assert.equal(
       garbage[0]!.values[0]![1],
-      "\uFFFD".repeat(4),
+      `udp garbage ${"\uFFFD".repeat(4)}`,
       "not UTF-8, no PRI: stored whole, each byte U+FFFD",
     );
   });
