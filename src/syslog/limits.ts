@@ -17,6 +17,9 @@ export const syslogTransportLimits = {
   // A batch refused for a reason that passes (a full queue, tenant rates, a busy log) is retried
   // after the refusal's Retry-After, at most this long, while its TCP connection stays paused.
   retryDelayMsMax: 1000,
+  // Batches of one TCP connection submitted and not yet durable: they share group commits instead of
+  // waiting for each other's fsync. Each is at most batchBytesMax, and admission bounds them all.
+  tcpBatchesInFlightMax: 4,
   // UDP batches in the pipeline at once: past it a datagram is dropped (queue_full), as a full
   // socket buffer would. UDP has no flow control to slow the sender instead.
   udpBatchesInFlightMax: 8,

@@ -8,7 +8,7 @@
 // buffers and the sender wait. close() stops accepting, stops reading, stores what was read.
 
 import net from "node:net";
-import { dropReasons, MessageBatch, type SyslogContext, sendBatch, syslogRoutes } from "./batch.ts";
+import { BatchSender, dropReasons, MessageBatch, type SyslogContext, syslogRoutes } from "./batch.ts";
 import { SyslogFramer } from "./framing.ts";
 import { syslogTransportLimits } from "./limits.ts";
 
@@ -97,13 +97,12 @@ class TcpConnection {
   readonly #context: SyslogContext;
   readonly #socket: net.Socket;
   readonly #options: TcpListenerOptions;
-  readonly #signal: AbortSignal;
   readonly #framer: SyslogFramer;
   readonly #batch: MessageBatch;
+  readonly #sender: BatchSender;
   readonly #peerHost: string;
   #chunkAtMs = 0;
   #timer: NodeJS.Timeout | null = null;
-  #flushing: Promise<void> | null = null;
   #finishing = false;
   #resolveDone: () => void = () => {};
 
@@ -111,9 +110,14 @@ class TcpConnection {
     this.#context = context;
     this.#socket = socket;
     this.#options = options;
-    this.#signal = signal;
     this.#framer = new SyslogFramer(options.frameBytesMax);
     this.#batch = new MessageBatch(context, route);
+    this.#sender = new BatchSender(context, route, {
+      inFlightMax: syslogTransportLimits.tcpBatchesInFlightMax,
+      retry: true,
+      signal,
+      onIdle: () => this.#readAgain(),
+    });
     this.#peerHost = peerHostOf(socket.remoteAddress);
     this.done = new Promise((resolve) => {
       this.#resolveDone = resolve;
@@ -130,7 +134,7 @@ class TcpConnection {
     // on(), not setTimeout's callback (a once listener): a timeout while paused by us is ignored,
     // and the next one must still close an idle connection.
     this.#socket.on("timeout", () => {
-      if (this.#flushing !== null) return; // paused by us (backpressure), not idle
+      if (this.#sender.active) return; // paused by us (backpressure), not idle
       this.#context.syslogMetrics.connections.inc({ outcome: "idle_closed" });
       this.#finish();
     });
@@ -150,64 +154,53 @@ class TcpConnection {
     return this.done;
   }
 
-  /** Decodes the framer's whole frames into the batch, flushing each time it fills. */
+  /** Decodes the framer's whole frames into the batch, handing each full one to the sender. */
   #drain(): void {
-    while (this.#flushing === null) {
+    while (!this.#sender.busy) {
       const frame = this.#framer.next();
       if (frame === null) break;
       this.#batch.add(frame.bytes, frame.cut, this.#chunkAtMs, this.#peerHost);
       if (this.#batch.full) this.#flush();
     }
-    if (this.#flushing === null && this.#timer === null && this.#batch.messages.length > 0)
+    if (this.#sender.busy) this.#socket.pause();
+    else if (this.#timer === null && this.#batch.messages.length > 0)
       this.#timer = setTimeout(() => this.#flush(), syslogTransportLimits.batchDelayMs);
   }
 
   #flush(): void {
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#timer = null;
-    if (this.#flushing !== null || this.#batch.messages.length === 0) return;
-    this.#socket.pause();
-    const batch = this.#batch.take();
-    this.#flushing = sendBatch(this.#context, route, batch, {
-      retrying: () => !this.#signal.aborted,
-      signal: this.#signal,
-    }).then(() => {
-      this.#flushing = null;
-      if (this.#finishing) return;
-      this.#drain();
-      if (this.#flushing === null) this.#socket.resume();
-    });
+    this.#sender.send(this.#batch.take());
+    if (this.#sender.busy) this.#socket.pause();
   }
 
-  /** The end (the sender's FIN, an error, idle, shutdown): store the batch, then close. Once. */
+  /** The sender has room again: decode what the framer holds, then read the socket again. */
+  #readAgain(): void {
+    if (this.#finishing) return;
+    this.#drain();
+    if (!this.#sender.busy) this.#socket.resume();
+  }
+
+  /** The end (the sender's FIN, an error, idle, shutdown): store what was read, then close. Once. */
   #finish(): void {
     if (this.#finishing) return;
     this.#finishing = true;
     this.#socket.pause();
-    void (async () => {
-      await this.#flushing;
-      // Whole frames still in the framer (a shutdown while paused) and the last one without its LF.
-      for (let frame = this.#framer.next(); frame !== null; frame = this.#framer.next()) {
-        this.#batch.add(frame.bytes, frame.cut, this.#chunkAtMs, this.#peerHost);
-        if (this.#batch.full) await this.#send();
-      }
-      const last = this.#framer.end();
-      if (last === "truncated")
-        this.#context.syslogMetrics.dropped.inc({ route, reason: dropReasons.truncated });
-      else if (last !== null) this.#batch.add(last.bytes, last.cut, this.#chunkAtMs, this.#peerHost);
-      await this.#send();
+    // Whole frames still in the framer (a shutdown while paused) and the last one without its LF;
+    // they are at most one read's worth, so queueing them all in the sender stays bounded.
+    for (let frame = this.#framer.next(); frame !== null; frame = this.#framer.next()) {
+      this.#batch.add(frame.bytes, frame.cut, this.#chunkAtMs, this.#peerHost);
+      if (this.#batch.full) this.#flush();
+    }
+    const last = this.#framer.end();
+    if (last === "truncated")
+      this.#context.syslogMetrics.dropped.inc({ route, reason: dropReasons.truncated });
+    else if (last !== null) this.#batch.add(last.bytes, last.cut, this.#chunkAtMs, this.#peerHost);
+    this.#flush();
+    void this.#sender.drained().then(() => {
       this.#socket.end();
       this.#socket.destroySoon();
       this.#resolveDone();
-    })();
-  }
-
-  #send(): Promise<void> {
-    if (this.#timer !== null) clearTimeout(this.#timer);
-    this.#timer = null;
-    return sendBatch(this.#context, route, this.#batch.take(), {
-      retrying: () => !this.#signal.aborted,
-      signal: this.#signal,
     });
   }
 }

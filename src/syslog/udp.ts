@@ -5,7 +5,7 @@
 // (recovery) datagrams are dropped and counted (not_ready).
 
 import dgram from "node:dgram";
-import { dropReasons, MessageBatch, type SyslogContext, sendBatch, syslogRoutes } from "./batch.ts";
+import { BatchSender, dropReasons, MessageBatch, type SyslogContext, syslogRoutes } from "./batch.ts";
 import { syslogTransportLimits } from "./limits.ts";
 import { peerHostOf } from "./tcp.ts";
 
@@ -15,7 +15,7 @@ export class SyslogUdpListener {
   readonly #socket: dgram.Socket;
   readonly #context: SyslogContext;
   readonly #batch: MessageBatch;
-  readonly #inFlight = new Set<Promise<void>>();
+  readonly #sender: BatchSender;
   #timer: NodeJS.Timeout | null = null;
   #started = false;
   #closing: Promise<void> | null = null;
@@ -23,6 +23,10 @@ export class SyslogUdpListener {
   private constructor(context: SyslogContext, host: string) {
     this.#context = context;
     this.#batch = new MessageBatch(context, route);
+    this.#sender = new BatchSender(context, route, {
+      inFlightMax: syslogTransportLimits.udpBatchesInFlightMax,
+      retry: false,
+    });
     this.#socket = dgram.createSocket({ type: host.includes(":") ? "udp6" : "udp4" });
     this.#socket.on("message", (datagram, remote) => this.#receive(datagram, remote.address));
     this.#socket.on("error", (error) => context.logger.error({ err: error }, "syslog udp: socket error"));
@@ -58,7 +62,7 @@ export class SyslogUdpListener {
     this.#closing ??= (async () => {
       await new Promise<void>((resolve) => this.#socket.close(() => resolve()));
       this.#flush();
-      await Promise.all(this.#inFlight);
+      await this.#sender.drained();
     })();
     return this.#closing;
   }
@@ -78,18 +82,6 @@ export class SyslogUdpListener {
   #flush(): void {
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#timer = null;
-    if (this.#batch.messages.length === 0) return;
-    const batch = this.#batch.take();
-    if (this.#inFlight.size >= syslogTransportLimits.udpBatchesInFlightMax) {
-      this.#context.syslogMetrics.dropped.inc(
-        { route, reason: dropReasons.queueFull },
-        batch.messages.length,
-      );
-      this.#context.metrics.rejectedRequests.inc({ route, reason: dropReasons.queueFull });
-      return;
-    }
-    const sending = sendBatch(this.#context, route, batch, { retrying: () => false });
-    this.#inFlight.add(sending);
-    sending.then(() => this.#inFlight.delete(sending));
+    this.#sender.send(this.#batch.take());
   }
 }
