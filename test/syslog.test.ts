@@ -493,6 +493,32 @@ describe("syslog TCP backpressure and shutdown", () => {
     }
   });
 
+  test("a sender far faster than the tenant rate is held back by TCP flow control, not buffered", async () => {
+    const server = await startServerProcess({
+      args: ["--syslog-tcp-port", "0", "--tenant-records-per-s", "200"],
+    });
+    try {
+      const socket = await connect(server.syslogTcpPort!);
+      const message = Buffer.from(`${rfc5424("flood", `flood ${"f".repeat(60)}`)}\n`);
+      const wire = Buffer.concat(Array.from({ length: 200_000 }, () => message)); // ~21 MB
+      socket.write(wire);
+      await sleep(2000);
+      // Loopback's socket buffers hold a few MB; the rest must still be waiting in the sender.
+      assert.ok(
+        socket.writableLength > wire.length / 2,
+        `${socket.writableLength} of ${wire.length} bytes unsent`,
+      );
+      const samples = await scrape(server.url);
+      assert.ok(metricValue(samples, "sluice_ingested_records_total", { route: "syslog-tcp" }) < 5000);
+      const resident = metricValue(samples, "sluice_process_resident_memory_bytes");
+      assert.ok(resident < 400 * 1024 * 1024, `resident ${resident} bytes`);
+      assert.equal((await send(`${server.url}/healthz`)).status, 200);
+      socket.destroy();
+    } finally {
+      await server.stop();
+    }
+  });
+
   test("SIGTERM stores the batch being collected; the lines are there after a restart", async () => {
     const first = await startServerProcess({ args: ["--syslog-tcp-port", "0", "--syslog-udp-port", "0"] });
     const socket = await connect(first.syslogTcpPort!);
