@@ -1,8 +1,9 @@
 // Syslog over TCP: a listener and its connections. Each connection frames its bytes (framing.ts),
-// decodes frames into a batch and pushes the batch into the pipeline. While a batch is in the
-// pipeline the socket is paused, so a sender faster than the log is held back by TCP's own flow
-// control (its writes block; rsyslog queues on its side) instead of growing a buffer here: per
-// connection at most one frame, one read and one batch are held.
+// decodes frames into a batch and hands full batches to its BatchSender (batch.ts). While the
+// sender is busy (tcpBatchesInFlightMax batches not yet durable, or one waiting to be retried) the
+// socket is paused, so a sender faster than the log is held back by TCP's own flow control (its
+// writes block; rsyslog queues on its side) instead of growing a buffer here: per connection at
+// most one frame, one read, the batch being collected and the sender's batches are held.
 //
 // Before start() (recovery), connections are accepted up to the bound but not read: the kernel's
 // buffers and the sender wait. close() stops accepting, stops reading, stores what was read.
