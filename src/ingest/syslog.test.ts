@@ -260,6 +260,13 @@ describe("RFC 5424", () => {
     assert.equal(parse("<13>1 2026-12-04T18:00:00Z host app").format, "bad_header");
   });
 
+  test("a multi-line MSG (octet counting carries LFs) keeps its inner line breaks", () => {
+    const message = parse(
+      "<11>1 2026-12-04T18:00:00Z h java - - - Exception in thread main\n\tat A.b(A.java:1)\n",
+    );
+    assert.equal(message.entry.line, "Exception in thread main\n\tat A.b(A.java:1)");
+  });
+
   test("more SD-PARAMs than metadataPairsMax: the first ones are kept", () => {
     const params = Array.from({ length: 100 }, (_, i) => `p${i}="${i}"`).join(" ");
     const message = parse(`<13>1 - h a - - [many@1 ${params}] msg`);

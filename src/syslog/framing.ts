@@ -8,7 +8,8 @@
 //   newline:         "<13>Dec  4 18:29:30 vm tag: hello\n"
 //
 // The two may alternate on one connection. An LF right after an octet-counted frame is an empty
-// frame, which the decoder skips.
+// frame, which the decoder skips. NUL is not a delimiter (rsyslog splits on it only when told to);
+// a NUL before the LF is stripped by the decoder as a line end, one inside a frame is kept.
 
 /** One frame. `bytes` is a view of the framer's buffer: valid until the next push() or end(). */
 export interface Frame {
