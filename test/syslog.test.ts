@@ -559,6 +559,50 @@ describe("syslog configuration", () => {
     }
   });
 
+  test("--syslog-port 0: TCP and UDP on one free port, both stored", async () => {
+    const server = await startServerProcess({ args: ["--syslog-port", "0"] });
+    try {
+      assert.ok(server.syslogTcpPort !== null && server.syslogTcpPort > 0);
+      assert.equal(server.syslogUdpPort, server.syslogTcpPort, "one number for both");
+      const port = String(server.syslogTcpPort);
+      await logger([
+        "--server",
+        "127.0.0.1",
+        "--port",
+        port,
+        "--tcp",
+        "--rfc5424",
+        "-t",
+        "one-port",
+        "over tcp",
+      ]);
+      await logger([
+        "--server",
+        "127.0.0.1",
+        "--port",
+        port,
+        "--udp",
+        "--rfc5424",
+        "-t",
+        "one-port",
+        "over udp",
+      ]);
+      const deadline = Date.now() + 10_000;
+      let lines: string[] = [];
+      while (lines.length < 2 && Date.now() < deadline) {
+        const params = new URLSearchParams({ query: '{app_name="one-port"}', since: "30m" });
+        const reply = await send(`${server.url}/loki/api/v1/query_range?${params}`);
+        lines = (JSON.parse(reply.text).data.result as QueryStream[]).flatMap((s) =>
+          s.values.map(([, l]) => l),
+        );
+        await sleep(100);
+      }
+      assert.deepEqual(lines.sort(), ["over tcp", "over udp"]);
+    } finally {
+      await server.stop();
+    }
+  });
+
   test("a syslog port in use fails the start and leaves no HTTP listener behind", async () => {
     const holder = net.createServer();
     await new Promise<void>((resolve) => holder.listen(0, "127.0.0.1", resolve));

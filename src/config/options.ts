@@ -239,6 +239,14 @@ export const serveOptions = {
     min: 1,
     description: "open client connections; more are refused",
   },
+  "syslog-port": {
+    type: "integer",
+    default: -1,
+    min: -1,
+    max: 65535,
+    description:
+      "syslog over TCP and UDP on this one port (-1: off; 0: a free port); --syslog-tcp-port / --syslog-udp-port override it per protocol",
+  },
   "syslog-tcp-port": {
     type: "integer",
     default: -1,

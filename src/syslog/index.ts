@@ -37,8 +37,9 @@ export async function startSyslog(
   node: SyslogNode,
   logger: Logger,
 ): Promise<SyslogListeners> {
-  const tcpPort = config["syslog-tcp-port"];
-  const udpPort = config["syslog-udp-port"];
+  const shared = config["syslog-port"];
+  const tcpPort = config["syslog-tcp-port"] >= 0 ? config["syslog-tcp-port"] : shared;
+  const udpPort = config["syslog-udp-port"] >= 0 ? config["syslog-udp-port"] : shared;
   if (tcpPort < 0 && udpPort < 0) return { tcpPort: null, udpPort: null, start() {}, close: async () => {} };
   const tenant = config["syslog-tenant"]; // checked by the config (its pattern in options.ts)
   const context: SyslogContext = {
@@ -61,7 +62,10 @@ export async function startSyslog(
         });
   let udp: SyslogUdpListener | null = null;
   try {
-    udp = udpPort < 0 ? null : await SyslogUdpListener.bind(context, { host, port: udpPort });
+    udp =
+      udpPort < 0
+        ? null
+        : await bindUdp(context, host, udpPort, udpPort === 0 && shared === 0 ? tcp?.port : undefined);
   } catch (error) {
     await tcp?.close();
     throw error;
@@ -77,4 +81,19 @@ export async function startSyslog(
       await Promise.all([tcp?.close(), udp?.close()]);
     },
   };
+}
+
+/**
+ * The UDP listener; with `--syslog-port 0` on the TCP listener's port (one number for both, as with
+ * a fixed --syslog-port) when that UDP port is free, else on a free port of its own.
+ */
+async function bindUdp(context: SyslogContext, host: string, port: number, tcpPort: number | undefined) {
+  if (tcpPort !== undefined) {
+    try {
+      return await SyslogUdpListener.bind(context, { host, port: tcpPort });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EADDRINUSE") throw error;
+    }
+  }
+  return SyslogUdpListener.bind(context, { host, port });
 }
