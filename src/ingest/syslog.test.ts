@@ -474,6 +474,35 @@ describe("RFC 3164 and its variants", () => {
       timestampNs: receivedNs,
     },
     {
+      name: "an upper-case tag right after the timestamp is a tag, not a time zone",
+      frame: "<13>Dec  4 18:29:30 CRON: job done",
+      labels: {
+        hostname: "10.1.2.3",
+        app_name: "CRON",
+        service: "CRON",
+        facility: "user",
+        severity: "notice",
+        level: "info",
+      },
+      line: "job done",
+      metadata: [],
+    },
+    {
+      name: "Cisco with a local zone (CET) and no year: the zone is read past, the time local",
+      frame: "<190>7: Dec  4 10:00:00.5 CET: %SEC-6-IPACCESSLOGP: list 101 denied tcp",
+      labels: {
+        hostname: "10.1.2.3",
+        app_name: "%SEC-6-IPACCESSLOGP",
+        service: "%SEC-6-IPACCESSLOGP",
+        facility: "local7",
+        severity: "info",
+        level: "info",
+      },
+      line: "list 101 denied tcp",
+      metadata: [["sequence", "7"]],
+      timestampNs: localNs(2026, 11, 4, 10, 0, 0, 500),
+    },
+    {
       name: "an IPv6 address as hostname",
       frame: "<13>Dec  4 18:29:30 fe80::1 app: v6",
       labels: {

@@ -382,7 +382,7 @@ const isoPrefixPattern =
  * sync), a year after the day, milliseconds, a time zone, and a colon after it.
  */
 const bsdPattern =
-  /^[*.]?(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) {1,2}(\d{1,2})(?: (\d{4}))? (\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?(?:( [A-Z]{2,5})?(:))?(?: |$)/;
+  /^[*.]?(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) {1,2}(\d{1,2})(?: (\d{4}))? (\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?(?:( UTC| [A-Z]{1,4}T)?(:))?(?: |$)/;
 /** A host name or address: what follows the timestamp when it is not the tag. */
 const hostnamePattern = /^[A-Za-z0-9:][A-Za-z0-9._:%-]{0,254}$/;
 /** TAG: up to 128 characters that are not control, space, [, ] or :, an optional [PID], then ": ". */
