@@ -455,16 +455,16 @@ describe("syslog ingest (TCP and UDP) into the Loki query API", () => {
 });
 
 describe("syslog TCP backpressure and shutdown", () => {
-  test("over the tenant rate the connection is paused and retried: every message stored, none dropped", async () => {
+  test("over the tenant rate the connection is paused and retried: every message stored, none dropped; paused is not idle", async () => {
     const server = await startServerProcess({
-      args: ["--syslog-tcp-port", "0", "--tenant-records-per-s", "1000"],
+      args: ["--syslog-tcp-port", "0", "--tenant-records-per-s", "1000", "--syslog-idle-timeout-ms", "1000"],
     });
     try {
       const socket = await connect(server.syslogTcpPort!);
+      const closedByServer = new Promise<void>((resolve) => socket.once("close", () => resolve()));
       const parts: Buffer[] = [];
       for (let i = 0; i < 3000; i++) parts.push(Buffer.from(`${rfc5424("paced", `paced ${i}`)}\n`));
-      await write(socket, Buffer.concat(parts));
-      await closeSocket(socket);
+      await write(socket, Buffer.concat(parts)); // kept open: the server closes it once idle
       const deadline = Date.now() + 15_000;
       let stored = 0;
       while (Date.now() < deadline) {
@@ -488,6 +488,13 @@ describe("syslog TCP backpressure and shutdown", () => {
         "some batches waited for the rate",
       );
       assert.equal(metricValue(samples, "sluice_syslog_dropped_messages_total"), 0);
+      const idleClosed = await Promise.race([
+        closedByServer.then(() => true),
+        sleep(10_000).then(() => false),
+      ]);
+      assert.ok(idleClosed, "the connection, idle after the rate let its last batch through, was closed");
+      const after = await scrape(server.url);
+      assert.equal(metricValue(after, "sluice_syslog_connections_total", { outcome: "idle_closed" }), 1);
     } finally {
       await server.stop();
     }

@@ -135,7 +135,12 @@ class TcpConnection {
     // on(), not setTimeout's callback (a once listener): a timeout while paused by us is ignored,
     // and the next one must still close an idle connection.
     this.#socket.on("timeout", () => {
-      if (this.#sender.active) return; // paused by us (backpressure), not idle
+      if (this.#sender.active) {
+        // Paused by us (backpressure), not idle. A fired timeout is re-armed only by socket activity,
+        // and a paused socket has none: arm it again, or a connection idle from here stays forever.
+        this.#socket.setTimeout(this.#options.idleTimeoutMs);
+        return;
+      }
       this.#context.syslogMetrics.connections.inc({ outcome: "idle_closed" });
       this.#finish();
     });
