@@ -1,7 +1,8 @@
-// End-to-end ingest benchmarks (issue 5): a real `sluice serve` process and the load generator in
-// this process, over loopback, acknowledged after fsync. Each prints one summary line:
-//   ingest v1 max       POST /v1/logs, batches of 100, as fast as acknowledged
-//   ingest v1 half      POST /v1/logs at half the rate the max run reached (or --half-rate):
+// End-to-end ingest benchmarks (issues 5 and 14): a real `sluice serve` process and the load
+// generator in this process, over loopback, acknowledged after fsync. Each prints one summary line:
+//   ingest <f> max      each protocol of --formats (default: all the service-log ones, see
+//                       src/loadgen/bodies.ts), batches of 100, as fast as acknowledged
+//   ingest <f> half     the same at half the rate its max run reached (or --half-rate):
 //                       latency percentiles
 //   ingest access max   POST /logs, batches of 20 (entries/s)
 // 64 senders by default: fewer leave the server waiting on round trips instead of both cores busy
@@ -12,20 +13,30 @@
 // sealed segments are compacted all through the run ("compacting"), once with maintenance never due
 // within the run ("quiet"): the pair shows what a compaction costs the ingest latency.
 // Usage: node bench/ingest.bench.ts [--seconds 8] [--warmup-seconds 2] [--concurrency 64]
+//                                   [--formats v1,loki,loki-proto,otlp,otlp-proto,es]
 //                                   [--half-rate records/s]
 //                                   [--compaction --half-rate records/s
 //                                    [--compaction-segment-bytes 1048576] [--compaction-interval-ms 500]]
 
 import fs from "node:fs";
 import { parseArgs } from "node:util";
-import { formatSummary, type LoadOptions, runLoad } from "../src/loadgen/index.ts";
+import {
+  defaultPaths,
+  formatSummary,
+  type LoadFormat,
+  type LoadOptions,
+  loadFormats,
+  runLoad,
+} from "../src/loadgen/index.ts";
 import { npmStartNodeArgs, startServerProcess } from "../test/support/server.ts";
 
+const serviceLogFormats: LoadFormat[] = loadFormats.filter((format) => format !== "access");
 const { values: args } = parseArgs({
   options: {
     seconds: { type: "string", default: "8" },
     "warmup-seconds": { type: "string", default: "2" },
     concurrency: { type: "string", default: "64" },
+    formats: { type: "string", default: serviceLogFormats.join(",") },
     "half-rate": { type: "string" },
     compaction: { type: "boolean", default: false },
     "compaction-segment-bytes": { type: "string", default: String(1024 * 1024) },
@@ -55,7 +66,7 @@ async function run(
   const server = await startServerProcess({ nodeArgs: npmStartNodeArgs(), args: serverArgs });
   try {
     const load: LoadOptions = {
-      url: `${server.url}${options.format === "access" ? "/logs" : "/v1/logs"}`,
+      url: `${server.url}${defaultPaths[options.format]}`,
       total: 0,
       durationS,
       delayMs: 0,
@@ -91,6 +102,12 @@ if (args.compaction) {
   process.exit(0);
 }
 
-const maxRate = await run("ingest v1 max", { format: "v1", batch: 100 });
-await run("ingest v1 half", { format: "v1", batch: 100, rate: halfRate ?? Math.floor(maxRate / 2) });
+const formats = args.formats.split(",").map((format) => format.trim()) as LoadFormat[];
+for (const format of formats)
+  if (!serviceLogFormats.includes(format))
+    throw new Error(`--formats: ${format} is not one of ${serviceLogFormats.join(", ")}`);
+for (const format of formats) {
+  const maxRate = await run(`ingest ${format} max`, { format, batch: 100 });
+  await run(`ingest ${format} half`, { format, batch: 100, rate: halfRate ?? Math.floor(maxRate / 2) });
+}
 await run("ingest access max", { format: "access", batch: 20 });

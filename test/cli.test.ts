@@ -7,6 +7,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { serveOptions } from "../src/config/index.ts";
+import { defaultPaths } from "../src/loadgen/index.ts";
 import {
   npmStartNodeArgs,
   type ServerProcess,
@@ -166,6 +167,41 @@ describe("loadgen and shutdown", () => {
     assert.ok(acknowledged > 0 && acknowledged % 20 === 0, stdout);
     assert.match(stdout, /status=202:\d+ /);
   });
+
+  // Each protocol's body, as loadgen encodes it, is accepted and stored whole: the tenant's line
+  // count (Loki's index/stats over the run's hour) is exactly what was sent.
+  for (const format of ["loki", "loki-proto", "otlp", "otlp-proto", "es"] as const) {
+    test(`loadgen --format ${format} is acknowledged and every record is stored`, async () => {
+      const tenant = `lg-${format}`;
+      const { status, stdout } = sluice([
+        "loadgen",
+        "--url",
+        `${server.url}${defaultPaths[format]}`,
+        "--format",
+        format,
+        "--total",
+        "300",
+        "--batch",
+        "100",
+        "--tenant",
+        tenant,
+      ]);
+      assert.equal(status, 0, stdout);
+      assert.match(stdout, /acknowledged=300 rejected=0/);
+      const nowNs = BigInt(Date.now()) * 1_000_000n;
+      const hourNs = 3_600_000_000_000n;
+      const search = new URLSearchParams({
+        query: '{service_name=~".+"}',
+        start: String(nowNs - hourNs),
+        end: String(nowNs + hourNs),
+      });
+      const reply = await fetch(`${server.url}/loki/api/v1/index/stats?${search}`, {
+        headers: { "x-scope-orgid": tenant },
+      });
+      const stats = (await reply.json()) as { entries: number };
+      assert.equal(stats.entries, 300, JSON.stringify(stats));
+    });
+  }
 
   test("loadgen reports refused requests by status and exits 1", () => {
     const { status, stdout } = sluice([

@@ -14,10 +14,10 @@ interface TailMessage {
 }
 
 /** A tail client that collects messages; `next(predicate)` waits for a line that passes it. */
-function openTail(url: string, query: string, tenant: string, extra: Record<string, string> = {}) {
+function openTail(url: string, query: string, tenant: string | null, extra: Record<string, string> = {}) {
   const params = new URLSearchParams({ query, ...extra });
   const socket = new WebSocket(`${url.replace("http", "ws")}/loki/api/v1/tail?${params}`, {
-    headers: { "x-scope-orgid": tenant },
+    headers: tenant === null ? {} : { "x-scope-orgid": tenant },
   } as unknown as string[]);
   const lines: { line: string; stream: Record<string, string>; atMs: number }[] = [];
   const waiters: (() => void)[] = [];
@@ -108,6 +108,29 @@ describe("Loki tail", () => {
     );
     tail.socket.close();
     await tail.closed;
+  });
+
+  test("without a header (a browser's websocket) ?orgId= names the tenant; a header wins over it", async () => {
+    const browser = openTail(server.url, '{service="auth_service"} |= "needle"', null, { orgId: "tenant-a" });
+    await browser.opened;
+    await browser.next((line) => line === "old needle 1");
+    const headed = openTail(server.url, '{service="auth_service"} |= "needle"', "tenant-b", {
+      orgId: "tenant-a",
+    });
+    await headed.opened;
+    await headed.next((line) => line === "needle of tenant b");
+    assert.ok(
+      !headed.lines.some((entry) => entry.line === "old needle 1"),
+      "the header's tenant, not orgId's",
+    );
+    const bad = openTail(server.url, '{service="auth_service"}', null, { orgId: "../etc" });
+    const closed = await bad.closed;
+    assert.equal(closed.code, 1008);
+    assert.match(closed.reason, /invalid X-Scope-OrgID/);
+    for (const tail of [browser, headed]) {
+      tail.socket.close();
+      await tail.closed;
+    }
   });
 
   test("delay_for holds a new line back that many seconds, then sends it", async () => {

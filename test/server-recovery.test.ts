@@ -1,7 +1,7 @@
 // GET /ready while the server recovers: a real `sluice serve` child on a data dir whose access log
 // holds many batches, so the idempotency rebuild takes a while. The port opens first; from then on
 // /ready answers 503 until recovery is done, a write is refused with 503 in its protocol's error
-// model, and afterwards /ready is 200, writes are accepted and a prefilled key is a repeat (409), so
+// model (OTLP/HTTP protobuf: a Status; OTLP/gRPC: UNAVAILABLE with RetryInfo), and afterwards /ready is 200, writes are accepted and a prefilled key is a repeat (409), so
 // the keys were all loaded before ready. Also: SIGTERM during recovery exits 0 and releases the data
 // dir; a failing recovery exits 1 with a clear message instead of staying up.
 //
@@ -12,6 +12,7 @@ import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import fs from "node:fs";
 import { after, describe, test } from "node:test";
+import * as grpc from "@grpc/grpc-js";
 import { dataLayout, topics } from "../src/config/index.ts";
 import { accessBatchKey } from "../src/ingest/index.ts";
 import { PartitionLog } from "../src/log/index.ts";
@@ -60,6 +61,7 @@ async function prefilledDataDir(count: number): Promise<string> {
 interface Child {
   child: ChildProcess;
   url: string;
+  grpcPort: number;
   logs: string[];
   stderr: () => string;
   exited: Promise<number | null>;
@@ -69,7 +71,20 @@ interface Child {
 async function spawnServer(dataDir: string): Promise<Child> {
   const child = spawn(
     process.execPath,
-    [sluiceEntry, "serve", "--port", "0", "--host", "127.0.0.1", "--data-dir", dataDir, "--partitions", "4"],
+    [
+      sluiceEntry,
+      "serve",
+      "--port",
+      "0",
+      "--otlp-grpc-port",
+      "0",
+      "--host",
+      "127.0.0.1",
+      "--data-dir",
+      dataDir,
+      "--partitions",
+      "4",
+    ],
     { stdio: ["ignore", "pipe", "pipe"] },
   );
   const logs: string[] = [];
@@ -78,7 +93,7 @@ async function spawnServer(dataDir: string): Promise<Child> {
     stderr += chunk;
   });
   const exited = new Promise<number | null>((resolve) => child.once("close", (code) => resolve(code)));
-  const url = await new Promise<string>((resolve, reject) => {
+  const ports = await new Promise<{ url: string; grpcPort: number }>((resolve, reject) => {
     let buffered = "";
     child.stdout!.on("data", (chunk) => {
       buffered += chunk;
@@ -87,12 +102,13 @@ async function spawnServer(dataDir: string): Promise<Child> {
         buffered = buffered.slice(newline + 1);
         logs.push(line);
         const parsed = JSON.parse(line);
-        if (typeof parsed.port === "number") resolve(`http://127.0.0.1:${parsed.port}`);
+        if (typeof parsed.port === "number")
+          resolve({ url: `http://127.0.0.1:${parsed.port}`, grpcPort: parsed.grpcPort });
       }
     });
     exited.then((code) => reject(new Error(`server exited with ${code} before listening: ${stderr}`)));
   });
-  return { child, url, logs, stderr: () => stderr, exited };
+  return { child, ...ports, logs, stderr: () => stderr, exited };
 }
 
 const messages = (child: Child) => child.logs.map((line) => JSON.parse(line).msg as string);
@@ -101,6 +117,28 @@ interface FirstAnswers {
   ready: Reply;
   access: Reply;
   service: Reply;
+  otlp: Reply;
+  elasticsearch: Reply;
+  grpc: grpc.ServiceError | null;
+}
+
+/** An OTLP/gRPC Export of an empty request: null on success, else the error. */
+function grpcExport(port: number): Promise<grpc.ServiceError | null> {
+  const client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+  const identity = (bytes: Buffer) => bytes;
+  return new Promise((resolve) => {
+    client.makeUnaryRequest(
+      "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
+      identity,
+      identity,
+      Buffer.alloc(0),
+      new grpc.Metadata(),
+      (error) => {
+        client.close();
+        resolve(error);
+      },
+    );
+  });
 }
 
 /**
@@ -116,13 +154,32 @@ async function serverSeenRecovering(): Promise<{
   for (const batches of prefilledBatchCounts) {
     const dataDir = await prefilledDataDir(batches);
     const server = await spawnServer(dataDir);
-    const [ready, access, service] = await Promise.all([
+    const [ready, access, service, otlp, grpcError, elasticsearch] = await Promise.all([
       send(`${server.url}/ready`),
       postAccessLogs(server.url, [accessEntry()], { "idempotency-key": "during" }),
       postServiceLogs(server.url, [{ timestamp: 1, service: "auth_service", message: "m" }]),
+      send(`${server.url}/v1/logs`, {
+        method: "POST",
+        headers: { "content-type": "application/x-protobuf" },
+        body: new Uint8Array(0),
+      }),
+      grpcExport(server.grpcPort),
+      send(`${server.url}/_bulk`, {
+        method: "POST",
+        headers: { "content-type": "application/x-ndjson" },
+        body: '{"index":{"_index":"a"}}\n{"message":"m"}\n',
+      }),
     ]);
-    if ([ready, access, service].every((reply) => reply.status === 503))
-      return { server, dataDir, batches, first: { ready, access, service } };
+    if (
+      [ready, access, service, otlp, elasticsearch].every((reply) => reply.status === 503) &&
+      grpcError?.code === grpc.status.UNAVAILABLE
+    )
+      return {
+        server,
+        dataDir,
+        batches,
+        first: { ready, access, service, otlp, grpc: grpcError, elasticsearch },
+      };
     assert.equal(ready.status, 200, ready.text);
     server.child.kill("SIGTERM");
     assert.equal(await server.exited, 0);
@@ -154,6 +211,20 @@ describe("/ready while recovering", () => {
       assert.equal(first.access.headers.get("retry-after"), "1");
       assert.match(first.service.headers.get("content-type") ?? "", /^text\/plain/);
       assert.match(first.service.text, /^server is recovering .*retry later\n$/);
+      // OTLP: protobuf over HTTP gets its Status (code 14 UNAVAILABLE), gRPC UNAVAILABLE + RetryInfo.
+      assert.equal(first.otlp.headers.get("content-type"), "application/x-protobuf");
+      assert.equal(first.otlp.headers.get("retry-after"), "1");
+      assert.match(first.otlp.text, /server is recovering/);
+      assert.ok(first.grpc !== null);
+      assert.match(first.grpc.details, /recovering/);
+      assert.equal(first.grpc.metadata.get("grpc-status-details-bin").length, 1, "a RetryInfo: retryable");
+      // The Elasticsearch routes answer in Elasticsearch's error body, with its product header.
+      assert.equal(first.elasticsearch.headers.get("x-elastic-product"), "Elasticsearch");
+      assert.equal(first.elasticsearch.headers.get("retry-after"), "1");
+      const esError = JSON.parse(first.elasticsearch.text);
+      assert.equal(esError.status, 503);
+      assert.equal(esError.error.type, "cluster_block_exception");
+      assert.match(esError.error.reason, /recovering/);
       assert.equal((await send(`${server.url}/healthz`)).status, 200, "liveness answers in every phase");
       assert.equal((await send(`${server.url}/metrics`)).status, 200, "/metrics answers in every phase");
       await untilReady(server.url);
@@ -166,6 +237,7 @@ describe("/ready while recovering", () => {
       assert.equal(accepted.status, 202, accepted.text);
       const v1 = await postServiceLogs(server.url, [{ timestamp: 1, service: "auth_service", message: "m" }]);
       assert.equal(v1.status, 200, v1.text);
+      assert.equal(await grpcExport(server.grpcPort), null, "OTLP/gRPC is served once ready");
       const log = messages(server);
       assert.ok(log.indexOf("sluice recovering") < log.indexOf("sluice listening"), log.join("\n"));
       assert.ok(log.includes("idempotency keys rebuilt from the access log"));

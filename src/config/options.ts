@@ -26,6 +26,14 @@ export const serveOptions = {
     max: 65535,
     description: "HTTP port (0 picks a free port)",
   },
+  "otlp-grpc-port": {
+    type: "integer",
+    // OTLP/gRPC's default port (the OTLP spec), so an OpenTelemetry SDK or Collector finds it unset.
+    default: 4317,
+    min: -1,
+    max: 65535,
+    description: "OTLP/gRPC logs port, on --host (0 picks a free port; -1: no gRPC listener)",
+  },
   host: { type: "string", default: "0.0.0.0", description: "interface to listen on" },
   "data-dir": { type: "string", default: "./data", description: "where the log and derived state live" },
   "node-id": {
@@ -86,7 +94,8 @@ export const serveOptions = {
     default: 10 * MiB,
     min: 1 * KiB,
     max: 1024 * MiB,
-    description: "largest POST /v1/logs body; larger gets 413",
+    description:
+      "largest POST /v1/logs (reference A, OTLP/HTTP) body, and OTLP/gRPC message; larger gets 413 (gRPC: RESOURCE_EXHAUSTED)",
   },
   "access-body-bytes-max": {
     type: "integer",
@@ -149,6 +158,24 @@ export const serveOptions = {
     min: 0,
     description:
       "most active streams (distinct label sets) per tenant on the generic ingest routes (0: unlimited)",
+  },
+  "es-message-field": {
+    type: "string",
+    default: "message",
+    description:
+      "Elasticsearch _bulk: the document field that is the log line (a dotted path reaches into objects; absent: the whole document)",
+  },
+  "es-timestamp-field": {
+    type: "string",
+    default: "@timestamp",
+    description:
+      "Elasticsearch _bulk: the document field holding the line's time, RFC 3339 or epoch ms (absent: the receive time)",
+  },
+  "es-label-fields": {
+    type: "string",
+    default: "service.name,service,host.name,level,log.level",
+    description:
+      "Elasticsearch _bulk: comma-separated document fields that become stream labels, names sanitised (service.name → service_name); at most 13",
   },
   "idempotency-retention-ms": {
     type: "integer",
@@ -270,7 +297,7 @@ export const serveOptions = {
   "syslog-tenant": {
     type: "string",
     default: "fake",
-    // The rules of X-Scope-OrgID (src/http/service-routes.ts): the tenant is stored and queried as one.
+    // The rules of X-Scope-OrgID (src/ingest/tenant.ts): the tenant is stored and queried as one.
     pattern: {
       regex: /^(?!\.{1,2}$)[A-Za-z0-9!\-_.*'()]{1,150}$/,
       means: "up to 150 of A-Z a-z 0-9 ! - _ . * ' ( ), not . or ..",

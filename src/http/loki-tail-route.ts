@@ -78,6 +78,10 @@ export function registerLokiTailRoute(app: FastifyInstance, context: ServerConte
     scope.get("/loki/api/v1/tail", { websocket: true }, (socket, request) => {
       let tenant: string;
       try {
+        // Browsers cannot set headers on a websocket: the UI sends the tenant as ?orgId= instead.
+        const { orgId } = request.query as { orgId?: unknown };
+        if (request.headers["x-scope-orgid"] === undefined && typeof orgId === "string")
+          request.headers["x-scope-orgid"] = orgId;
         tenant = tenantOf(request);
       } catch (error) {
         socket.close(closeCodes.policy, closeReason((error as Error).message));

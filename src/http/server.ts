@@ -1,6 +1,7 @@
-// The Sluice HTTP transport: listens, then opens a node (src/node: the logs, derived state and
-// consumers) behind the recovery gate, and registers the routes over the node's parts. close() is
-// the graceful shutdown: stop accepting, finish in-flight requests, then close the node.
+// The Sluice HTTP transport: listens (and starts the OTLP/gRPC listener, src/grpc, on the same
+// node), then opens a node (src/node: the logs, derived state and consumers) behind the recovery
+// gate, and registers the routes over the node's parts. close() is the graceful shutdown: stop
+// accepting, finish in-flight requests and gRPC calls, then close the node.
 
 import { STATUS_CODES } from "node:http";
 import type { Duplex } from "node:stream";
@@ -12,17 +13,21 @@ import Fastify, {
 } from "fastify";
 import type { Logger } from "pino";
 import type { ServeConfig } from "../config/index.ts";
+import { type OtlpGrpcServer, startOtlpGrpcServer } from "../grpc/index.ts";
 import { createNode, RecoveryStoppedError } from "../node/index.ts";
 import { type SyslogListeners, startSyslog } from "../syslog/index.ts";
 import { assignRequestId, registerAccessRoutes } from "./access-routes.ts";
 import { type AnalyticsParts, registerAggregateRoutes } from "./aggregate-routes.ts";
 import { type ServerContext, serverPhases } from "./context.ts";
+import { answerEsRoot, isEsRoute, registerEsRoutes, sendEsError } from "./es-routes.ts";
 import { engineBackend } from "./loki-backend.ts";
 import { registerLokiPushRoute } from "./loki-push-route.ts";
 import { registerLokiQueryRoutes } from "./loki-query.ts";
 import { registerLokiTailRoute } from "./loki-tail-route.ts";
+import { isOtlpProtobufRequest, otlpRefusals } from "./otlp-route.ts";
 import { accessErrors, formatLimit, lingerBeforeClose, sendAccessError, sendPlainError } from "./replies.ts";
 import { registerServiceRoutes, tenantOf } from "./service-routes.ts";
+import { registerUiRoutes, uiPages } from "./ui-routes.ts";
 
 export { RecoveryStoppedError };
 
@@ -32,6 +37,8 @@ export interface SluiceServer {
   /** The syslog listeners' bound ports (--syslog-tcp-port, --syslog-udp-port); null when off. */
   syslogTcpPort: number | null;
   syslogUdpPort: number | null;
+  /** The OTLP/gRPC port bound (--otlp-grpc-port), null when it is -1 (no gRPC listener). */
+  grpcPort: number | null;
   /**
    * Settles when recovery ends: resolves once the server is ready (/ready 200), rejects when a step
    * failed (what it opened is released; the listener stays until close()) or close() stopped it
@@ -75,19 +82,40 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
     state: { phase: serverPhases.recovering },
   };
   const analytics: AnalyticsParts = node.analytics; // filled by recovery, behind the same gate
-  const app = buildApp(context, analytics);
+  const app = buildApp(context, analytics, () => ({ phase: context.state.phase, ...node.status() }));
   await app.listen({ port: config.port, host: config.host });
   const address = app.server.address();
   const port = typeof address === "object" && address !== null ? address.port : config.port;
+  // OTLP/gRPC on the same node and pipeline; behind the same phase (UNAVAILABLE until ready).
+  let grpc: OtlpGrpcServer | null = null;
+  if (config["otlp-grpc-port"] >= 0) {
+    try {
+      grpc = await startOtlpGrpcServer(
+        {
+          config,
+          pipeline: node.pipeline,
+          metrics: node.metrics,
+          logger,
+          notServing: () => (context.state.phase === serverPhases.ready ? null : notReadyMessage(context)),
+        },
+        config.host,
+        config["otlp-grpc-port"],
+      );
+    } catch (error) {
+      await app.close(); // a port in use fails start-up as the HTTP port does, leaving nothing open
+      throw error;
+    }
+  }
+  const grpcPort = grpc === null ? null : grpc.port;
   // Bound now (a port in use fails the start), read only once recovered (src/syslog/index.ts).
   let syslog: SyslogListeners;
   try {
     syslog = await startSyslog(config, node, logger);
   } catch (error) {
-    await app.close();
+    await Promise.all([app.close(), grpc?.close()]);
     throw error;
   }
-  const ports = { port, syslogTcpPort: syslog.tcpPort, syslogUdpPort: syslog.udpPort };
+  const ports = { port, grpcPort, syslogTcpPort: syslog.tcpPort, syslogUdpPort: syslog.udpPort };
   logger.info({ ...ports, host: config.host, nodeId, dataDir }, "sluice recovering");
 
   const startedMs = performance.now();
@@ -114,16 +142,21 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
       context.state.phase = serverPhases.stopping;
       node.stopRecovery(); // at its next step
       await syslog.close(); // stops reading; what was read is stored on the open logs
-      await app.close(); // in-flight requests finish on the open logs
+      // In-flight requests and calls finish on the open logs; then the node closes.
+      await Promise.all([app.close(), grpc?.close()]);
       await node.close();
       logger.info("sluice stopped");
     })();
     return closing;
   };
-  return { app, port, syslogTcpPort: syslog.tcpPort, syslogUdpPort: syslog.udpPort, recovered, close };
+  return { app, ...ports, recovered, close };
 }
 
-function buildApp(context: ServerContext, analytics: AnalyticsParts): FastifyInstance {
+function buildApp(
+  context: ServerContext,
+  analytics: AnalyticsParts,
+  nodeStatus: Parameters<typeof registerUiRoutes>[1]["nodeStatus"],
+): FastifyInstance {
   const { config } = context;
   const app = Fastify({
     logger: false,
@@ -166,6 +199,25 @@ function buildApp(context: ServerContext, analytics: AnalyticsParts): FastifyIns
       context.logger.error({ err: error, url: request.url }, "request failed");
       return sendAccessError(reply, requestId, accessErrors.internal, "internal server error");
     }
+    if (tooLarge && routeUrl === "/v1/logs" && isOtlpProtobufRequest(request))
+      return otlpRefusals.tooLarge(reply, config["body-bytes-max"]);
+    if (routeUrl !== undefined && isEsRoute(routeUrl)) {
+      if (tooLarge)
+        return sendEsError(
+          reply,
+          413,
+          "content_too_long_exception",
+          `request body too large: the limit is ${config["body-bytes-max"]} bytes`,
+        );
+      const status = error.statusCode ?? 500;
+      if (status >= 500) context.logger.error({ err: error, url: request.url }, "request failed");
+      return sendEsError(
+        reply,
+        status,
+        status >= 500 ? "exception" : "illegal_argument_exception",
+        status >= 500 ? "internal server error" : error.message,
+      );
+    }
     if (tooLarge)
       return sendPlainError(reply, 413, `body too large: the limit is ${config["body-bytes-max"]} bytes`);
     const status = error.statusCode ?? 500;
@@ -184,6 +236,9 @@ function buildApp(context: ServerContext, analytics: AnalyticsParts): FastifyIns
     buildInfo: lokiBuildInfo,
   });
   registerLokiTailRoute(app, context);
+  registerEsRoutes(app, context);
+  // GET /: browsers get the web UI, every other client the Elasticsearch handshake.
+  registerUiRoutes(app, { nodeStatus, rootForOthers: (_request, reply) => answerEsRoot(context, reply) });
   app.get("/metrics", async (_request, reply) => {
     const body = await context.metrics.registry.metrics();
     return reply.header("content-type", context.metrics.registry.contentType).send(body);
@@ -198,29 +253,37 @@ function buildApp(context: ServerContext, analytics: AnalyticsParts): FastifyIns
 }
 
 /** Routes that answer in every phase: readiness, liveness and the metrics (which read only what is open). */
-const answeredWhileNotReady = new Set(["/ready", "/healthz", "/metrics"]);
+const answeredWhileNotReady = new Set<string>(["/ready", "/healthz", "/metrics", ...uiPages, "/ui/:file"]);
 /** Retry-After of a 503 while recovering or stopping: a probe interval, not a promise. */
 const notReadyRetryAfterS = 1;
 
 /**
  * Before recovery ends (and once shutdown begins), every route but answeredWhileNotReady answers
  * 503 in its own protocol's error model: reference B's routes (/logs, /v1/aggregates) its JSON body
- * with `unavailable`/SYS_9002, the others plain text. Unmatched URLs still get their 404.
+ * with `unavailable`/SYS_9002, the Elasticsearch routes Elasticsearch's error body, the others plain
+ * text. Unmatched URLs still get their 404.
  */
 async function recoveryGate(context: ServerContext, request: FastifyRequest, reply: FastifyReply) {
   const { phase } = context.state;
   if (phase === serverPhases.ready) return;
   const routeUrl = request.routeOptions.url;
   if (routeUrl === undefined || answeredWhileNotReady.has(routeUrl)) return;
-  const message =
-    phase === serverPhases.recovering
-      ? "server is recovering (opening the logs and rebuilding derived state), retry later"
-      : "server is shutting down";
+  const message = notReadyMessage(context);
+  if (routeUrl === "/v1/logs" && isOtlpProtobufRequest(request))
+    return otlpRefusals.notReady(reply, message, notReadyRetryAfterS);
   if (routeUrl === "/logs" || routeUrl.startsWith("/v1/aggregates")) {
     const requestId = assignRequestId(request, reply);
     return sendAccessError(reply, requestId, accessErrors.unavailable, message, notReadyRetryAfterS);
   }
+  if (isEsRoute(routeUrl))
+    return sendEsError(reply, 503, "cluster_block_exception", message, notReadyRetryAfterS);
   return sendPlainError(reply, 503, message, notReadyRetryAfterS);
+}
+
+function notReadyMessage(context: ServerContext): string {
+  return context.state.phase === serverPhases.recovering
+    ? "server is recovering (opening the logs and rebuilding derived state), retry later"
+    : "server is shutting down";
 }
 
 /** Malformed requests, timeouts and oversized headers: a plain-text answer, then the socket closes. */

@@ -9,26 +9,17 @@ import {
   type ServiceLogDecoding,
   type ServiceLogRequest,
   serviceEntryJson,
+  tenantOfHeader,
 } from "../ingest/index.ts";
 import { admit, clientIp, type ServerContext } from "./context.ts";
 import { httpStatusOf } from "./ingest-status.ts";
+import { handleOtlpLogs, isOtlpProtobufRequest, otlpBodyOf, otlpRefusals } from "./otlp-route.ts";
 import { lingerBeforeClose, sendPlainError } from "./replies.ts";
 
-export const defaultTenant = "fake"; // Loki's tenant when none is sent, so Loki clients see the same data
-const tenantCharsMax = 150;
-const tenantPattern = /^[A-Za-z0-9!\-_.*'()]+$/;
+export { defaultTenant } from "../ingest/index.ts";
 
 export function tenantOf(request: FastifyRequest): string {
-  const header = request.headers["x-scope-orgid"];
-  if (header === undefined || header === "") return defaultTenant;
-  const tenant = Array.isArray(header) ? header[0] : header;
-  if (tenant.length > tenantCharsMax || !tenantPattern.test(tenant) || tenant === "." || tenant === "..") {
-    throw new IngestError(
-      rejectReasons.invalidHeader,
-      `invalid X-Scope-OrgID: up to ${tenantCharsMax} characters of A-Z a-z 0-9 ! - _ . * ' ( )`,
-    );
-  }
-  return tenant;
+  return tenantOfHeader(request.headers["x-scope-orgid"]);
 }
 
 const otherMethods = ["GET", "PUT", "DELETE", "PATCH", "OPTIONS"] as const;
@@ -51,19 +42,32 @@ export function registerServiceRoutes(app: FastifyInstance, context: ServerConte
     onRequest: async (request, reply) => {
       // A declared length over the limit is refused before any of the body is read; answering from
       // the body parser instead would reset the connection under a client still sending.
+      // An OTLP protobuf request is known from its Content-Type and refused in OTLP's model (a
+      // Status); OTLP/JSON is known only from its body, so before it is read it is refused as here.
+      const otlpProtobuf = isOtlpProtobufRequest(request);
       if (Number(request.headers["content-length"]) > config["body-bytes-max"]) {
         context.metrics.rejectedRequests.inc({ route, reason: rejectReasons.bodyTooLarge });
         lingerBeforeClose(request.raw.socket);
+        if (otlpProtobuf) return otlpRefusals.tooLarge(reply, config["body-bytes-max"]);
         return sendPlainError(reply, 413, `body too large: the limit is ${config["body-bytes-max"]} bytes`);
       }
       if (!admit(context, request, reply, config["body-bytes-max"])) {
         context.metrics.rejectedRequests.inc({ route, reason: rejectReasons.queueFull });
         reply.header("connection", "close"); // do not read the refused body: the client resends it
         lingerBeforeClose(request.raw.socket);
+        if (otlpProtobuf) return otlpRefusals.queueFull(reply);
         return sendPlainError(reply, 429, "too many requests in flight, retry later", 1);
       }
     },
     handler: async (request, reply) => {
+      // OTLP (protobuf, or a JSON object that starts with resourceLogs) goes to otlp-route.ts; a
+      // JSON array and any other body stay reference A's, untouched (the check only reads it).
+      const received = (request.body as Buffer | undefined) ?? Buffer.alloc(0);
+      const otlp = otlpBodyOf(request, received, config["decoded-bytes-max"]);
+      if (otlp !== null) {
+        request.body = undefined;
+        return handleOtlpLogs(context, request, reply, otlp, received.length);
+      }
       try {
         const tenant = tenantOf(request);
         const bodyBytes = (request.body as Buffer | undefined)?.length ?? 0;

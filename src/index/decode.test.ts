@@ -9,6 +9,7 @@ import { decodeLogRecord, streamEntryValue } from "../ingest/index.ts";
 import type { LabelSet } from "../model/stream.ts";
 import { streamId } from "../model/stream-id.ts";
 import { EntryDecoder } from "./decode.ts";
+import { addLineKeys, type FilterKey, type GramShape } from "./tokens.ts";
 
 const name = fc.stringMatching(/^[a-zA-Z_][a-zA-Z0-9_]{0,6}$/);
 const labelSetArbitrary = fc
@@ -57,4 +58,55 @@ test("index and executor compute the same stream id for 0x03 records (property)"
     ),
     { numRuns: 300 },
   );
+});
+
+test("0x03 fast path: the same stream and filter keys as decoding the record (property)", () => {
+  const shape: GramShape = { gramLength: 4, windowGrams: 4, longGramLength: 8 };
+  const decoder = new EntryDecoder();
+  // Values and lines with the characters a naive cache key or a JSON scanner could trip on.
+  const tricky = fc.string({
+    unit: fc.constantFrom("a", "Z", "0", " ", '"', "\\", "\u0000", "\u0001", "é", "😀", "\n"),
+  });
+  const labels = fc
+    .uniqueArray(fc.tuple(name, fc.oneof(tricky, fc.string())), {
+      selector: (pair) => pair[0],
+      minLength: 1,
+      maxLength: 4,
+    })
+    .filter((pairs) => pairs.every(([, value]) => value !== ""))
+    .map((pairs): LabelSet => [...pairs].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)));
+  fc.assert(
+    fc.property(
+      fc.constantFrom("t1", "t2"),
+      labels,
+      fc.oneof(tricky, fc.string({ unit: "grapheme" })),
+      (tenant, set, line) => {
+        const stored = record(tenant, set, line);
+        const fastKeys = new Set<FilterKey>();
+        const fast = decoder.decodeKeys(stored, shape, fastKeys);
+        const slow = new EntryDecoder().decode(stored);
+        const slowKeys = new Set<FilterKey>();
+        addLineKeys(slow.line, shape, slowKeys);
+        assert.deepEqual(fast, slow.stream);
+        assert.deepEqual([...fastKeys].sort(), [...slowKeys].sort());
+      },
+    ),
+    { numRuns: 500 },
+  );
+  // Label sets that join alike without lengths are different streams on both paths.
+  const joined: LabelSet = [["app", "x\u0000b\u0000y"]];
+  const split: LabelSet = [
+    ["app", "x"],
+    ["b", "y"],
+  ];
+  for (const path of ["decode", "decodeKeys"] as const) {
+    const fresh = new EntryDecoder();
+    const idOf = (set: LabelSet) =>
+      path === "decode"
+        ? fresh.decode(record("t1", set, "l")).stream.id
+        : fresh.decodeKeys(record("t1", set, "l"), shape, new Set()).id;
+    const first = idOf(joined);
+    assert.notEqual(idOf(split), first, path);
+    assert.equal(idOf(joined), first, path);
+  }
 });

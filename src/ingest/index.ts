@@ -30,6 +30,16 @@ export {
   recordFormatErrorCode,
   rejectReasons,
 } from "./errors.ts";
+export {
+  decodeEsBulk,
+  decodeEsDocument,
+  type EsBulkDecoded,
+  type EsBulkItem,
+  type EsBulkMapping,
+  type EsItemError,
+  esBulkMapping,
+  esIndexLabel,
+} from "./es-bulk.ts";
 export { IdempotencyTable, type RebuildOptions, type Reservation, reservations } from "./idempotency.ts";
 export { hasEscapedKey, parseJsonStrict } from "./json-strict.ts";
 export { parseLabelSet } from "./label-set.ts";
@@ -42,6 +52,7 @@ export {
   encodeOtlpExportLogsResponse,
   type OtlpExportResult,
 } from "./otlp-logs.ts";
+export { encodeRpcStatus, type RpcCode, type RpcStatus, rpcCodeOfReason, rpcCodes } from "./otlp-status.ts";
 export {
   type AdmissionTicket,
   IngestPipeline,
@@ -91,4 +102,5 @@ export {
   syslogFormats,
   syslogStreams,
 } from "./syslog.ts";
+export { defaultTenant, tenantOfHeader } from "./tenant.ts";
 export { TenantLimiter, type TenantRates } from "./tenant-limits.ts";

@@ -55,6 +55,35 @@ export const pipelineLimits = {
 // far less than this.
 export const anyValueDepthMax = 32;
 
+/** Bounds of the Elasticsearch bulk decoder (src/ingest/es-bulk.ts, ES-BULK.md). */
+export const esBulkLimits = {
+  // Elasticsearch's own bounds, so a request it would refuse is refused here the same way: an _id
+  // of at most 512 bytes (IndexRequest.validate) and an index name of at most 255 bytes
+  // (MetadataCreateIndexService.validateIndexOrAliasName).
+  idBytesMax: 512,
+  indexBytesMax: 255,
+  // Structured metadata of one line: a Filebeat document carries ~15–25 leaf fields (agent.*, ecs.*,
+  // host.*, log.file.path, log.offset, input.type), so 32 keeps them all while a document of
+  // thousands of fields cannot turn one line into thousands of metadata pairs. Past it the rest of
+  // the document's fields are left out.
+  metadataFieldsMax: 32,
+  // Objects are walked this deep for leaves (ECS nests 2–4 levels); deeper leaves are left out, and
+  // the walk's recursion is bounded whatever the document.
+  metadataDepthMax: 8,
+  // Distinct field paths of one request whose joined, sanitised names are kept (es-bulk.ts
+  // FieldTree): shippers send a few dozen; a hostile body of ever-new keys stops costing memory
+  // here (~200 B a node) and only loses the cache.
+  fieldNodesMax: 1024,
+  // A metadata name is checked like a label name by the pipeline (labelNameCharsMax).
+  metadataNameCharsMax: labelNameCharsMax,
+} as const;
+
+// The ingest pipeline keeps each (tenant, labels as sent) it has checked, with its sorted label set
+// and 64-bit id, so a stream that keeps sending is validated and hashed once, not per request.
+// Cleared when full: at ~0.5 KiB an entry (labels are bounded, see above) this is ~32 MiB at most,
+// and a burst of new streams costs only the checking it would have cost anyway.
+export const knownStreamsMax = 65_536;
+
 /** Bounds of the syslog decoder (src/ingest/syslog.ts, SYSLOG.md). */
 export const syslogLimits = {
   // Structured metadata pairs one message keeps (procid, msgid, sequence and SD-PARAMs): every pair

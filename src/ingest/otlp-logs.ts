@@ -1,7 +1,7 @@
 // OTLP logs (ExportLogsServiceRequest over HTTP protobuf/JSON and gRPC): the two decoders and the
-import { Buffer } from "node:buffer";
-
 // response encoder. Mapping and wire layout: OTLP.md.
+
+import { Buffer } from "node:buffer";
 
 export { decodeOtlpLogsJson } from "./otlp-logs-json.ts";
 export { decodeOtlpLogsProto } from "./otlp-logs-proto.ts";

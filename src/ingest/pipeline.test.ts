@@ -117,6 +117,64 @@ test("a stream without any service label is unknown_service", async () => {
   assert.equal(only.record.key.toString(), "t1\u0000unknown_service");
 });
 
+test("streams seen before are the same streams: known labels never leak into a look-alike", async () => {
+  // The pipeline remembers checked streams by tenant and labels as sent; labels that would join
+  // to the same text without lengths, the same labels in another order, another tenant, and a bad
+  // stream sent twice must each come out as if seen for the first time.
+  const { log, pipeline } = setUp({ streamsMax: 10 });
+  const lookAlikes: [string, string][][] = [
+    [["app", "x\u0000b\u0001y"]],
+    [
+      ["app", "x"],
+      ["b", "y"],
+    ],
+  ];
+  for (let round = 0; round < 2; round++)
+    for (const labels of lookAlikes) await pipeline.push(batch([stream(labels, `round ${round}`)]));
+  await pipeline.push(
+    batch([
+      stream(
+        [
+          ["b", "y"],
+          ["app", "x"],
+        ],
+        "reordered",
+      ),
+    ]),
+  );
+  await pipeline.push(
+    batch(
+      [
+        stream(
+          [
+            ["app", "x"],
+            ["b", "y"],
+          ],
+          "other tenant",
+        ),
+      ],
+      "t2",
+    ),
+  );
+  const stored = allRecords(log).map(({ record }) => decodeStreamEntryValue(record.value));
+  const labelsOf = (line: string) =>
+    stored.filter((entry) => entry.line === line).map((entry) => entry.labels);
+  assert.deepEqual(labelsOf("round 1"), labelsOf("round 0"));
+  assert.deepEqual(
+    labelsOf("round 0")
+      .map((labels) => labels.find(([name]) => name === "app")?.[1])
+      .sort(),
+    ["x", "x\u0000b\u0001y"],
+  );
+  assert.deepEqual(labelsOf("reordered"), [labelsOf("round 0").find((labels) => labels.length === 3)]);
+  assert.equal(labelsOf("other tenant").length, 1);
+  for (let round = 0; round < 2; round++)
+    assert.throws(
+      () => pipeline.push(batch([stream([["bad-name", "v"]], "never")])),
+      refusedWith(rejectReasons.invalidLabels),
+    );
+});
+
 test("each invalid batch is refused with its reason and stores nothing", async () => {
   const cases: [string, IngestStream[], RejectReason][] = [
     ["label name with a dot", [stream([["http.status", "200"]], "x")], rejectReasons.invalidLabels],

@@ -30,7 +30,18 @@ export function streamEntryTimestampMs(timestampNs: bigint): number {
 
 /** The value's JSON text after the format byte (FORMAT.md draws it). */
 export function streamEntryJson(entry: StreamEntry): string {
-  return `{"ts":"${entry.timestampNs}","labels":${pairsJson(entry.labels)},"line":${JSON.stringify(entry.line)},"metadata":${pairsJson(entry.metadata)},"received_at":${entry.receivedAtMs},"client_ip":${JSON.stringify(entry.clientIp)},"ingested_node_id":${JSON.stringify(entry.nodeId)}}`;
+  return entryJson(
+    entry,
+    pairsJson(entry.labels),
+    JSON.stringify(entry.clientIp),
+    JSON.stringify(entry.nodeId),
+  );
+}
+
+/** streamEntryJson with the parts a batch shares (a stream's labels, the sender, the node) done once. */
+function entryJson(entry: StreamEntry, labelsJson: string, clientIpJson: string, nodeIdJson: string): string {
+  const metadata = entry.metadata.length === 0 ? "[]" : pairsJson(entry.metadata);
+  return `{"ts":"${entry.timestampNs}","labels":${labelsJson},"line":${JSON.stringify(entry.line)},"metadata":${metadata},"received_at":${entry.receivedAtMs},"client_ip":${clientIpJson},"ingested_node_id":${nodeIdJson}}`;
 }
 
 function pairsJson(pairs: readonly Label[]): string {
@@ -47,18 +58,47 @@ export function streamEntryValue(entry: StreamEntry): Buffer {
   return Buffer.from(String.fromCharCode(recordFormats.streamEntryV1) + streamEntryJson(entry));
 }
 
-/** Record columns of one partition's entries: keys, record timestamps (ms) and 0x03 values. */
+/** The JSON of a label set, by identity: the pipeline hands every request of a stream the same one. */
+const labelsJsonOf = new WeakMap<LabelSet, string>();
+
+/**
+ * Record columns of one partition's entries: keys, record timestamps (ms) and 0x03 values, byte for
+ * byte streamEntryValue's. The values are written straight into the columns, and the JSON of a
+ * label set (entries of one stream share the array) and of the sender and node are made once.
+ */
 export function streamEntryColumns(keys: readonly Buffer[], entries: readonly StreamEntry[]): RecordColumns {
-  const values = entries.map(streamEntryValue);
+  const formatByte = String.fromCharCode(recordFormats.streamEntryV1);
+  const quoted = new Map<string, string>();
+  const quote = (text: string) => {
+    let json = quoted.get(text);
+    if (json === undefined) {
+      json = JSON.stringify(text);
+      quoted.set(text, json);
+    }
+    return json;
+  };
+  const texts = new Array<string>(entries.length);
+  const valueLengths = new Uint32Array(entries.length);
   let keyBytes = 0;
   let valueBytes = 0;
   for (const key of keys) keyBytes += key.length;
-  for (const value of values) valueBytes += value.length;
+  for (let i = 0; i < entries.length; i++) {
+    const entry = entries[i];
+    let labels = labelsJsonOf.get(entry.labels);
+    if (labels === undefined) {
+      labels = pairsJson(entry.labels);
+      labelsJsonOf.set(entry.labels, labels);
+    }
+    texts[i] = formatByte + entryJson(entry, labels, quote(entry.clientIp), quote(entry.nodeId));
+    valueLengths[i] = Buffer.byteLength(texts[i], "utf8");
+    valueBytes += valueLengths[i];
+  }
   const count = entries.length;
   const memory = new ArrayBuffer(count * 16 + keyBytes + valueBytes);
   const timestampsMs = new Float64Array(memory, 0, count);
   const keyLengths = new Uint32Array(memory, count * 8, count);
-  const valueLengths = new Uint32Array(memory, count * 12, count);
+  const valueLengthsColumn = new Uint32Array(memory, count * 12, count);
+  valueLengthsColumn.set(valueLengths);
   const keysColumn = Buffer.from(memory, count * 16, keyBytes);
   const valuesColumn = Buffer.from(memory, count * 16 + keyBytes, valueBytes);
   let keyAt = 0;
@@ -68,11 +108,19 @@ export function streamEntryColumns(keys: readonly Buffer[], entries: readonly St
     keyLengths[i] = keys[i].length;
     keysColumn.set(keys[i], keyAt);
     keyAt += keys[i].length;
-    valueLengths[i] = values[i].length;
-    valuesColumn.set(values[i], valueAt);
-    valueAt += values[i].length;
+    const written = valuesColumn.write(texts[i], valueAt, "utf8");
+    if (written !== valueLengths[i])
+      throw new Error(`BUG: value ${i} wrote ${written} of ${valueLengths[i]} bytes`);
+    valueAt += written;
   }
-  return { count, timestampsMs, keyLengths, valueLengths, keys: keysColumn, values: valuesColumn };
+  return {
+    count,
+    timestampsMs,
+    keyLengths,
+    valueLengths: valueLengthsColumn,
+    keys: keysColumn,
+    values: valuesColumn,
+  };
 }
 
 /** The entry of a 0x03 value (its first byte already checked). Throws RecordDecodeError for junk. */

@@ -3,17 +3,15 @@
 // and by the end-to-end benchmarks.
 
 import http from "node:http";
-import { AccessLogGenerator, type ServiceLog, ServiceLogGenerator } from "./generator.ts";
+import { protocolFormats, serviceLogBody } from "./bodies.ts";
+import { AccessLogGenerator, ServiceLogGenerator } from "./generator.ts";
 
-export const loadFormats = ["v1", "access", "loki", "otlp"] as const;
-export type LoadFormat = (typeof loadFormats)[number];
+export type LoadFormat = keyof typeof protocolFormats;
+export const loadFormats = Object.keys(protocolFormats) as LoadFormat[];
 
-export const defaultPaths: Record<LoadFormat, string> = {
-  v1: "/v1/logs",
-  access: "/logs",
-  loki: "/loki/api/v1/push",
-  otlp: "/v1/logs",
-};
+export const defaultPaths = Object.fromEntries(
+  loadFormats.map((format) => [format, protocolFormats[format].path]),
+) as Record<LoadFormat, string>;
 
 export interface LoadOptions {
   url: string;
@@ -67,53 +65,12 @@ function bodyBuilder(options: LoadOptions): () => Body {
     if (options.format === "access")
       return { bytes: Buffer.from(JSON.stringify(access.batch(options.batch))), records: options.batch };
     const logs = services.batch(options.batch);
-    if (options.format === "v1") return { bytes: Buffer.from(JSON.stringify(logs)), records: logs.length };
-    if (options.format === "loki")
-      return { bytes: Buffer.from(JSON.stringify(lokiPush(logs))), records: logs.length };
-    return { bytes: Buffer.from(JSON.stringify(otlpLogs(logs))), records: logs.length };
+    return { bytes: serviceLogBody(options.format, logs), records: logs.length };
   };
   if (options.prebuiltBodies <= 0) return build;
   const bodies = Array.from({ length: options.prebuiltBodies }, build);
   let next = 0;
   return () => bodies[next++ % bodies.length];
-}
-
-function lokiPush(logs: readonly ServiceLog[]) {
-  const streams = new Map<string, { stream: Record<string, string>; values: Array<[string, string]> }>();
-  for (const log of logs) {
-    const labels = { service: log.service, level: log.level, ...log.labels };
-    const key = JSON.stringify(labels);
-    let stream = streams.get(key);
-    if (stream === undefined) {
-      stream = { stream: labels, values: [] };
-      streams.set(key, stream);
-    }
-    stream.values.push([`${log.timestamp}000000`, log.message]);
-  }
-  return { streams: [...streams.values()] };
-}
-
-function otlpLogs(logs: readonly ServiceLog[]) {
-  const byService = new Map<string, ServiceLog[]>();
-  for (const log of logs) byService.set(log.service, [...(byService.get(log.service) ?? []), log]);
-  return {
-    resourceLogs: [...byService].map(([service, serviceLogs]) => ({
-      resource: { attributes: [{ key: "service.name", value: { stringValue: service } }] },
-      scopeLogs: [
-        {
-          logRecords: serviceLogs.map((log) => ({
-            timeUnixNano: `${log.timestamp}000000`,
-            severityText: log.level,
-            body: { stringValue: log.message },
-            attributes: Object.entries(log.labels ?? {}).map(([key, value]) => ({
-              key,
-              value: { stringValue: value },
-            })),
-          })),
-        },
-      ],
-    })),
-  };
 }
 
 function post(agent: http.Agent, url: URL, headers: Record<string, string>, body: Buffer): Promise<number> {
@@ -170,7 +127,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadSummary> {
         nextSendMs = slotMs + (body.records / options.rate) * 1000;
         if (slotMs > nowMs) await new Promise((resolve) => setTimeout(resolve, slotMs - nowMs));
       }
-      const headers: Record<string, string> = { "content-type": "application/json" };
+      const headers: Record<string, string> = { "content-type": protocolFormats[options.format].contentType };
       const tenantCount = options.tenants ?? 1;
       const baseTenant = options.tenant ?? (options.format === "access" ? "cus-loadgen" : null);
       const tenant = tenantCount > 1 ? `${baseTenant ?? "tenant"}-${number % tenantCount}` : baseTenant;

@@ -191,6 +191,55 @@ export class SluiceNode {
     this.#maintenance.unref();
   }
 
+  /** The node's status; only once open() resolved (the transport's recovery gate sees to it). */
+  status(nowMs = Date.now()): NodeStatus {
+    const topicStatus = (topic: string, log: PartitionLog) => ({
+      topic,
+      partitions: log.stats().partitions.map((stats, partition) => ({
+        partition,
+        bytes: stats.sizeBytes,
+        segments: stats.segmentCount,
+        startOffset: log.partition(partition).logStartOffset,
+        endOffset: log.partition(partition).endOffset,
+      })),
+    });
+    let appendedRecords = 0;
+    let appendedBytes = 0;
+    for (const log of [this.serviceLog, this.accessLog])
+      for (const stats of log.stats().partitions) {
+        appendedRecords += stats.appendedRecords;
+        appendedBytes += stats.appendedBytes;
+      }
+    const index = this.#blockIndex;
+    return {
+      nodeId: this.nodeId,
+      uptimeS: Math.round(process.uptime()),
+      build: { version: process.env.npm_package_version ?? "0.1.0", node: `node ${process.version}` },
+      appendedRecords,
+      appendedBytes,
+      diskBytes: directoryBytes(this.dataDir),
+      topics: [
+        topicStatus(topics.serviceLogs, this.serviceLog),
+        topicStatus(topics.accessLogs, this.accessLog),
+      ],
+      index:
+        index === null
+          ? null
+          : index.status().partitions.map((status, partition) => ({
+              partition,
+              indexedTo: status.indexedTo,
+              committedEnd: status.committedEnd,
+              lagRecords: Math.max(0, status.committedEnd - status.indexedTo),
+              bytes: status.bytes,
+            })),
+      analytics: this.analytics.consumer.status(nowMs).map((status) => ({
+        partition: status.partition,
+        lagRecords: status.lagRecords,
+        lagSeconds: status.lagSeconds,
+      })),
+    };
+  }
+
   /**
    * Makes a recovery under way stop at its next step (open() then rejects with RecoveryStoppedError).
    * A transport calls it first on shutdown, drains its requests, then close()s.
@@ -269,6 +318,33 @@ export class SluiceNode {
   }
 }
 
+/** What GET /api/v1/status shows (the UI's status page): one node's logs, derived views and disk. */
+export interface NodeStatus {
+  nodeId: string;
+  uptimeS: number;
+  build: { version: string; node: string };
+  /** Records appended to both logs since this process started (the UI derives a rate from two reads). */
+  appendedRecords: number;
+  appendedBytes: number;
+  /** Bytes of every file under the data dir: logs, indexes, aggregates. */
+  diskBytes: number;
+  topics: {
+    topic: string;
+    partitions: {
+      partition: number;
+      bytes: number;
+      segments: number;
+      startOffset: number;
+      endOffset: number;
+    }[];
+  }[];
+  /** Null when --search-index is off. */
+  index:
+    | { partition: number; indexedTo: number; committedEnd: number; lagRecords: number; bytes: number }[]
+    | null;
+  analytics: { partition: number; lagRecords: number; lagSeconds: number }[];
+}
+
 /** A node for `config`, nothing opened yet (open() recovers). */
 export function createNode(config: ServeConfig, logger: Logger): SluiceNode {
   return new SluiceNode(config, logger);
@@ -286,6 +362,29 @@ function recordLimits(bodyBytesMax: number, entriesMax: number) {
 /** The access log's record limits for a configuration; the rebuild must open it with the same. */
 export function accessLogLimits(config: ServeConfig): { recordBytesMax: number; appendBytesMax: number } {
   return recordLimits(config["access-body-bytes-max"], 1);
+}
+
+/** Bytes of the regular files under a directory (a file that goes meanwhile counts nothing). */
+function directoryBytes(directory: string): number {
+  let bytes = 0;
+  let entries: fs.Dirent[];
+  try {
+    entries = fs.readdirSync(directory, { withFileTypes: true });
+  } catch {
+    return 0;
+  }
+  for (const entry of entries) {
+    const full = path.join(directory, entry.name);
+    if (entry.isDirectory()) bytes += directoryBytes(full);
+    else if (entry.isFile()) {
+      try {
+        bytes += fs.statSync(full).size;
+      } catch {
+        // removed by retention or compaction between the listing and the stat
+      }
+    }
+  }
+  return bytes;
 }
 
 /** A node id generated once per data directory and kept in <data-dir>/node-id. */

@@ -1,5 +1,7 @@
 // Starts a real `sluice serve` child process on a free loopback port and a fresh data dir, for
-// cross-stage tests. The child prints JSON logs; the "sluice listening" line carries its port.
+// cross-stage tests. The child prints JSON logs; the "sluice listening" line carries its ports. Its
+// OTLP/gRPC listener is off (--otlp-grpc-port -1) unless a test asks for one (`--otlp-grpc-port 0`
+// in args, which come later and win), so parallel tests never contend for port 4317.
 
 import { type ChildProcess, spawn } from "node:child_process";
 import fs from "node:fs";
@@ -29,6 +31,8 @@ export interface ServerProcess {
   /** The syslog listeners' ports from the "sluice listening" line (null: off). */
   syslogTcpPort: number | null;
   syslogUdpPort: number | null;
+  /** The OTLP/gRPC port, or null when the child has no gRPC listener (the default). */
+  grpcPort: number | null;
   dataDir: string;
   /** Server log lines (JSON) seen so far. */
   logs: string[];
@@ -58,6 +62,8 @@ export async function startServerProcess(
       "127.0.0.1",
       "--data-dir",
       dataDir,
+      "--otlp-grpc-port",
+      "-1",
       ...(options.args ?? []),
     ],
     {
@@ -72,10 +78,11 @@ export async function startServerProcess(
   });
   // "close" comes after the process exited and its stdout and stderr ended, so `logs` is complete.
   const exited = new Promise<number | null>((resolve) => child.once("close", (code) => resolve(code)));
-  const listening = await new Promise<{
+  const ports = await new Promise<{
     port: number;
-    syslogTcpPort?: number | null;
-    syslogUdpPort?: number | null;
+    grpcPort: number | null;
+    syslogTcpPort: number | null;
+    syslogUdpPort: number | null;
   }>((resolve, reject) => {
     let buffered = "";
     const timer = setTimeout(
@@ -91,7 +98,13 @@ export async function startServerProcess(
         logs.push(line);
         if (line.includes('"sluice listening"')) {
           clearTimeout(timer);
-          resolve(JSON.parse(line));
+          const listening = JSON.parse(line);
+          resolve({
+            port: listening.port,
+            grpcPort: listening.grpcPort ?? null,
+            syslogTcpPort: listening.syslogTcpPort ?? null,
+            syslogUdpPort: listening.syslogUdpPort ?? null,
+          });
         }
         newline = buffered.indexOf("\n");
       }
@@ -101,13 +114,14 @@ export async function startServerProcess(
       reject(new Error(`server exited with ${code} before listening; stderr: ${stderr}`));
     });
   });
-  const { port } = listening;
+  const { port, grpcPort, syslogTcpPort, syslogUdpPort } = ports;
   return {
     child,
     url: `http://127.0.0.1:${port}`,
     port,
-    syslogTcpPort: listening.syslogTcpPort ?? null,
-    syslogUdpPort: listening.syslogUdpPort ?? null,
+    grpcPort,
+    syslogTcpPort,
+    syslogUdpPort,
     dataDir,
     logs,
     async stop() {
