@@ -14,6 +14,8 @@ export interface OptionSpec {
   min?: number;
   max?: number;
   values?: readonly string[];
+  /** A string option's values must match this (`means` says what in the error). */
+  pattern?: { regex: RegExp; means: string };
 }
 
 export const serveOptions = {
@@ -263,6 +265,62 @@ export const serveOptions = {
     default: 4096,
     min: 1,
     description: "open client connections; more are refused",
+  },
+  "syslog-port": {
+    type: "integer",
+    default: -1,
+    min: -1,
+    max: 65535,
+    description:
+      "syslog over TCP and UDP on this one port (-1: off; 0: a free port); --syslog-tcp-port / --syslog-udp-port override it per protocol",
+  },
+  "syslog-tcp-port": {
+    type: "integer",
+    default: -1,
+    min: -1,
+    max: 65535,
+    description:
+      "syslog over TCP (RFC 5424 / RFC 3164, octet-counted or LF-framed, RFC 6587) on this port (-1: off, 0: a free port)",
+  },
+  "syslog-udp-port": {
+    type: "integer",
+    default: -1,
+    min: -1,
+    max: 65535,
+    description: "syslog over UDP (one datagram, one message) on this port (-1: off, 0: a free port)",
+  },
+  "syslog-host": {
+    type: "string",
+    default: null,
+    description: "interface the syslog listeners bind (default: --host)",
+  },
+  "syslog-tenant": {
+    type: "string",
+    default: "fake",
+    // The rules of X-Scope-OrgID (src/ingest/tenant.ts): the tenant is stored and queried as one.
+    pattern: {
+      regex: /^(?!\.{1,2}$)[A-Za-z0-9!\-_.*'()]{1,150}$/,
+      means: "up to 150 of A-Z a-z 0-9 ! - _ . * ' ( ), not . or ..",
+    },
+    description:
+      "tenant the syslog listeners write as (Loki's default tenant, as a push without X-Scope-OrgID)",
+  },
+  "syslog-connections-max": {
+    type: "integer",
+    // Each connection holds at most one frame (--line-bytes-max plus its header) and one batch
+    // (src/syslog/limits.ts, 256 KiB): 256 connections at the defaults are ~150 MiB at worst.
+    default: 256,
+    min: 1,
+    max: 100_000,
+    description: "open syslog TCP connections; more are closed at once",
+  },
+  "syslog-idle-timeout-ms": {
+    type: "integer",
+    // Long: a sender (rsyslog's omfwd) learns that the server closed its connection only when its
+    // next write fails, and the message of that write is lost. An hour keeps that rare.
+    default: 60 * 60 * 1000,
+    min: 1000,
+    description: "a syslog TCP connection that sends nothing for this long is closed",
   },
   "log-level": {
     type: "enum",

@@ -79,6 +79,8 @@ function convert(name: string, spec: OptionSpec, raw: unknown, source: string, p
     problems.push(`${where}: expected a non-empty string, got ${JSON.stringify(raw)}`);
     return undefined;
   }
+  if (spec.pattern !== undefined && !spec.pattern.regex.test(raw))
+    problems.push(`${where}: must be ${spec.pattern.means}, got ${JSON.stringify(raw)}`);
   if (spec.type === "enum" && !spec.values!.includes(raw)) {
     problems.push(`${where}: must be one of ${spec.values!.join(", ")}, got ${JSON.stringify(raw)}`);
   }

@@ -15,6 +15,7 @@ import type { Logger } from "pino";
 import type { ServeConfig } from "../config/index.ts";
 import { type OtlpGrpcServer, startOtlpGrpcServer } from "../grpc/index.ts";
 import { createNode, RecoveryStoppedError } from "../node/index.ts";
+import { type SyslogListeners, startSyslog } from "../syslog/index.ts";
 import { assignRequestId, registerAccessRoutes } from "./access-routes.ts";
 import { type AnalyticsParts, registerAggregateRoutes } from "./aggregate-routes.ts";
 import { type ServerContext, serverPhases } from "./context.ts";
@@ -33,6 +34,9 @@ export { RecoveryStoppedError };
 export interface SluiceServer {
   app: FastifyInstance;
   port: number;
+  /** The syslog listeners' bound ports (--syslog-tcp-port, --syslog-udp-port); null when off. */
+  syslogTcpPort: number | null;
+  syslogUdpPort: number | null;
   /** The OTLP/gRPC port bound (--otlp-grpc-port), null when it is -1 (no gRPC listener). */
   grpcPort: number | null;
   /**
@@ -103,15 +107,24 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
     }
   }
   const grpcPort = grpc === null ? null : grpc.port;
-  logger.info({ port, grpcPort, host: config.host, nodeId, dataDir }, "sluice recovering");
+  // Bound now (a port in use fails the start), read only once recovered (src/syslog/index.ts).
+  let syslog: SyslogListeners;
+  try {
+    syslog = await startSyslog(config, node, logger);
+  } catch (error) {
+    await Promise.all([app.close(), grpc?.close()]);
+    throw error;
+  }
+  const ports = { port, grpcPort, syslogTcpPort: syslog.tcpPort, syslogUdpPort: syslog.udpPort };
+  logger.info({ ...ports, host: config.host, nodeId, dataDir }, "sluice recovering");
 
   const startedMs = performance.now();
   const recovered = node.open().then(() => {
+    syslog.start();
     context.state.phase = serverPhases.ready;
     logger.info(
       {
-        port,
-        grpcPort,
+        ...ports,
         host: config.host,
         nodeId,
         dataDir,
@@ -128,6 +141,7 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
     closing ??= (async () => {
       context.state.phase = serverPhases.stopping;
       node.stopRecovery(); // at its next step
+      await syslog.close(); // stops reading; what was read is stored on the open logs
       // In-flight requests and calls finish on the open logs; then the node closes.
       await Promise.all([app.close(), grpc?.close()]);
       await node.close();
@@ -135,7 +149,7 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
     })();
     return closing;
   };
-  return { app, port, grpcPort, recovered, close };
+  return { app, ...ports, recovered, close };
 }
 
 function buildApp(

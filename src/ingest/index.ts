@@ -94,5 +94,13 @@ export {
   unknownService,
 } from "./stream-entry.ts";
 export { StreamLimiter } from "./streams.ts";
+export {
+  parseSyslogMessage,
+  type SyslogFormat,
+  type SyslogMessage,
+  type SyslogReceipt,
+  syslogFormats,
+  syslogStreams,
+} from "./syslog.ts";
 export { defaultTenant, tenantOfHeader } from "./tenant.ts";
 export { TenantLimiter, type TenantRates } from "./tenant-limits.ts";

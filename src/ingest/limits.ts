@@ -83,3 +83,12 @@ export const esBulkLimits = {
 // Cleared when full: at ~0.5 KiB an entry (labels are bounded, see above) this is ~32 MiB at most,
 // and a burst of new streams costs only the checking it would have cost anyway.
 export const knownStreamsMax = 65_536;
+
+/** Bounds of the syslog decoder (src/ingest/syslog.ts, SYSLOG.md). */
+export const syslogLimits = {
+  // Structured metadata pairs one message keeps (procid, msgid, sequence and SD-PARAMs): every pair
+  // is stored with its line and printed as a label of each answer, so a message that carries
+  // hundreds of SD-PARAMs keeps the first ones. Real senders carry a handful (rsyslog's
+  // timeQuality 2–3, systemd-journal's origin 2–4, Windows event forwarders ~20).
+  metadataPairsMax: 64,
+} as const;

@@ -272,3 +272,45 @@ export function createMetrics(
   );
   return metrics;
 }
+
+/** The syslog listeners' own instruments (src/syslog), beside the ingest counters they share. */
+export interface SyslogMetrics {
+  /** Messages decoded, by route (syslog-tcp, syslog-udp) and how the frame read (src/ingest/SYSLOG.md). */
+  messages: client.Counter<"route" | "format">;
+  /** Messages stored changed: `invalid_utf8` (bytes replaced by U+FFFD), `cut` (over --line-bytes-max). */
+  altered: client.Counter<"route" | "change">;
+  /** Messages not stored, by reason (truncated, queue_full, not_ready, shutdown, a pipeline refusal). */
+  dropped: client.Counter<"route" | "reason">;
+  /** TCP connections: accepted, refused (over --syslog-connections-max), idle_closed. */
+  connections: client.Counter<"outcome">;
+}
+
+/** Registers the syslog instruments on `registry`; once per registry (a server's startSyslog). */
+export function createSyslogMetrics(registry: client.Registry): SyslogMetrics {
+  return {
+    messages: new client.Counter({
+      name: "sluice_syslog_messages_total",
+      help: "syslog messages decoded, by route and format (rfc5424, rfc3164, bad_header, no_pri)",
+      labelNames: ["route", "format"],
+      registers: [registry],
+    }),
+    altered: new client.Counter({
+      name: "sluice_syslog_altered_messages_total",
+      help: "syslog messages stored changed, by route and change (invalid_utf8: replaced by U+FFFD; cut: over --line-bytes-max)",
+      labelNames: ["route", "change"],
+      registers: [registry],
+    }),
+    dropped: new client.Counter({
+      name: "sluice_syslog_dropped_messages_total",
+      help: "syslog messages not stored, by route and reason (truncated frames, full queue, not ready, shutdown, pipeline refusals)",
+      labelNames: ["route", "reason"],
+      registers: [registry],
+    }),
+    connections: new client.Counter({
+      name: "sluice_syslog_connections_total",
+      help: "syslog TCP connections by outcome (accepted, refused over --syslog-connections-max, idle_closed)",
+      labelNames: ["outcome"],
+      registers: [registry],
+    }),
+  };
+}

@@ -28,6 +28,9 @@ export interface ServerProcess {
   child: ChildProcess;
   url: string;
   port: number;
+  /** The syslog listeners' ports from the "sluice listening" line (null: off). */
+  syslogTcpPort: number | null;
+  syslogUdpPort: number | null;
   /** The OTLP/gRPC port, or null when the child has no gRPC listener (the default). */
   grpcPort: number | null;
   dataDir: string;
@@ -75,7 +78,12 @@ export async function startServerProcess(
   });
   // "close" comes after the process exited and its stdout and stderr ended, so `logs` is complete.
   const exited = new Promise<number | null>((resolve) => child.once("close", (code) => resolve(code)));
-  const ports = await new Promise<{ port: number; grpcPort: number | null }>((resolve, reject) => {
+  const ports = await new Promise<{
+    port: number;
+    grpcPort: number | null;
+    syslogTcpPort: number | null;
+    syslogUdpPort: number | null;
+  }>((resolve, reject) => {
     let buffered = "";
     const timer = setTimeout(
       () => reject(new Error(`server did not start within 20 s; stderr: ${stderr}`)),
@@ -91,7 +99,12 @@ export async function startServerProcess(
         if (line.includes('"sluice listening"')) {
           clearTimeout(timer);
           const listening = JSON.parse(line);
-          resolve({ port: listening.port, grpcPort: listening.grpcPort ?? null });
+          resolve({
+            port: listening.port,
+            grpcPort: listening.grpcPort ?? null,
+            syslogTcpPort: listening.syslogTcpPort ?? null,
+            syslogUdpPort: listening.syslogUdpPort ?? null,
+          });
         }
         newline = buffered.indexOf("\n");
       }
@@ -101,12 +114,14 @@ export async function startServerProcess(
       reject(new Error(`server exited with ${code} before listening; stderr: ${stderr}`));
     });
   });
-  const { port, grpcPort } = ports;
+  const { port, grpcPort, syslogTcpPort, syslogUdpPort } = ports;
   return {
     child,
     url: `http://127.0.0.1:${port}`,
     port,
     grpcPort,
+    syslogTcpPort,
+    syslogUdpPort,
     dataDir,
     logs,
     async stop() {
