@@ -1,11 +1,13 @@
 // Hostile input at every ingest endpoint and port of a real `sluice serve`: bodies that are random
-// bytes, or valid bodies of each protocol truncated, bit-flipped, spliced or wrongly labelled, and
-// LogQL queries mangled the same way. Every answer must be a 2xx or 4xx (never a 5xx, never a
+// bytes, or valid bodies of each protocol truncated, bit-flipped, spliced or wrongly labelled, LogQL
+// queries mangled the same way, and syslog frames over TCP (both framings) and UDP. Every answer must be a 2xx or 4xx (never a 5xx, never a
 // dropped connection), the server must log no error, and afterwards a line stored before the storm
 // and one stored after it must both be found. The seed is printed; SLUICE_FUZZ_SEED replays a run.
 
 import assert from "node:assert/strict";
+import dgram from "node:dgram";
 import fs from "node:fs";
+import net from "node:net";
 import { after, before, describe, test } from "node:test";
 import { gzipSync } from "node:zlib";
 import * as grpc from "@grpc/grpc-js";
@@ -67,7 +69,7 @@ describe("fuzz: hostile bodies at every endpoint and port", () => {
 
   before(async () => {
     process.stdout.write(`fuzz seed ${seed} (SLUICE_FUZZ_SEED=${seed} replays it)\n`);
-    server = await startServerProcess({ args: ["--otlp-grpc-port", "0"] });
+    server = await startServerProcess({ args: ["--otlp-grpc-port", "0", "--syslog-port", "0"] });
     const stored = await postServiceLogs(server.url, [
       { timestamp: Date.now(), service: "fuzz_sentinel", level: "INFO", message: sentinel },
     ]);
@@ -207,6 +209,56 @@ describe("fuzz: hostile bodies at every endpoint and port", () => {
       }
     } finally {
       client.close();
+    }
+  });
+
+  const syslogCorpus = [
+    '<34>1 2026-12-04T10:00:00.123Z web-1 checkout 4242 ID47 [origin ip="10.0.0.1" x="a\\]b"] order 8812 placed',
+    "<13>Dec  4 10:00:00 web-2 sshd[991]: Accepted publickey for root from 10.0.3.7",
+    "<190>1 - - - - - - \ufeffplain message with a BOM",
+    "<0>Dec 04 10:00:00.123 UTC: %LINK-3-UPDOWN: Interface Gi0/1, changed state to down",
+  ].map((message) => Buffer.from(message));
+
+  test(`syslog over TCP (both framings) and UDP: ${requestsPerTarget} mutated frames each, the process unharmed`, async () => {
+    assert.ok(
+      server.syslogTcpPort !== null && server.syslogUdpPort !== null,
+      "the syslog listeners were asked for",
+    );
+    const socket = net.connect(server.syslogTcpPort, "127.0.0.1");
+    await new Promise<void>((resolve, reject) => socket.once("connect", resolve).once("error", reject));
+    for (let index = 0; index < requestsPerTarget; index++) {
+      const frame = mutate(random, syslogCorpus);
+      const framed =
+        random() < 0.5
+          ? Buffer.concat([Buffer.from(`${frame.length} `), frame])
+          : Buffer.concat([frame, Buffer.from("\n")]);
+      await new Promise<void>((resolve, reject) =>
+        socket.write(framed, (error) => (error ? reject(error) : resolve())),
+      );
+    }
+    // Noise that claims a frame longer than the limit, then the connection ends mid-frame.
+    socket.end(Buffer.from("99999999999 <13>truncated"));
+    await new Promise((resolve) => socket.once("close", resolve));
+    const udp = dgram.createSocket("udp4");
+    for (let index = 0; index < requestsPerTarget; index++)
+      await new Promise<void>((resolve, reject) =>
+        udp.send(mutate(random, syslogCorpus), server.syslogUdpPort!, "127.0.0.1", (error) =>
+          error ? reject(error) : resolve(),
+        ),
+      );
+    udp.close();
+    // A good message after the storm is stored.
+    const marker = `syslog after the storm ${seed}`;
+    const good = net.connect(server.syslogTcpPort, "127.0.0.1");
+    await new Promise<void>((resolve, reject) => good.once("connect", resolve).once("error", reject));
+    good.end(`<14>1 ${new Date().toISOString()} host fuzz_syslog - - - ${marker}\n`);
+    const deadline = performance.now() + 10_000;
+    for (;;) {
+      const params = new URLSearchParams({ query: '{app_name="fuzz_syslog"}', since: "1h" });
+      const reply = await send(`${server.url}/loki/api/v1/query_range?${params}`);
+      if (reply.text.includes(marker)) break;
+      assert.ok(performance.now() < deadline, `the message after the storm was not stored: ${reply.text}`);
+      await new Promise((wake) => setTimeout(wake, 100));
     }
   });
 
