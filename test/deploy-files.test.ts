@@ -206,8 +206,8 @@ test("Prometheus scrapes, and Grafana's Loki data source queries, the compose se
   const services = compose().services;
   const sluice = sluiceServiceName(services);
   const sluicePort = serveOptions.port.default;
-  // npm start passes no --port, so the container listens on Sluice's default.
-  assert.deepEqual(containerPorts(services[sluice]), [sluicePort]);
+  // npm start passes no --port nor --otlp-grpc-port, so the container listens on Sluice's defaults.
+  assert.deepEqual(containerPorts(services[sluice]), [sluicePort, serveOptions["otlp-grpc-port"].default]);
 
   const prometheusConfig = readDeployYaml("prometheus.yml") as {
     scrape_configs: Array<{
