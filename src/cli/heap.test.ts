@@ -26,6 +26,19 @@ describe("start-up heap check", () => {
     );
   });
 
+  test("syslog's TCP connections are counted when on, and named in the refusal", () => {
+    const connections = 2000;
+    const buffers = connections * (256 * 1024 + 8 * 1024 + 256 * 1024);
+    assert.equal(
+      heapBytesNeeded({ ...defaults, syslogBufferBytesMax: buffers }) - heapBytesNeeded(defaults),
+      buffers,
+    );
+    const problem = heapProblem({ ...defaults, syslogBufferBytesMax: buffers }, GiB);
+    assert.ok(problem !== null);
+    assert.match(problem, /the syslog connections: ~1016 MiB\), this process has 1024 MiB/);
+    assert.match(problem, /or --syslog-connections-max/);
+  });
+
   test("a table too large for the heap is refused, naming the option and the heap it needs", () => {
     const problem = heapProblem({ ...defaults, idempotencyKeysMax: 5_000_000 }, GiB);
     assert.ok(problem !== null);

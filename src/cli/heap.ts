@@ -15,14 +15,20 @@ const heapBytesBase = 64 * 1024 * 1024;
 export interface HeapNeeds {
   queueBytesMax: number;
   idempotencyKeysMax: number;
+  /** What the syslog TCP connections may buffer at once (src/syslog syslogBufferBytesMax); 0 when off. */
+  syslogBufferBytesMax?: number;
 }
 
-/** Heap bytes the configuration may need: the base, the ingest queue, a full idempotency table. */
+/**
+ * Heap bytes the configuration may need: the base, the ingest queue, a full idempotency table, and
+ * the syslog connections' frames and batches (their bytes are read before admission takes them).
+ */
 export function heapBytesNeeded(needs: HeapNeeds): number {
   return (
     heapBytesBase +
     heapBytesPerQueueByte * needs.queueBytesMax +
-    idempotencyLimits.heapBytesPerKey * needs.idempotencyKeysMax
+    idempotencyLimits.heapBytesPerKey * needs.idempotencyKeysMax +
+    (needs.syslogBufferBytesMax ?? 0)
   );
 }
 
@@ -33,11 +39,13 @@ export function heapProblem(needs: HeapNeeds, heapLimitBytes: number): string | 
   const mib = (bytes: number) => Math.ceil(bytes / 2 ** 20);
   const queueMib = mib(heapBytesPerQueueByte * needs.queueBytesMax);
   const keysMib = mib(idempotencyLimits.heapBytesPerKey * needs.idempotencyKeysMax);
+  const syslogBytes = needs.syslogBufferBytesMax ?? 0;
+  const syslog = syslogBytes > 0 ? `; the syslog connections: ~${mib(syslogBytes)} MiB` : "";
   return (
     `this configuration needs a V8 heap of at least ${mib(needed)} MiB (--queue-bytes-max ` +
     `${needs.queueBytesMax}: ~${queueMib} MiB; --idempotency-keys-max ${needs.idempotencyKeysMax}: ` +
-    `~${keysMib} MiB at ${idempotencyLimits.heapBytesPerKey} B a key), this process has ` +
-    `${mib(heapLimitBytes)} MiB: lower --queue-bytes-max or --idempotency-keys-max, or start node ` +
-    `with --max-old-space-size=${mib(needed)}`
+    `~${keysMib} MiB at ${idempotencyLimits.heapBytesPerKey} B a key${syslog}), this process has ` +
+    `${mib(heapLimitBytes)} MiB: lower --queue-bytes-max or --idempotency-keys-max` +
+    `${syslogBytes > 0 ? " or --syslog-connections-max" : ""}, or start node with --max-old-space-size=${mib(needed)}`
   );
 }

@@ -8,6 +8,7 @@ import { ConfigError, helpText, resolveConfig } from "../config/index.ts";
 import { startServer } from "../http/index.ts";
 import { RecordFormatError } from "../ingest/index.ts";
 import { LogError } from "../log/index.ts";
+import { syslogBufferBytesMax } from "../syslog/index.ts";
 import { heapProblem } from "./heap.ts";
 
 export async function serve(argv: readonly string[]): Promise<number> {
@@ -27,7 +28,11 @@ export async function serve(argv: readonly string[]): Promise<number> {
   }
   const { config } = resolved;
   const heapTooSmall = heapProblem(
-    { queueBytesMax: config["queue-bytes-max"], idempotencyKeysMax: config["idempotency-keys-max"] },
+    {
+      queueBytesMax: config["queue-bytes-max"],
+      idempotencyKeysMax: config["idempotency-keys-max"],
+      syslogBufferBytesMax: syslogBufferBytesMax(config),
+    },
     v8.getHeapStatistics().heap_size_limit,
   );
   if (heapTooSmall !== null) {

@@ -32,14 +32,32 @@ export interface SyslogNode {
   metrics: Metrics;
 }
 
+/** The TCP and UDP ports a configuration asks for (-1: that listener is off). */
+export function syslogPorts(config: ServeConfig): { tcpPort: number; udpPort: number } {
+  const shared = config["syslog-port"];
+  return {
+    tcpPort: config["syslog-tcp-port"] >= 0 ? config["syslog-tcp-port"] : shared,
+    udpPort: config["syslog-udp-port"] >= 0 ? config["syslog-udp-port"] : shared,
+  };
+}
+
+/**
+ * Bytes the TCP listener's connections may hold at once (the start-up heap check): each at most one
+ * frame being read (--line-bytes-max plus its header) and one batch being collected. 0 when off.
+ */
+export function syslogBufferBytesMax(config: ServeConfig): number {
+  if (syslogPorts(config).tcpPort < 0) return 0;
+  const perConnection =
+    config["line-bytes-max"] + syslogTransportLimits.headerBytesMax + syslogTransportLimits.batchBytesMax;
+  return config["syslog-connections-max"] * perConnection;
+}
+
 export async function startSyslog(
   config: ServeConfig,
   node: SyslogNode,
   logger: Logger,
 ): Promise<SyslogListeners> {
-  const shared = config["syslog-port"];
-  const tcpPort = config["syslog-tcp-port"] >= 0 ? config["syslog-tcp-port"] : shared;
-  const udpPort = config["syslog-udp-port"] >= 0 ? config["syslog-udp-port"] : shared;
+  const { tcpPort, udpPort } = syslogPorts(config);
   if (tcpPort < 0 && udpPort < 0) return { tcpPort: null, udpPort: null, start() {}, close: async () => {} };
   const tenant = config["syslog-tenant"]; // checked by the config (its pattern in options.ts)
   const context: SyslogContext = {
@@ -65,7 +83,12 @@ export async function startSyslog(
     udp =
       udpPort < 0
         ? null
-        : await bindUdp(context, host, udpPort, udpPort === 0 && shared === 0 ? tcp?.port : undefined);
+        : await bindUdp(
+            context,
+            host,
+            udpPort,
+            udpPort === 0 && config["syslog-port"] === 0 ? tcp?.port : undefined,
+          );
   } catch (error) {
     await tcp?.close();
     throw error;
