@@ -141,7 +141,7 @@ function readLogRecord(
         break;
       case 3:
         reader.expect(type, lengthDelimited, "LogRecord.severity_text");
-        record.severityText = reader.string("severity_text");
+        record.severityText = reader.internedString("severity_text");
         break;
       case 5: {
         reader.expect(type, lengthDelimited, "LogRecord.body");
@@ -190,7 +190,7 @@ function readKeyValue(reader: WireReader, end: number): [string, string] {
     const number = Math.floor(tag / 8);
     if (number === 1) {
       reader.expect(tag & 7, lengthDelimited, "KeyValue.key");
-      key = reader.string("an attribute key");
+      key = reader.internedString("an attribute key");
     } else if (number === 2) {
       reader.expect(tag & 7, lengthDelimited, "KeyValue.value");
       value = readAnyValue(reader, reader.lengthDelimited(), 0, false, null);
@@ -231,7 +231,7 @@ function readAnyValue(
           : "";
         reader.position = stringEnd;
       } else {
-        const value = reader.string("a string value");
+        const value = reader.internedString("a string value");
         text = nested ? JSON.stringify(value) : value;
       }
     } else if (number === 2) {

@@ -139,7 +139,7 @@ export class OtlpStreamBuilder {
       metadata = [...this.resourceMetadata, ...this.scopeMetadata, ...metadata];
     for (let index = 0; index < metadata.length; index++) {
       const pair = metadata[index]!;
-      if (!isCleanName(pair[0])) pair[0] = this.sanitised(pair[0]);
+      pair[0] = this.sanitised(pair[0]);
     }
     if (record.traceIdHex !== "") metadata.push(["trace_id", record.traceIdHex]);
     if (record.spanIdHex !== "") metadata.push(["span_id", record.spanIdHex]);
@@ -164,7 +164,7 @@ export class OtlpStreamBuilder {
   private sanitised(name: string): string {
     let clean = this.sanitisedNames.get(name);
     if (clean === undefined) {
-      clean = sanitiseLabelName(name);
+      clean = isCleanName(name) ? name : sanitiseLabelName(name);
       if (this.sanitisedNames.size < sanitisedNamesMax) this.sanitisedNames.set(name, clean);
     }
     return clean;

@@ -71,10 +71,16 @@ export function utf8Strict(buffer: Buffer, start: number, end: number, what: str
  * message is read by a reader over its sub-range, or by saving and restoring `end`). Reused, not
  * allocated per field.
  */
+// internedString's bounds: strings this short are the ones that repeat (keys, enum-like values),
+// and a cache this size holds every key of a request while costing at most ~100 KiB.
+const internedBytesMax = 32;
+const internedStringsMax = 1024;
+
 export class WireReader {
   readonly buffer: Buffer;
   position: number;
   end: number;
+  #interned: Map<number, string> | null = null;
   constructor(bytes: Uint8Array, start = 0, end = bytes.length) {
     this.buffer = asBuffer(bytes);
     this.position = start;
@@ -175,6 +181,36 @@ export class WireReader {
     const end = this.lengthDelimited();
     const value = utf8Strict(this.buffer, this.position, end, what);
     this.position = end;
+    return value;
+  }
+
+  /**
+   * A string field that repeats through a request (attribute keys, short values, severity texts):
+   * an ASCII string of at most internedBytesMax bytes already seen in this body is returned from a
+   * small cache, checked byte for byte, instead of being sliced again. Anything else: string().
+   */
+  internedString(what: string): string {
+    const end = this.lengthDelimited();
+    const start = this.position;
+    const length = end - start;
+    this.position = end;
+    if (length === 0 || length > internedBytesMax) return utf8Strict(this.buffer, start, end, what);
+    const buffer = this.buffer;
+    // Keyed by the length and three of the bytes; a hit is checked byte for byte (cached strings are
+    // ASCII, so equal char codes mean equal bytes), a miss is checked for ASCII before it is kept.
+    const key =
+      length | (buffer[start]! << 6) | (buffer[start + (length >> 1)]! << 14) | (buffer[end - 1]! << 22);
+    this.#interned ??= new Map();
+    const held = this.#interned.get(key);
+    if (held !== undefined && held.length === length) {
+      let index = 0;
+      while (index < length && held.charCodeAt(index) === buffer[start + index]) index++;
+      if (index === length) return held;
+    }
+    for (let index = start; index < end; index++)
+      if (buffer[index]! >= 0x80) return utf8Strict(buffer, start, end, what);
+    const value = buffer.toString("latin1", start, end);
+    if (held === undefined && this.#interned.size < internedStringsMax) this.#interned.set(key, value);
     return value;
   }
 
