@@ -18,6 +18,7 @@ import {
   recordFormats,
 } from "../ingest/index.ts";
 import type { StoredRecord } from "../log/index.ts";
+import { ClearingCache } from "../model/clearing-cache.ts";
 import { serviceEntryLabels } from "../model/service-stream.ts";
 import type { LabelSet } from "../model/stream.ts";
 import { streamId } from "../model/stream-id.ts";
@@ -49,8 +50,14 @@ const streamMetadataField = ascii(',"metadata":');
 
 export class EntryDecoder {
   // Two caches: one by decoded fields (decode), one by the bytes of the fast path's layout.
-  readonly #streams = new Map<string, StreamRef>();
-  readonly #streamsByBytes = new Map<string, StreamRef>();
+  readonly #streams = new ClearingCache<StreamRef>(
+    indexLimits.streamCacheEntriesMax,
+    indexLimits.streamCacheCharsMax,
+  );
+  readonly #streamsByBytes = new ClearingCache<StreamRef>(
+    indexLimits.streamCacheEntriesMax,
+    indexLimits.streamCacheCharsMax,
+  );
 
   /** Throws RecordFormatError for a format this version does not know, RecordDecodeError for junk. */
   decode(record: StoredRecord): DecodedEntry {
@@ -146,15 +153,14 @@ export class EntryDecoder {
     if (stream === undefined) {
       const { tenant, entry } = decodeStreamRecord(key, value);
       stream = { tenant, labels: entry.labels, id: streamId(tenant, entry.labels) };
-      if (this.#streamsByBytes.size >= indexLimits.streamCacheEntriesMax) this.#streamsByBytes.clear();
-      this.#streamsByBytes.set(cacheKey, stream);
+      this.#streamsByBytes.set(cacheKey, stream, labelChars(stream.labels));
     }
     if (addJsonLineKeys(value, lineAt, shape, keys) < 0) return null;
     return stream;
   }
 
   #stream(
-    cache: Map<string, StreamRef>,
+    cache: ClearingCache<StreamRef>,
     cacheKey: string,
     tenant: string,
     entry: Parameters<typeof serviceEntryLabels>[0],
@@ -163,8 +169,7 @@ export class EntryDecoder {
     if (stream === undefined) {
       const labels = serviceEntryLabels(entry);
       stream = { tenant, labels, id: streamId(tenant, labels) };
-      if (cache.size >= indexLimits.streamCacheEntriesMax) cache.clear();
-      cache.set(cacheKey, stream);
+      cache.set(cacheKey, stream, labelChars(labels));
     }
     return stream;
   }
@@ -178,11 +183,17 @@ export class EntryDecoder {
     let stream = this.#streams.get(cacheKey);
     if (stream === undefined) {
       stream = { tenant, labels: entry.labels, id: streamId(tenant, entry.labels) };
-      if (this.#streams.size >= indexLimits.streamCacheEntriesMax) this.#streams.clear();
-      this.#streams.set(cacheKey, stream);
+      this.#streams.set(cacheKey, stream, labelChars(entry.labels));
     }
     return { stream, line: entry.line };
   }
+}
+
+/** Characters a label set's strings hold (what a cached stream costs beyond its key). */
+function labelChars(labels: LabelSet): number {
+  let chars = 0;
+  for (const [name, value] of labels) chars += name.length + value.length;
+  return chars;
 }
 
 function startsWith(bytes: Uint8Array, at: number, prefix: Uint8Array): boolean {

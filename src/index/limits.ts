@@ -43,8 +43,11 @@ export const indexLimits = {
   // After a failed step (SQLite I/O error), wait this long before retrying from the committed position.
   retryDelayMs: 1000,
   // Distinct stream keys the decoder caches (stream identity is computed once per stream, not per
-  // record); cleared when full, so a flood of new streams costs hashing again, not memory.
+  // record), and the characters their keys and labels may hold (2 B each: ~32 MiB per cache, two
+  // caches); cleared when either is reached, so a flood of new or large streams costs hashing
+  // again, not memory (src/model/clearing-cache.ts).
   streamCacheEntriesMax: 100_000,
+  streamCacheCharsMax: 16 * 1024 * 1024,
   // Selector answers (which streams of a tenant match) kept for the next partition and query: at most
   // this many selectors, holding at most this many stream ids in all (~50 B each in a Set: ~10 MB).
   // Matching a selector against ~50 K streams took ~10 ms per partition (bench/search.bench.ts).

@@ -11,6 +11,7 @@ import { DecodeError } from "./batch.ts";
 import { rejectReasons } from "./errors.ts";
 import { isPlainObject, parseJsonBody } from "./json-body.ts";
 import { esBulkLimits, labelValueCharsMax, streamLabelsMax, timestampMsMax } from "./limits.ts";
+import { utcOffsetMinutes, utcWallMs } from "./utc-time.ts";
 
 /** Which document fields become what (the --es-* options). */
 export interface EsBulkMapping {
@@ -444,23 +445,22 @@ function dateToNs(text: string): bigint | null {
   const match = datePattern.exec(text);
   if (match === null) return null;
   const [, year, month, day, hour = "0", minute = "0", second = "0", fraction = "", zone = "Z"] = match;
-  const ms = Date.UTC(
+  // Month 13, Feb 30, hour 24 or year 0099 are refused, not rolled over (utc-time.ts).
+  if (Number(second) > 59) return null;
+  const ms = utcWallMs(
     Number(year),
-    Number(month) - 1,
+    Number(month),
     Number(day),
     Number(hour),
     Number(minute),
     Number(second),
   );
-  const date = new Date(ms);
-  // Date.UTC rolls 2024-02-30 over into March: a date that does not exist is refused instead.
-  if (date.getUTCDate() !== Number(day) || Number(hour) > 23 || Number(minute) > 59 || Number(second) > 59)
-    return null;
-  let offsetMinutes = 0;
+  if (ms === null) return null;
+  let offsetMinutes: number | null = 0;
   if (zone !== "Z" && zone !== "z") {
     const digits = zone.slice(1).replace(":", "");
-    offsetMinutes = Number(digits.slice(0, 2)) * 60 + Number(digits.slice(2) || "0");
-    if (zone[0] === "-") offsetMinutes = -offsetMinutes;
+    offsetMinutes = utcOffsetMinutes(zone[0]!, Number(digits.slice(0, 2)), Number(digits.slice(2) || "0"));
+    if (offsetMinutes === null) return null;
   }
   const fractionNs = fraction === "" ? 0n : BigInt(fraction.padEnd(9, "0"));
   return BigInt(ms - offsetMinutes * 60_000) * nanosecondsPerMillisecond + fractionNs;

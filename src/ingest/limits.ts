@@ -80,9 +80,12 @@ export const esBulkLimits = {
 
 // The ingest pipeline keeps each (tenant, labels as sent) it has checked, with its sorted label set
 // and 64-bit id, so a stream that keeps sending is validated and hashed once, not per request.
-// Cleared when full: at ~0.5 KiB an entry (labels are bounded, see above) this is ~32 MiB at most,
-// and a burst of new streams costs only the checking it would have cost anyway.
+// Cleared when it holds this many streams or this many characters of keys and labels (2 B each:
+// ~32 MiB), whichever comes first: typical label sets are ~100 characters, so the count is the bound
+// that matters, while a flood of label sets near their limits (~90 KiB each) stops at the chars.
+// Clearing costs only the checking the cache saves.
 export const knownStreamsMax = 65_536;
+export const knownStreamsCharsMax = 16 * 1024 * 1024;
 
 /** Bounds of the syslog decoder (src/ingest/syslog.ts, SYSLOG.md). */
 export const syslogLimits = {

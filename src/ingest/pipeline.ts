@@ -14,6 +14,7 @@
 //   the service, through an Appender (appender.ts).
 
 import type { RecordSet } from "../log/index.ts";
+import { ClearingCache } from "../model/clearing-cache.ts";
 import { partitionFor } from "../model/hash.ts";
 import { formatLabels, type Label, type LabelSet } from "../model/stream.ts";
 import { streamId } from "../model/stream-id.ts";
@@ -22,6 +23,7 @@ import type { Appender } from "./appender.ts";
 import type { IngestBatch } from "./batch.ts";
 import { IngestError, rejectReasons } from "./errors.ts";
 import {
+  knownStreamsCharsMax,
   knownStreamsMax,
   labelNameCharsMax,
   labelValueCharsMax,
@@ -71,7 +73,7 @@ export class IngestPipeline {
    * Streams already checked, by tenant and labels as sent: their label set, text, id and routing
    * service. Checking, sorting and hashing each stream of each request was a fifth of a push's CPU.
    */
-  readonly #streams = new Map<string, KnownStream>();
+  readonly #streams = new ClearingCache<KnownStream>(knownStreamsMax, knownStreamsCharsMax);
 
   constructor(options: IngestPipelineOptions) {
     this.#options = options;
@@ -224,8 +226,7 @@ export class IngestPipeline {
         id: streamId(tenant, labels),
         service: routingService(labels),
       };
-      if (this.#streams.size >= knownStreamsMax) this.#streams.clear();
-      this.#streams.set(key, known);
+      this.#streams.set(key, known, 2 * known.text.length); // the label set's strings and the text
     }
     return known;
   }

@@ -9,6 +9,7 @@ import { Buffer, isUtf8 } from "node:buffer";
 import { sanitiseLabelName } from "../model/service-stream.ts";
 import type { IngestEntry, IngestStream } from "./batch.ts";
 import { syslogLimits, timestampMsMax } from "./limits.ts";
+import { utcOffsetMinutes, utcWallMs } from "./utc-time.ts";
 
 /** Severity names as syslog.h and rsyslog spell them (RFC 5424 table 2, 0–7). */
 export const syslogSeverities = [
@@ -340,8 +341,9 @@ export function parseRfc3339Ns(text: string): bigint | null {
   const [, year, month, day, hour, minute, second, fraction, , sign, offsetHours, offsetMinutes] = match;
   let offsetMs = 0;
   if (sign !== undefined) {
-    if (Number(offsetHours) > 23 || Number(offsetMinutes) > 59) return null;
-    offsetMs = (Number(offsetHours) * 60 + Number(offsetMinutes)) * 60_000 * (sign === "-" ? -1 : 1);
+    const minutes = utcOffsetMinutes(sign, Number(offsetHours), Number(offsetMinutes));
+    if (minutes === null) return null;
+    offsetMs = minutes * 60_000;
   }
   const wallMs = utcWallMs(
     Number(year),
@@ -353,14 +355,6 @@ export function parseRfc3339Ns(text: string): bigint | null {
   );
   if (wallMs === null) return null;
   return checkedNs(wallMs - offsetMs, fraction);
-}
-
-/** Unix ms of a UTC wall time whose fields are in range (second 60, a leap second, read as 59), or null. */
-function utcWallMs(year: number, month: number, day: number, hour: number, minute: number, second: number) {
-  if (month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || second > 60) return null;
-  const ms = Date.UTC(year, month - 1, day, hour, minute, Math.min(second, 59));
-  if (new Date(ms).getUTCDate() !== day) return null; // Feb 30 and the like
-  return ms;
 }
 
 function checkedNs(ms: number, fraction: string | undefined): bigint | null {

@@ -490,6 +490,11 @@ function RangePicker(props: { range: TimeRange; onChange: (range: TimeRange) => 
   );
 }
 
+/** A label value inside a LogQL double-quoted string. */
+function quoteValue(value: string): string {
+  return value.replace(/["\\]/g, "\\$&");
+}
+
 /** The labels of the range: a service and level picker, "last 100" in one click, and every other label. */
 function LabelBrowser(props: {
   labels: { names(): Promise<string[]>; values(name: string): Promise<string[]> };
@@ -516,8 +521,8 @@ function LabelBrowser(props: {
   }, [open, props.labels]);
   const selector = () => {
     const matchers = [];
-    if (service !== "") matchers.push(`${serviceLabel}="${service}"`);
-    if (level !== "") matchers.push(`level="${level}"`);
+    if (service !== "") matchers.push(`${serviceLabel}="${quoteValue(service)}"`);
+    if (level !== "") matchers.push(`level="${quoteValue(level)}"`);
     return matchers.length === 0 ? `{${serviceLabel}=~".+"}` : `{${matchers.join(", ")}}`;
   };
   return (
@@ -578,10 +583,7 @@ function LabelBrowser(props: {
               <ul class="label-values">
                 {values.slice(0, 200).map((value) => (
                   <li>
-                    <button
-                      type="button"
-                      onClick={() => props.onPick(`{${name}="${value.replace(/["\\]/g, "\\$&")}"}`)}
-                    >
+                    <button type="button" onClick={() => props.onPick(`{${name}="${quoteValue(value)}"}`)}>
                       {value}
                     </button>
                   </li>
