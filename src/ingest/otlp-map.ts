@@ -199,7 +199,12 @@ export function doubleText(value: number, nested: boolean): string {
   return nested ? JSON.stringify(String(value)) : String(value);
 }
 
-/** Lowercase hex of an id; an empty or all-zero id (invalid in OTLP) is "". */
+const hexPairs = Array.from({ length: 256 }, (_, byte) => byte.toString(16).padStart(2, "0"));
+
+/**
+ * Lowercase hex of an id; an empty or all-zero id (invalid in OTLP) is "". By table for the 8- and
+ * 16-byte ids OTLP has: cheaper than a Buffer and toString("hex") per record.
+ */
 export function idHex(bytes: Uint8Array): string {
   let zero = true;
   for (let index = 0; index < bytes.length; index++) {
@@ -208,5 +213,9 @@ export function idHex(bytes: Uint8Array): string {
       break;
     }
   }
-  return zero ? "" : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("hex");
+  if (zero) return "";
+  if (bytes.length > 32) return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("hex");
+  let hex = "";
+  for (let index = 0; index < bytes.length; index++) hex += hexPairs[bytes[index]!];
+  return hex;
 }
