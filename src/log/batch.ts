@@ -326,6 +326,79 @@ export function crcMatches(buffer: Uint8Array, position: number, header: BatchHe
   return batchCrc(headerBytes, buffer.subarray(start, start + header.payloadBytes)) === header.crc;
 }
 
+/**
+ * A decompressed batch whose records are cut out one at a time (point reads: Partition.readAt):
+ * the varints are parsed once into where each key and value starts, and no record object is made
+ * for the records nobody asked for.
+ */
+export interface OpenBatch {
+  readonly header: BatchHeader;
+  readonly raw: Buffer;
+  readonly timestamps: Float64Array;
+  /** keyStarts[i] / valueStarts[i]: where record i's key / value starts in raw; entry recordCount ends the last. */
+  readonly keyStarts: Uint32Array;
+  readonly valueStarts: Uint32Array;
+}
+
+/** The batch a point read opened last, kept by its caller for the next (Partition.readAt). */
+export interface PointReadCache {
+  batch: OpenBatch | null;
+}
+
+/** Decompresses a verified payload for recordAt (the same checks as decodeRecords). */
+export function openBatch(header: BatchHeader, payload: Uint8Array): OpenBatch {
+  const raw =
+    header.codec === codecs.zstd
+      ? zlib.zstdDecompressSync(payload, { maxOutputLength: header.rawPayloadBytes })
+      : Buffer.copyBytesFrom(payload);
+  assert.equal(raw.length, header.rawPayloadBytes, "raw payload length must match its header");
+  const count = header.recordCount;
+  const timestamps = new Float64Array(count);
+  const keyStarts = new Uint32Array(count + 1);
+  const valueStarts = new Uint32Array(count + 1);
+  let position = 0;
+  for (let i = 0; i < count; i++) {
+    for (let v = 0; v < 3; v++) {
+      let result = 0;
+      let scale = 1;
+      for (let b = 0; b < varintBytesMax + 1; b++) {
+        assert.ok(position < raw.length, "varint runs past the payload");
+        const byte = raw[position++];
+        result += (byte & 127) * scale;
+        if (byte < 128) break;
+        scale *= 128;
+      }
+      if (v === 0) timestamps[i] = header.firstTimestampMs + unzigzag(result);
+      else if (v === 1) keyStarts[i + 1] = result;
+      else valueStarts[i + 1] = result;
+    }
+  }
+  // Lengths to starts: keys follow the varints, values follow the keys.
+  keyStarts[0] = position;
+  for (let i = 1; i <= count; i++) keyStarts[i] += keyStarts[i - 1];
+  valueStarts[0] = keyStarts[count];
+  for (let i = 1; i <= count; i++) valueStarts[i] += valueStarts[i - 1];
+  assert.equal(valueStarts[count], raw.length, "payload sections must add up to the raw length");
+  return { header, raw, timestamps, keyStarts, valueStarts };
+}
+
+/** The offset after an open batch's last record. */
+export function batchEndOf(batch: OpenBatch): number {
+  return batch.header.baseOffset + batch.header.recordCount;
+}
+
+/** The record at `offset` of an open batch (baseOffset ≤ offset < baseOffset + recordCount); it views batch.raw. */
+export function recordAt(batch: OpenBatch, offset: number): StoredRecord {
+  const i = offset - batch.header.baseOffset;
+  assert.ok(i >= 0 && i < batch.header.recordCount, "the offset is in the batch");
+  return {
+    offset,
+    timestampMs: batch.timestamps[i],
+    key: batch.raw.subarray(batch.keyStarts[i], batch.keyStarts[i + 1]),
+    value: batch.raw.subarray(batch.valueStarts[i], batch.valueStarts[i + 1]),
+  };
+}
+
 /** Decompresses and splits a verified payload into records; the records view the returned memory. */
 export function decodeRecords(header: BatchHeader, payload: Uint8Array): StoredRecord[] {
   const raw =

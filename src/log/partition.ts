@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import path from "node:path";
 import {
+  batchEndOf,
   batchHeaderBytes,
   type Codec,
   codecs,
@@ -15,8 +16,11 @@ import {
   encodePayload,
   encodePayloadParts,
   type LogRecord,
+  openBatch,
+  type PointReadCache,
   type RecordColumns,
   type RecordSet,
+  recordAt,
   recordBytes,
   recordCountOf,
   type StoredRecord,
@@ -821,6 +825,52 @@ export class Partition {
       logStartOffset: this.logStartOffset,
       endOffset: this.#committedNextOffset,
     };
+  }
+
+  /**
+   * The committed records at `offsets` (ascending, distinct), in that order: point reads for the
+   * block index's sparse streams. An offset holding no readable record (below the log start, at or
+   * past the committed end, in a batch skipped as damaged) is left out. Each batch holding some is
+   * decompressed once, and only the asked-for records are cut out of it; `cache` keeps the last
+   * batch opened for the caller's next call (consecutive blocks often share a compacted batch).
+   * The records view the batch's memory.
+   */
+  readAt(offsets: readonly number[], cache: PointReadCache = { batch: null }): StoredRecord[] {
+    this.#assertOpen();
+    const records: StoredRecord[] = [];
+    const end = this.#committedNextOffset;
+    let i = 0;
+    while (i < offsets.length) {
+      const offset = offsets[i];
+      assert.ok(i === 0 || offsets[i - 1] < offset, "offsets ascend");
+      if (offset < this.logStartOffset) {
+        i++;
+        continue;
+      }
+      if (offset >= end) break;
+      let batch = cache.batch;
+      if (batch === null || offset < batch.header.baseOffset || offset >= batchEndOf(batch)) {
+        batch = null;
+        const segment = this.#segments[this.#segmentIndexFor(offset)];
+        for (const item of this.#scan(
+          segment,
+          segment.positionForOffset(offset),
+          this.#readableEnd(segment),
+        )) {
+          if (item.header.baseOffset + item.header.recordCount <= offset) continue;
+          if (item.header.baseOffset <= offset) batch = openBatch(item.header, item.payload);
+          break;
+        }
+        if (batch === null) {
+          i++; // not readable: damaged, or in no segment
+          continue;
+        }
+        cache.batch = batch;
+      }
+      const stop = Math.min(batchEndOf(batch), end);
+      while (i < offsets.length && offsets[i] < stop) records.push(recordAt(batch, offsets[i++]));
+    }
+    return records;
   }
 
   /**

@@ -358,18 +358,33 @@ function matchersOf(selector: string): readonly LabelMatcher[] {
   return query.matchers;
 }
 
-/** Offset ranges in any order, overlapping or not, as ascending non-overlapping ranges. */
-function unionRanges(ranges: OffsetRange[]): OffsetRange[] {
+/**
+ * Offset ranges in any order, overlapping or not, as ascending non-overlapping ranges. Two that
+ * overlap merge; the merged range keeps point offsets only when both had them (their union: only
+ * those offsets of either range may match), else it is read whole. Touching ranges merge when
+ * both are read whole (readLastInRanges then steps back through them in growing windows).
+ */
+export function unionRanges(ranges: OffsetRange[]): OffsetRange[] {
   ranges.sort((a, b) => a.fromOffset - b.fromOffset);
   const merged: OffsetRange[] = [];
   for (const range of ranges) {
     const last = merged.at(-1);
-    if (last !== undefined && range.fromOffset <= last.toOffset)
+    const touching =
+      last !== undefined &&
+      range.fromOffset === last.toOffset &&
+      last.offsets === undefined &&
+      range.offsets === undefined;
+    if (last !== undefined && (range.fromOffset < last.toOffset || touching)) {
+      const offsets =
+        last.offsets !== undefined && range.offsets !== undefined
+          ? [...new Set([...last.offsets, ...range.offsets])].sort((a, b) => a - b)
+          : undefined;
       merged[merged.length - 1] = {
         fromOffset: last.fromOffset,
         toOffset: Math.max(last.toOffset, range.toOffset),
+        ...(offsets === undefined ? {} : { offsets }),
       };
-    else merged.push(range);
+    } else merged.push(range);
   }
   return merged;
 }

@@ -23,7 +23,7 @@
 
 import assert from "node:assert/strict";
 import { setImmediate as nextTurn } from "node:timers/promises";
-import type { Partition, StoredRecord } from "../../log/index.ts";
+import type { Partition, PointReadCache, StoredRecord } from "../../log/index.ts";
 import type { OffsetRange } from "./log-source.ts";
 
 /** What one last-records read did. */
@@ -32,8 +32,10 @@ export interface LastRecordsStats {
   rangesGiven: number;
   /** Ranges read from, at least in part. */
   rangesRead: number;
-  /** Partition.read calls. */
+  /** Partition.read and readAt calls. */
   readSteps: number;
+  /** Ranges read at their offsets only (Partition.readAt), not whole. */
+  pointReads: number;
   recordsRead: number;
 }
 
@@ -50,9 +52,11 @@ export interface LastRecordsPlan {
 /** Records per window: the first (a few batches) and the largest (one sealed block of the index). */
 const windowRecordsFirst = 256;
 const windowRecordsMax = 8192;
+/** Point-read ranges between two yields to the event loop. */
+const pointReadsPerTurn = 8;
 
 export function emptyLastRecordsStats(rangesGiven = 0): LastRecordsStats {
-  return { rangesGiven, rangesRead: 0, readSteps: 0, recordsRead: 0 };
+  return { rangesGiven, rangesRead: 0, readSteps: 0, pointReads: 0, recordsRead: 0 };
 }
 
 /**
@@ -69,10 +73,29 @@ export async function readLastInRanges(
   const chunks: StoredRecord[][] = []; // newest first
   let found = 0;
   let windowRecords = windowRecordsFirst;
+  // Point reads of consecutive blocks often fall in one compacted batch: it is decompressed once.
+  const cache: PointReadCache = { batch: null };
   for (let r = plan.ranges.length - 1; r >= 0 && found < plan.count; r--) {
     const { fromOffset, toOffset } = plan.ranges[r];
     assert.ok(r === 0 || plan.ranges[r - 1].toOffset <= fromOffset, "ranges ascend without overlap");
     stats.rangesRead++;
+    const offsets = plan.ranges[r].offsets;
+    if (offsets !== undefined) {
+      // Only these records of the range can match (the block's selected streams are sparse in it).
+      plan.signal.throwIfAborted();
+      const inRange = offsets.filter((offset) => offset >= fromOffset && offset < toOffset);
+      const records = partition.readAt(inRange, cache);
+      stats.readSteps++;
+      stats.pointReads++;
+      stats.recordsRead += records.length;
+      const kept = records.filter(plan.matches);
+      const wanted = kept.slice(Math.max(0, kept.length - (plan.count - found)));
+      if (wanted.length > 0) chunks.push(wanted.map(ownRecord));
+      found += wanted.length;
+      // Between a few point reads (each a batch at most), let ingest and other requests run.
+      if (found < plan.count && stats.pointReads % pointReadsPerTurn === 0) await nextTurn();
+      continue;
+    }
     for (let windowEnd = toOffset; windowEnd > fromOffset && found < plan.count; ) {
       plan.signal.throwIfAborted();
       // A range of at most one block (every sealed block) is read in one window: its batches are

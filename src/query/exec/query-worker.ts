@@ -211,6 +211,10 @@ function abortable(partition: SnapshotPartition, checkAbort: () => void): Readab
       checkAbort();
       return partition.read(fromOffset, options);
     },
+    readAt(offsets, cache) {
+      checkAbort();
+      return partition.readAt(offsets, cache);
+    },
     offsetForTimestamp(timestampMs) {
       checkAbort();
       return partition.offsetForTimestamp(timestampMs);
