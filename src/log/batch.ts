@@ -340,9 +340,32 @@ export interface OpenBatch {
   readonly valueStarts: Uint32Array;
 }
 
-/** The batch a point read opened last, kept by its caller for the next (Partition.readAt). */
+/**
+ * The batches point reads opened last (at most pointReadCacheBatches, newest last), kept by the
+ * caller for its next reads (Partition.readAt): blocks read one after another, in either direction,
+ * share the compacted batch they straddle, which is then decompressed once.
+ */
 export interface PointReadCache {
-  batch: OpenBatch | null;
+  batches: OpenBatch[];
+}
+
+/** Two: a block is smaller than a compacted batch, so it straddles at most two of them. */
+const pointReadCacheBatches = 2;
+
+export function emptyPointReadCache(): PointReadCache {
+  return { batches: [] };
+}
+
+/** The cached batch holding `offset`, or null. */
+export function cachedBatchFor(cache: PointReadCache, offset: number): OpenBatch | null {
+  for (const batch of cache.batches)
+    if (offset >= batch.header.baseOffset && offset < batchEndOf(batch)) return batch;
+  return null;
+}
+
+export function rememberBatch(cache: PointReadCache, batch: OpenBatch): void {
+  cache.batches.push(batch);
+  if (cache.batches.length > pointReadCacheBatches) cache.batches.shift();
 }
 
 /** Decompresses a verified payload for recordAt (the same checks as decodeRecords). */
@@ -356,23 +379,39 @@ export function openBatch(header: BatchHeader, payload: Uint8Array): OpenBatch {
   const timestamps = new Float64Array(count);
   const keyStarts = new Uint32Array(count + 1);
   const valueStarts = new Uint32Array(count + 1);
+  // Inlined varints (this parse is most of a point read's cost after zstd); a read past the end
+  // gives undefined, which ends the varint, and is caught once after the loop.
   let position = 0;
+  let byte: number;
+  let result: number;
+  let scale: number;
   for (let i = 0; i < count; i++) {
-    for (let v = 0; v < 3; v++) {
-      let result = 0;
-      let scale = 1;
-      for (let b = 0; b < varintBytesMax + 1; b++) {
-        assert.ok(position < raw.length, "varint runs past the payload");
-        const byte = raw[position++];
-        result += (byte & 127) * scale;
-        if (byte < 128) break;
-        scale *= 128;
-      }
-      if (v === 0) timestamps[i] = header.firstTimestampMs + unzigzag(result);
-      else if (v === 1) keyStarts[i + 1] = result;
-      else valueStarts[i + 1] = result;
-    }
+    result = 0;
+    scale = 1;
+    do {
+      byte = raw[position++];
+      result += (byte & 127) * scale;
+      scale *= 128;
+    } while (byte >= 128);
+    timestamps[i] = header.firstTimestampMs + unzigzag(result);
+    result = 0;
+    scale = 1;
+    do {
+      byte = raw[position++];
+      result += (byte & 127) * scale;
+      scale *= 128;
+    } while (byte >= 128);
+    keyStarts[i + 1] = result;
+    result = 0;
+    scale = 1;
+    do {
+      byte = raw[position++];
+      result += (byte & 127) * scale;
+      scale *= 128;
+    } while (byte >= 128);
+    valueStarts[i + 1] = result;
   }
+  assert.ok(position <= raw.length, "varint runs past the payload");
   // Lengths to starts: keys follow the varints, values follow the keys.
   keyStarts[0] = position;
   for (let i = 1; i <= count; i++) keyStarts[i] += keyStarts[i - 1];

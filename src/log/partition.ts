@@ -9,9 +9,11 @@ import {
   batchEndOf,
   batchHeaderBytes,
   type Codec,
+  cachedBatchFor,
   codecs,
   compressPayloadSync,
   decodeRecords,
+  emptyPointReadCache,
   encodeHeader,
   encodePayload,
   encodePayloadParts,
@@ -23,6 +25,7 @@ import {
   recordAt,
   recordBytes,
   recordCountOf,
+  rememberBatch,
   type StoredRecord,
   timestampAbsMax,
 } from "./batch.ts";
@@ -835,7 +838,7 @@ export class Partition {
    * batch opened for the caller's next call (consecutive blocks often share a compacted batch).
    * The records view the batch's memory.
    */
-  readAt(offsets: readonly number[], cache: PointReadCache = { batch: null }): StoredRecord[] {
+  readAt(offsets: readonly number[], cache: PointReadCache = emptyPointReadCache()): StoredRecord[] {
     this.#assertOpen();
     const records: StoredRecord[] = [];
     const end = this.#committedNextOffset;
@@ -848,9 +851,8 @@ export class Partition {
         continue;
       }
       if (offset >= end) break;
-      let batch = cache.batch;
-      if (batch === null || offset < batch.header.baseOffset || offset >= batchEndOf(batch)) {
-        batch = null;
+      let batch = cachedBatchFor(cache, offset);
+      if (batch === null) {
         const segment = this.#segments[this.#segmentIndexFor(offset)];
         for (const item of this.#scan(
           segment,
@@ -865,7 +867,7 @@ export class Partition {
           i++; // not readable: damaged, or in no segment
           continue;
         }
-        cache.batch = batch;
+        rememberBatch(cache, batch);
       }
       const stop = Math.min(batchEndOf(batch), end);
       while (i < offsets.length && offsets[i] < stop) records.push(recordAt(batch, offsets[i++]));

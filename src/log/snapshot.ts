@@ -10,11 +10,14 @@
 import assert from "node:assert/strict";
 import {
   batchEndOf,
+  cachedBatchFor,
   decodeRecords,
+  emptyPointReadCache,
   openBatch,
   type PointReadCache,
   recordAt,
   recordBytes,
+  rememberBatch,
   type StoredRecord,
 } from "./batch.ts";
 import type { ReadResult } from "./partition.ts";
@@ -133,7 +136,7 @@ export function readFromSnapshot(
 export function readAtFromSnapshot(
   snapshot: PartitionSnapshot,
   offsets: readonly number[],
-  cache: PointReadCache = { batch: null },
+  cache: PointReadCache = emptyPointReadCache(),
   storage: Storage = nodeStorage,
 ): StoredRecord[] {
   const records: StoredRecord[] = [];
@@ -151,9 +154,8 @@ export function readAtFromSnapshot(
       continue;
     }
     if (offset >= snapshot.endOffset) break;
-    let batch = cache.batch;
-    if (batch === null || offset < batch.header.baseOffset || offset >= batchEndOf(batch)) {
-      batch = null;
+    let batch = cachedBatchFor(cache, offset);
+    if (batch === null) {
       const segment = segments[segmentIndexFor(segments, offset)];
       const from = segment.positions[lastAtOrBelow(segment.relOffsets, offset - segment.baseOffset)] ?? 0;
       for (const item of scanBatches(
@@ -170,7 +172,7 @@ export function readAtFromSnapshot(
         i++; // not readable: damaged, or in no segment
         continue;
       }
-      cache.batch = batch;
+      rememberBatch(cache, batch);
     }
     const stop = Math.min(batchEndOf(batch), snapshot.endOffset);
     while (i < offsets.length && offsets[i] < stop) records.push(recordAt(batch, offsets[i++]));

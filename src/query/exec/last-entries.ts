@@ -74,7 +74,7 @@ export async function readLastInRanges(
   let found = 0;
   let windowRecords = windowRecordsFirst;
   // Point reads of consecutive blocks often fall in one compacted batch: it is decompressed once.
-  const cache: PointReadCache = { batch: null };
+  const cache: PointReadCache = { batches: [] };
   for (let r = plan.ranges.length - 1; r >= 0 && found < plan.count; r--) {
     const { fromOffset, toOffset } = plan.ranges[r];
     assert.ok(r === 0 || plan.ranges[r - 1].toOffset <= fromOffset, "ranges ascend without overlap");

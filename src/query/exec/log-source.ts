@@ -278,7 +278,7 @@ function* readRanges(
   stats: ScanStats,
 ): Generator<StoredRecord[]> {
   // Point reads of consecutive blocks often fall in one compacted batch: it is decompressed once.
-  const cache: PointReadCache = { batch: null };
+  const cache: PointReadCache = { batches: [] };
   if (plan.direction === "forward") {
     for (const range of ranges) {
       if (pastCutoff(range, plan)) {
