@@ -327,6 +327,23 @@ export function crcMatches(buffer: Uint8Array, position: number, header: BatchHe
 }
 
 /**
+ * The raw payload of a verified batch, in memory of its own. zstd writes into one buffer of the
+ * header's raw size (its default 16 KiB chunks cost a concatenation of the whole batch: ~10 % of a
+ * point read of a 4 MiB compacted batch, measured).
+ */
+function rawPayloadOf(header: BatchHeader, payload: Uint8Array): Buffer {
+  const raw =
+    header.codec === codecs.zstd
+      ? zlib.zstdDecompressSync(payload, {
+          maxOutputLength: header.rawPayloadBytes,
+          chunkSize: Math.max(64, header.rawPayloadBytes),
+        })
+      : Buffer.copyBytesFrom(payload); // the payload views a reader's reused window: records must own their bytes
+  assert.equal(raw.length, header.rawPayloadBytes, "raw payload length must match its header");
+  return raw;
+}
+
+/**
  * A decompressed batch whose records are cut out one at a time (point reads: Partition.readAt):
  * the varints are parsed once into where each key and value starts, and no record object is made
  * for the records nobody asked for.
@@ -370,11 +387,7 @@ export function rememberBatch(cache: PointReadCache, batch: OpenBatch): void {
 
 /** Decompresses a verified payload for recordAt (the same checks as decodeRecords). */
 export function openBatch(header: BatchHeader, payload: Uint8Array): OpenBatch {
-  const raw =
-    header.codec === codecs.zstd
-      ? zlib.zstdDecompressSync(payload, { maxOutputLength: header.rawPayloadBytes })
-      : Buffer.copyBytesFrom(payload);
-  assert.equal(raw.length, header.rawPayloadBytes, "raw payload length must match its header");
+  const raw = rawPayloadOf(header, payload);
   const count = header.recordCount;
   const timestamps = new Float64Array(count);
   const keyStarts = new Uint32Array(count + 1);
@@ -440,11 +453,7 @@ export function recordAt(batch: OpenBatch, offset: number): StoredRecord {
 
 /** Decompresses and splits a verified payload into records; the records view the returned memory. */
 export function decodeRecords(header: BatchHeader, payload: Uint8Array): StoredRecord[] {
-  const raw =
-    header.codec === codecs.zstd
-      ? zlib.zstdDecompressSync(payload, { maxOutputLength: header.rawPayloadBytes })
-      : Buffer.copyBytesFrom(payload); // the payload views a reader's reused window: records must own their bytes
-  assert.equal(raw.length, header.rawPayloadBytes, "raw payload length must match its header");
+  const raw = rawPayloadOf(header, payload);
   const records: StoredRecord[] = new Array(header.recordCount);
   const timestamps: number[] = new Array(header.recordCount);
   const keyLengths: number[] = new Array(header.recordCount);

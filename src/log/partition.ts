@@ -840,12 +840,12 @@ export class Partition {
    */
   readAt(offsets: readonly number[], cache: PointReadCache = emptyPointReadCache()): StoredRecord[] {
     this.#assertOpen();
+    for (let k = 1; k < offsets.length; k++) assert.ok(offsets[k - 1] < offsets[k], "offsets ascend");
     const records: StoredRecord[] = [];
     const end = this.#committedNextOffset;
     let i = 0;
     while (i < offsets.length) {
       const offset = offsets[i];
-      assert.ok(i === 0 || offsets[i - 1] < offset, "offsets ascend");
       if (offset < this.logStartOffset) {
         i++;
         continue;

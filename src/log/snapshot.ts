@@ -139,6 +139,7 @@ export function readAtFromSnapshot(
   cache: PointReadCache = emptyPointReadCache(),
   storage: Storage = nodeStorage,
 ): StoredRecord[] {
+  for (let k = 1; k < offsets.length; k++) assert.ok(offsets[k - 1] < offsets[k], "offsets ascend");
   const records: StoredRecord[] = [];
   const segments = snapshot.segments;
   const start = Math.max(
@@ -148,7 +149,6 @@ export function readAtFromSnapshot(
   let i = 0;
   while (i < offsets.length) {
     const offset = offsets[i];
-    assert.ok(i === 0 || offsets[i - 1] < offset, "offsets ascend");
     if (offset < start) {
       i++;
       continue;
