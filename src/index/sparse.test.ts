@@ -21,12 +21,11 @@ test("offsetsOf gives exactly the offsets of the streams asked, or null when one
       (fromOffset, perStream, picks) => {
         const streamIds = BigUint64Array.from(perStream.map((_, i) => BigInt(i) * 7919n + 3n));
         const offsets = new Map<bigint, number[] | null>();
-        perStream.forEach((relative, i) =>
+        for (const [i, relative] of perStream.entries())
           offsets.set(
             streamIds[i],
             relative === null ? null : [...relative].sort((a, b) => a - b).map((r) => fromOffset + r),
-          ),
-        );
+          );
         const sparse = new SparseOffsets(
           encodeSparseOffsets(streamIds, offsets, fromOffset),
           fromOffset,
