@@ -14,6 +14,11 @@
 // such records of the service is not a candidate (readLast would return it, and the route would fail
 // on its unknown format).
 //
+// A range with `offsets` (a block whose streams of the service are all sparse in it) is read at those
+// offsets only (Partition.readAt): every record of those streams in the block is at one of them
+// (src/index/README.md, "Sparse streams"), so its matches are the block's. One point read per such
+// range, with the batches opened kept for the next range; between a few of them the read yields.
+//
 // Reading: a range of at most one block in one window; a longer one (the tail) from its end, in
 // windows of records that start small (a common service is found in the last few hundred records)
 // and double up to a bound; each window is read forward in

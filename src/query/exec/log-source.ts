@@ -9,7 +9,9 @@
 //   record, in log order, at or after it, and an index entry only stands for records before it).
 //   Timestamps are the clients' and not monotonic within a partition, so nothing lets a scan stop
 //   at `end`: it reads to the committed end. A token index (built elsewhere) plugs in through the
-//   `blocks` option: the candidate offset ranges of a partition for a selection.
+//   `blocks` option: the candidate offset ranges of a partition for a selection. A range that
+//   carries `offsets` (its selected streams are sparse in the block) is read at those offsets only
+//   (ReadablePartition.readAt, in steps of at most 512 records), in the scan's direction.
 // - Steps: Partition.read with a bounded byte count (executionLimits.readStepBytes), then an
 //   `await setImmediate()`, so ingest and other requests run between steps; the signal is checked
 //   before each step. Backward reads the newest offsets first (windows stepping back from the end),
