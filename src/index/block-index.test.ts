@@ -172,6 +172,18 @@ test("sparse streams: a block records their exact offsets; an older store withou
     index = await BlockIndex.open(`${directory}/index`, log, shape);
     expectSparse(index); // read back from the store
     await index.close();
+    // More offsets than sparseReadOffsetsMax: the block is read whole.
+    index = await BlockIndex.open(`${directory}/index`, log, { ...shape, sparseReadOffsetsMax: 1 });
+    assert.deepEqual(
+      index
+        .candidates(0, { ...everything, lineFilters: [], streamIds: ledgerIds })
+        .map((range) => [range.fromOffset, range.offsets]),
+      [
+        [0, undefined],
+        [20, undefined],
+      ],
+    );
+    await index.close();
 
     // The store as it was before sparse offsets: no column, no meta entry. It is rebuilt.
     const db = new DatabaseSync(`${directory}/index/blocks.db`);

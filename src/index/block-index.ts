@@ -39,6 +39,8 @@ export type IndexEvent =
   | { kind: "block-sealed"; partition: number; fromOffset: number; toOffset: number };
 
 export interface BlockIndexOptions extends Partial<BlockShape> {
+  /** A candidate block carries at most this many sparse offsets, else it is read whole (limits.ts). */
+  sparseReadOffsetsMax?: number;
   /** Seal a non-full block open this long while caught up; null: only full blocks are sealed. */
   blockOpenMsMax?: number | null;
   onEvent?: (event: IndexEvent) => void;
@@ -96,6 +98,7 @@ export class BlockIndex implements DerivedView {
   readonly #store: IndexStore;
   readonly #shape: BlockShape;
   readonly #blockOpenMsMax: number | null;
+  readonly #sparseReadOffsetsMax: number;
   readonly #onEvent: (event: IndexEvent) => void;
   readonly #decoder = new EntryDecoder();
   /** Per partition, sealed blocks oldest first. */
@@ -115,6 +118,7 @@ export class BlockIndex implements DerivedView {
     this.#blockOpenMsMax =
       options.blockOpenMsMax === undefined ? indexLimits.blockOpenMsMax : options.blockOpenMsMax;
     this.#onEvent = options.onEvent ?? (() => {});
+    this.#sparseReadOffsetsMax = options.sparseReadOffsetsMax ?? indexLimits.sparseReadOffsetsMax;
     const partitions = Array.from({ length: log.partitionCount }, (_, partition) => partition);
     this.#positions = partitions.map((partition) => store.position(partition));
     this.#blocks = partitions.map((partition) => store.blocks(partition).map(summaryOf));
@@ -288,7 +292,8 @@ export class BlockIndex implements DerivedView {
       if (requirements.length > 0 && !mayMatch(requirements, (key) => block.bloom.has(key))) continue;
       const fromOffset = Math.max(block.fromOffset, logStartOffset);
       // Every selected stream the block holds is sparse in it: only their records can match.
-      const offsets = ordinals === null ? null : block.sparse.offsetsOf(ordinals);
+      let offsets = ordinals === null ? null : block.sparse.offsetsOf(ordinals);
+      if (offsets !== null && offsets.length > this.#sparseReadOffsetsMax) offsets = null;
       ranges.push({
         fromOffset,
         toOffset: block.toOffset,

@@ -38,6 +38,12 @@ export const indexLimits = {
   // dozen records the point reads save little over the whole block (the batch is decompressed
   // either way: bench/search.bench.ts "rare"), so denser streams are not recorded.
   sparseStreamRecordsMax: 32,
+  // A candidate block carries the offsets of its selected sparse streams only when they are at most
+  // this many; beyond, it is read whole. Bounds a query's candidate list (a selector matching
+  // thousands of sparse streams, `{level="error"}`, would otherwise hold every offset of every
+  // block: 8 bytes each, ~80 MB at 10 M lines) to ~8 KiB per block; past 1/8 of a block, point
+  // reads save little over the whole read (the batches are decompressed either way).
+  sparseReadOffsetsMax: 1024,
   // Bloom filter bits per distinct key of a block. A needle has several keys and a block is opened
   // only when all hit, so the per-key false-positive rate can be high: at 6 bits (≈5.6 % per key) an
   // absent order id opened no block of 124; at 4 bits (14.7 %) ~1 %. 6 bits ≈ 3.8 % of the
