@@ -15,7 +15,7 @@ import { defaultQueryBudget, evaluateInstant, evaluateRange, type QueryBudget } 
 import type { LokiSeries as LokiMatrixSeries, LokiResultData } from "../eval/result.ts";
 import { type ExecutionLimits, executionLimits } from "../limits.ts";
 import { parseQuery } from "../parse.ts";
-import { QueryParameterError, QueryTimeoutError } from "./errors.ts";
+import { QueryParameterError, QueryPoolError, QueryTimeoutError, queryPoolErrorCodes } from "./errors.ts";
 import { emptyLastRecordsStats, type LastRecordsStats, readLastInRanges } from "./last-entries.ts";
 import { type CandidateBlocks, LogSource, type OffsetRange } from "./log-source.ts";
 import type { PoolTask, QueryPool } from "./pool.ts";
@@ -268,8 +268,9 @@ export class QueryEngine {
   /**
    * Reference A's GET /v1/query: the last `count` records of `tenant`'s `service`, oldest first, as
    * stored (the caller answers with their bytes). With a candidate-blocks hook (the block index), only
-   * the blocks holding the service's streams and the unindexed tail are read, newest first; without
-   * one, PartitionLog.readLast walks back through the partition. Both give the same records.
+   * the blocks holding the service's streams and the unindexed tail are read, newest first (on a
+   * pool's worker over a snapshot when there is a pool, here when it is full); without one,
+   * PartitionLog.readLast walks back through the partition. Both give the same records.
    */
   async lastServiceRecords(
     tenant: string,
@@ -302,9 +303,31 @@ export class QueryEngine {
         ...blocks(partition, selection("service")),
         ...blocks(partition, selection("service_name")),
       ]);
+      const source = this.#log.partition(partition);
+      const pool = this.#pool;
+      if (pool !== undefined) {
+        // On a worker: the batches a read decompresses (4 MiB each when compacted) then make garbage
+        // of a small heap; on the main thread they cost a full GC of its large one
+        // (src/index/README.md, "Sparse streams"). The snapshot is taken with the ranges, in the
+        // same synchronous step, so it ends where the tail does.
+        const held = source.readSnapshot(
+          Math.min(ranges[0]?.fromOffset ?? source.endOffset, source.endOffset),
+        );
+        try {
+          const { records, stats } = await pool.runLastRecords(
+            { snapshot: held.snapshot, ranges, count, key, stepBytes: this.#limits.readStepBytes },
+            held,
+            signal,
+          );
+          return { records, path: "index", stats };
+        } catch (error) {
+          // Every thread busy and the queue full: read here rather than refuse (as without a pool).
+          if (!(error instanceof QueryPoolError && error.code === queryPoolErrorCodes.full)) throw error;
+        }
+      }
       const stats = emptyLastRecordsStats(ranges.length);
       const records = await readLastInRanges(
-        this.#log.partition(partition),
+        source,
         { ranges, count, matches, stepBytes: this.#limits.readStepBytes, signal },
         stats,
       );

@@ -16,6 +16,7 @@ import { partitionFor } from "../../model/hash.ts";
 import { parseQuery } from "../parse.ts";
 import { QueryEngine } from "./engine.ts";
 import { LogSource } from "./log-source.ts";
+import { QueryPool } from "./pool.ts";
 
 /** The stream matchers of a log query's text. */
 function parseSelector(text: string) {
@@ -105,6 +106,9 @@ const entryArbitrary = fc.record({
 });
 
 test("last N through the index equals readLast for random data, tenants and limits", async () => {
+  // The same reads on a pool's worker (over a snapshot) must give the same records.
+  const pool = new QueryPool({ threads: 1 });
+  cleanups.push(() => pool.close());
   await fc.assert(
     fc.asyncProperty(
       fc.array(entryArbitrary, { minLength: 1, maxLength: 600 }),
@@ -150,14 +154,15 @@ test("last N through the index equals readLast for random data, tenants and limi
         await caughtUp(index);
         await index.stop();
         await appendAll(tailPart, indexedPart.length); // the unindexed tail
+        const pooled = new QueryEngine({ log, blocks: (tenant) => indexedBlocks(index, tenant), pool });
         for (const ask of asks) {
           const answer = await indexed.lastServiceRecords(ask.tenant, ask.service, ask.count);
           assert.equal(answer.path, ask.count === 0 ? "scan" : "index");
-          assert.deepEqual(
-            answer.records,
-            readLastOf(log, ask.tenant, ask.service, ask.count),
-            JSON.stringify(ask),
-          );
+          const expected = readLastOf(log, ask.tenant, ask.service, ask.count);
+          assert.deepEqual(answer.records, expected, JSON.stringify(ask));
+          const onWorker = await pooled.lastServiceRecords(ask.tenant, ask.service, ask.count);
+          assert.deepEqual(onWorker.records, expected, `pool: ${JSON.stringify(ask)}`);
+          assert.deepEqual(onWorker.stats, answer.stats);
         }
         await cleanups.pop()?.();
       },
@@ -249,6 +254,23 @@ test("a rare service spread thinly (about one record per block): each block is r
   assert.equal(answer.stats.pointReads, blocks, "every block is read at its offsets");
   // The blocks give exactly the rare records; the tail (one record) is read whole.
   assert.equal(answer.stats.recordsRead, 41);
+  // On a pool's worker: the same records and reads, and the snapshot's fds given back.
+  const pool = new QueryPool({ threads: 1 });
+  cleanups.push(() => pool.close());
+  const pooled = new QueryEngine({ log, blocks: (tenant) => indexedBlocks(index, tenant), pool });
+  await pooled.lastServiceRecords("fake", "rare-thin", 1); // the worker thread's own fds open first
+  const fdsBefore = fs.readdirSync("/proc/self/fd").length;
+  const onWorker = await pooled.lastServiceRecords("fake", "rare-thin", 100);
+  assert.deepEqual(onWorker.records, answer.records);
+  assert.deepEqual(onWorker.stats, answer.stats);
+  await new Promise((resolve) => setTimeout(resolve, 20)); // the pool releases after the worker's answer
+  assert.equal(fs.readdirSync("/proc/self/fd").length, fdsBefore, "the snapshot's fds are released");
+  const aborted = new AbortController();
+  aborted.abort(new Error("gone"));
+  await assert.rejects(
+    pooled.lastServiceRecords("fake", "rare-thin", 100, { signal: aborted.signal }),
+    /gone/,
+  );
   const last5 = await indexed.lastServiceRecords("fake", "rare-thin", 5);
   assert.deepEqual(last5.records, readLastOf(log, "fake", "rare-thin", 5));
   assert.ok(last5.stats.pointReads <= 4, `${last5.stats.pointReads} point reads for the last 5`);

@@ -28,7 +28,7 @@
 
 import assert from "node:assert/strict";
 import { setImmediate as nextTurn } from "node:timers/promises";
-import type { Partition, PointReadCache, StoredRecord } from "../../log/index.ts";
+import type { PointReadCache, ReadablePartition, StoredRecord } from "../../log/index.ts";
 import type { OffsetRange } from "./log-source.ts";
 
 /** What one last-records read did. */
@@ -69,7 +69,7 @@ export function emptyLastRecordsStats(rangesGiven = 0): LastRecordsStats {
  * returned records own their bytes. Throws the signal's reason when it aborts.
  */
 export async function readLastInRanges(
-  partition: Partition,
+  partition: ReadablePartition,
   plan: LastRecordsPlan,
   stats: LastRecordsStats,
 ): Promise<StoredRecord[]> {
@@ -122,7 +122,7 @@ export async function readLastInRanges(
 
 /** The last `needed` matching records of [fromOffset, toOffset), oldest first. */
 function lastMatches(
-  partition: Partition,
+  partition: ReadablePartition,
   fromOffset: number,
   toOffset: number,
   needed: number,
