@@ -1,11 +1,12 @@
 // One open block of one partition: the records read since the last sealed block, folded into the
 // block's summary as they come (offset range, time range, streams, distinct filter keys). Sealing
 // turns it into what the store commits. Memory while open: one Set entry per distinct key (~9 K keys
-// per 8 K records of reference A lines) and one per stream.
+// per 8 K records of reference A lines) and one per stream, with up to sparseStreamRecordsMax offsets.
 
 import assert from "node:assert/strict";
 import { Bloom } from "./bloom.ts";
 import type { StreamRef } from "./decode.ts";
+import { encodeSparseOffsets } from "./sparse.ts";
 import type { StoredBlock, StreamSighting } from "./store.ts";
 import type { FilterKey } from "./tokens.ts";
 
@@ -17,6 +18,8 @@ export interface BlockShape {
   bloomHashesMax: number;
   blockRecordsMax: number;
   blockValueBytesMax: number;
+  /** A stream with at most this many records in a block has their offsets recorded (sparse.ts). */
+  sparseStreamRecordsMax: number;
 }
 
 export class BlockBuilder {
@@ -30,6 +33,8 @@ export class BlockBuilder {
   #maxTsMs = Number.NEGATIVE_INFINITY;
   #keys = new Set<FilterKey>();
   #streams = new Map<bigint, StreamSighting>();
+  /** Per stream, its records' offsets while it has at most sparseStreamRecordsMax; null once it has more. */
+  #offsets = new Map<bigint, number[] | null>();
   /** performance.now() when the first record came in. */
   openedAtMs = 0;
   /** Streams this builder has started a sighting of, over its life (never reset): a version counter. */
@@ -80,6 +85,12 @@ export class BlockBuilder {
     if (timestampMs > this.#maxTsMs) this.#maxTsMs = timestampMs;
     if (stream === null) return;
     const sighting = this.#streams.get(stream.id);
+    const offsets = this.#offsets.get(stream.id);
+    if (offsets === undefined) this.#offsets.set(stream.id, [offset]);
+    else if (offsets !== null) {
+      if (offsets.length < this.#shape.sparseStreamRecordsMax) offsets.push(offset);
+      else this.#offsets.set(stream.id, null); // dense in this block
+    }
     if (sighting === undefined) {
       this.streamsAdded++;
       this.#streams.set(stream.id, {
@@ -125,6 +136,7 @@ export class BlockBuilder {
       streamIds,
       bloomHashes: bloom.hashCount,
       bloomWords: bloom.words,
+      sparseOffsets: encodeSparseOffsets(streamIds, this.#offsets, this.#fromOffset),
     };
     const streams = [...this.#streams.values()];
     this.reset();
@@ -141,6 +153,7 @@ export class BlockBuilder {
     this.#maxTsMs = Number.NEGATIVE_INFINITY;
     this.#keys = new Set();
     this.#streams = new Map();
+    this.#offsets = new Map();
   }
 
   get distinctKeys(): number {

@@ -4,6 +4,7 @@
 
 import assert from "node:assert/strict";
 import fs from "node:fs";
+import { DatabaseSync } from "node:sqlite";
 import { test } from "node:test";
 import fc from "fast-check";
 import { labelSet } from "../model/stream.ts";
@@ -104,6 +105,97 @@ test("the consumer indexes in blocks, resumes at its committed position and catc
       lineFilters: [{ kind: "lineFilter", op: "!=", values: ["login"] }],
     });
     assert.equal(negative.length, 16);
+    await index.close();
+    await log.close();
+  } finally {
+    fs.rmSync(directory, { recursive: true, force: true });
+  }
+});
+
+test("sparse streams: a block records their exact offsets; an older store without them is rebuilt", async () => {
+  const directory = temporaryDirectory("sparse");
+  try {
+    const log = openLog(`${directory}/log`);
+    // Blocks of 20: auth_service INFO and ERROR have 6+ records each (dense at 3); "ledger" has
+    // 2 per block (offsets 5 and 15 of each), sparse.
+    const all = entries(40).map((entry, i) => (i % 10 === 5 ? { ...entry, service: "ledger" } : entry));
+    await appendEntries(log, 0, all);
+    const shape = { blockRecordsMax: 20, blockOpenMsMax: null, sparseStreamRecordsMax: 3 };
+    const ledgerIds = new Set(
+      ["ERROR", "INFO"].map((level) =>
+        streamIdOf(
+          "fake",
+          labelSet([
+            ["service", "ledger"],
+            ["level", level],
+          ]),
+        ),
+      ),
+    );
+    const errorId = streamIdOf(
+      "fake",
+      labelSet([
+        ["service", "auth_service"],
+        ["level", "ERROR"],
+      ]),
+    );
+    const expectSparse = (index: BlockIndex) => {
+      const ranges = index.candidates(0, { ...everything, lineFilters: [], streamIds: ledgerIds });
+      assert.deepEqual(
+        ranges.map((range) => [range.fromOffset, range.toOffset, range.offsets]),
+        [
+          [0, 20, [5, 15]],
+          [20, 40, [25, 35]],
+        ],
+      );
+      // With a stream dense in the block selected too, the block is read whole.
+      const mixed = index.candidates(0, {
+        ...everything,
+        lineFilters: [],
+        streamIds: new Set([...ledgerIds, errorId]),
+      });
+      assert.deepEqual(
+        mixed.map((range) => range.offsets),
+        [undefined, undefined],
+      );
+      // Without a stream selection (every stream matches) blocks carry no offsets.
+      assert.ok(
+        index.candidates(0, { ...everything, lineFilters: [] }).every((r) => r.offsets === undefined),
+      );
+    };
+    let index = await BlockIndex.open(`${directory}/index`, log, shape);
+    index.start();
+    await waitForIndexed(index, [40, 0]);
+    expectSparse(index);
+    await index.close();
+
+    index = await BlockIndex.open(`${directory}/index`, log, shape);
+    expectSparse(index); // read back from the store
+    await index.close();
+    // More offsets than sparseReadOffsetsMax: the block is read whole.
+    index = await BlockIndex.open(`${directory}/index`, log, { ...shape, sparseReadOffsetsMax: 1 });
+    assert.deepEqual(
+      index
+        .candidates(0, { ...everything, lineFilters: [], streamIds: ledgerIds })
+        .map((range) => [range.fromOffset, range.offsets]),
+      [
+        [0, undefined],
+        [20, undefined],
+      ],
+    );
+    await index.close();
+
+    // The store as it was before sparse offsets: no column, no meta entry. It is rebuilt.
+    const db = new DatabaseSync(`${directory}/index/blocks.db`);
+    db.exec(
+      "ALTER TABLE blocks DROP COLUMN sparse_offsets; DELETE FROM meta WHERE name = 'sparse_stream_records_max';",
+    );
+    db.close();
+    index = await BlockIndex.open(`${directory}/index`, log, shape);
+    assert.equal(index.status().partitions[0].indexedTo, 0, "emptied, to be rebuilt from the log");
+    index.start();
+    await waitForIndexed(index, [40, 0]);
+    expectSparse(index);
     await index.close();
     await log.close();
   } finally {

@@ -6,8 +6,9 @@
 //
 // Memory: per sealed block, its bloom (bits per key × distinct keys / 8: ~5.8 KiB for 8 K reference A
 // lines at the defaults, bench/index.bench.ts), 8 bytes per stream it holds and ~150 bytes of fields
-// and objects. 10 M lines ≈ 1,240 blocks ≈ 7.5 MiB, all kept in memory (no bloom is read from disk
-// at query time).
+// and objects, and its sparse-stream offsets (~1 byte per stream + ~2 per record of a sparse
+// stream, sparse.ts). 10 M lines ≈ 1,240 blocks ≈ 7.5 MiB of blooms, all kept in memory (no bloom
+// is read from disk at query time).
 
 import path from "node:path";
 import { RecordDecodeError, RecordFormatError } from "../ingest/index.ts";
@@ -28,6 +29,7 @@ import { Bloom } from "./bloom.ts";
 import { EntryDecoder } from "./decode.ts";
 import { indexLimits } from "./limits.ts";
 import { mayMatch, requirementsOf } from "./requirements.ts";
+import { SparseOffsets } from "./sparse.ts";
 import { IndexStore, type StoredBlock, type StreamSighting } from "./store.ts";
 
 export type IndexEvent =
@@ -37,6 +39,8 @@ export type IndexEvent =
   | { kind: "block-sealed"; partition: number; fromOffset: number; toOffset: number };
 
 export interface BlockIndexOptions extends Partial<BlockShape> {
+  /** A candidate block carries at most this many sparse offsets, else it is read whole (limits.ts). */
+  sparseReadOffsetsMax?: number;
   /** Seal a non-full block open this long while caught up; null: only full blocks are sealed. */
   blockOpenMsMax?: number | null;
   onEvent?: (event: IndexEvent) => void;
@@ -56,6 +60,11 @@ export interface CandidateRange {
   /** Absent for the unindexed tail. */
   minTsNs?: bigint;
   maxTsNs?: bigint;
+  /**
+   * When every stream of the selection the block holds is sparse there: the offsets of those
+   * streams' records, ascending; no other record of the range can match (README, "Sparse streams").
+   */
+  offsets?: number[];
 }
 
 interface BlockSummary {
@@ -65,6 +74,7 @@ interface BlockSummary {
   maxTsNs: bigint;
   streamIds: BigUint64Array;
   bloom: Bloom;
+  sparse: SparseOffsets;
 }
 
 const nsPerMs = 1_000_000n;
@@ -78,6 +88,7 @@ function summaryOf(block: StoredBlock): BlockSummary {
     maxTsNs: BigInt(block.maxTsMs) * nsPerMs,
     streamIds: block.streamIds,
     bloom: new Bloom(block.bloomWords, block.bloomHashes),
+    sparse: new SparseOffsets(block.sparseOffsets, block.fromOffset, block.streamIds.length),
   };
 }
 
@@ -87,6 +98,7 @@ export class BlockIndex implements DerivedView {
   readonly #store: IndexStore;
   readonly #shape: BlockShape;
   readonly #blockOpenMsMax: number | null;
+  readonly #sparseReadOffsetsMax: number;
   readonly #onEvent: (event: IndexEvent) => void;
   readonly #decoder = new EntryDecoder();
   /** Per partition, sealed blocks oldest first. */
@@ -106,6 +118,7 @@ export class BlockIndex implements DerivedView {
     this.#blockOpenMsMax =
       options.blockOpenMsMax === undefined ? indexLimits.blockOpenMsMax : options.blockOpenMsMax;
     this.#onEvent = options.onEvent ?? (() => {});
+    this.#sparseReadOffsetsMax = options.sparseReadOffsetsMax ?? indexLimits.sparseReadOffsetsMax;
     const partitions = Array.from({ length: log.partitionCount }, (_, partition) => partition);
     this.#positions = partitions.map((partition) => store.position(partition));
     this.#blocks = partitions.map((partition) => store.blocks(partition).map(summaryOf));
@@ -125,6 +138,7 @@ export class BlockIndex implements DerivedView {
       bloomHashesMax: options.bloomHashesMax ?? indexLimits.bloomHashesMax,
       blockRecordsMax: options.blockRecordsMax ?? indexLimits.blockRecordsMax,
       blockValueBytesMax: options.blockValueBytesMax ?? indexLimits.blockValueBytesMax,
+      sparseStreamRecordsMax: options.sparseStreamRecordsMax ?? indexLimits.sparseStreamRecordsMax,
     };
     const store = IndexStore.open(path.join(dir, fileName), shape);
     return new BlockIndex(logs, store, shape, options);
@@ -270,13 +284,22 @@ export class BlockIndex implements DerivedView {
     for (const block of this.#blocks[partition]) {
       if (block.toOffset <= logStartOffset) continue;
       if (block.maxTsNs < query.startNs || block.minTsNs >= query.endNs) continue;
-      if (query.streamIds !== undefined && !holdsAny(block.streamIds, query.streamIds)) continue;
+      let ordinals: number[] | null = null;
+      if (query.streamIds !== undefined) {
+        ordinals = ordinalsOf(block.streamIds, query.streamIds);
+        if (ordinals.length === 0) continue;
+      }
       if (requirements.length > 0 && !mayMatch(requirements, (key) => block.bloom.has(key))) continue;
+      const fromOffset = Math.max(block.fromOffset, logStartOffset);
+      // Every selected stream the block holds is sparse in it: only their records can match.
+      let offsets = ordinals === null ? null : block.sparse.offsetsOf(ordinals);
+      if (offsets !== null && offsets.length > this.#sparseReadOffsetsMax) offsets = null;
       ranges.push({
-        fromOffset: Math.max(block.fromOffset, logStartOffset),
+        fromOffset,
         toOffset: block.toOffset,
         minTsNs: block.minTsNs,
         maxTsNs: block.maxTsNs,
+        ...(offsets === null ? {} : { offsets: offsets.filter((offset) => offset >= fromOffset) }),
       });
     }
     const tailFrom = Math.max(this.#positions[partition], logStartOffset);
@@ -343,7 +366,11 @@ export class BlockIndex implements DerivedView {
           indexedTo: this.#positions[partition],
           committedEnd: source.endOffset,
           blocks: blocks.length,
-          bytes: blocks.reduce((sum, block) => sum + block.bloom.byteLength + block.streamIds.byteLength, 0),
+          bytes: blocks.reduce(
+            (sum, block) =>
+              sum + block.bloom.byteLength + block.streamIds.byteLength + block.sparse.byteLength,
+            0,
+          ),
         };
       }),
     };
@@ -357,10 +384,12 @@ function ceilDiv(a: bigint, b: bigint): bigint {
 }
 
 /**
- * Whether the sorted `blockIds` hold one of `wanted`: a binary search per wanted id when there are
- * few (a rare service's streams against a block's thousands), else one pass over the block's ids.
+ * The indexes in the sorted `blockIds` of the ids of `wanted` they hold, ascending: a binary search
+ * per wanted id when there are few (a rare service's streams against a block's thousands), else one
+ * pass over the block's ids.
  */
-function holdsAny(blockIds: BigUint64Array, wanted: ReadonlySet<bigint>): boolean {
+function ordinalsOf(blockIds: BigUint64Array, wanted: ReadonlySet<bigint>): number[] {
+  const ordinals: number[] = [];
   if (wanted.size * 16 < blockIds.length) {
     for (const id of wanted) {
       let low = 0;
@@ -370,10 +399,10 @@ function holdsAny(blockIds: BigUint64Array, wanted: ReadonlySet<bigint>): boolea
         if (blockIds[middle] < id) low = middle + 1;
         else high = middle;
       }
-      if (low < blockIds.length && blockIds[low] === id) return true;
+      if (low < blockIds.length && blockIds[low] === id) ordinals.push(low);
     }
-    return false;
+    return ordinals.sort((a, b) => a - b);
   }
-  for (const id of blockIds) if (wanted.has(id)) return true;
-  return false;
+  for (let i = 0; i < blockIds.length; i++) if (wanted.has(blockIds[i])) ordinals.push(i);
+  return ordinals;
 }

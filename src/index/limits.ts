@@ -30,6 +30,20 @@ export const indexLimits = {
   // hold an 8-digit order id, most of the 10,000 digit 4-grams occur, and an order-id needle opened
   // 11 of 28 blocks (bench/search.bench.ts, 200 K lines). 8-grams of digits have 10^8 values.
   longGramLength: 8,
+  // A stream with at most this many records in a block is *sparse* there: the block records the
+  // exact offsets of its records (FORMAT.md, `sparse_offsets`), and a query whose selector matches
+  // only streams sparse in the block reads those records alone instead of the whole block. A rare
+  // service spread thinly (0.01 % of lines, ~3 records per block of its partition) is what this is
+  // for; a block's offsets cost ~2 bytes per record of a sparse stream and 1 per stream. Above a few
+  // dozen records the point reads save little over the whole block (the batch is decompressed
+  // either way: bench/search.bench.ts "rare"), so denser streams are not recorded.
+  sparseStreamRecordsMax: 32,
+  // A candidate block carries the offsets of its selected sparse streams only when they are at most
+  // this many; beyond, it is read whole. Bounds a query's candidate list (a selector matching
+  // thousands of sparse streams, `{level="error"}`, would otherwise hold every offset of every
+  // block: 8 bytes each, ~80 MB at 10 M lines) to ~8 KiB per block; past 1/8 of a block, point
+  // reads save little over the whole read (the batches are decompressed either way).
+  sparseReadOffsetsMax: 1024,
   // Bloom filter bits per distinct key of a block. A needle has several keys and a block is opened
   // only when all hit, so the per-key false-positive rate can be high: at 6 bits (≈5.6 % per key) an
   // absent order id opened no block of 124; at 4 bits (14.7 %) ~1 %. 6 bits ≈ 3.8 % of the

@@ -25,6 +25,7 @@ CREATE TABLE IF NOT EXISTS blocks (
   stream_ids BLOB NOT NULL,
   bloom_hashes INTEGER NOT NULL,
   bloom BLOB NOT NULL,
+  sparse_offsets BLOB NOT NULL,
   PRIMARY KEY (partition, from_offset)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS streams (
@@ -48,6 +49,8 @@ export interface StoredBlock {
   streamIds: BigUint64Array;
   bloomHashes: number;
   bloomWords: Uint32Array;
+  /** The offsets of the block's sparse streams (sparse.ts, FORMAT.md). */
+  sparseOffsets: Uint8Array;
 }
 
 export interface StreamSighting {
@@ -63,6 +66,7 @@ export interface FilterParameters {
   gramLength: number;
   windowGrams: number;
   longGramLength: number;
+  sparseStreamRecordsMax: number;
 }
 
 export const streamIdText = (id: bigint) => id.toString(16).padStart(16, "0");
@@ -92,7 +96,7 @@ export class IndexStore {
         "INSERT INTO positions (partition, next_offset) VALUES (?, ?) ON CONFLICT (partition) DO UPDATE SET next_offset = excluded.next_offset",
       ),
       putBlock: db.prepare(
-        "INSERT INTO blocks (partition, from_offset, to_offset, record_count, min_ts_ms, max_ts_ms, stream_ids, bloom_hashes, bloom) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO blocks (partition, from_offset, to_offset, record_count, min_ts_ms, max_ts_ms, stream_ids, bloom_hashes, bloom, sparse_offsets) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
       ),
       dropBlocksBelow: db.prepare("DELETE FROM blocks WHERE partition = ? AND to_offset <= ?"),
       dropBlocksAbove: db.prepare("DELETE FROM blocks WHERE partition = ? AND to_offset > ?"),
@@ -137,6 +141,7 @@ export class IndexStore {
         ["gram_length", String(parameters.gramLength)],
         ["window_grams", String(parameters.windowGrams)],
         ["long_gram_length", String(parameters.longGramLength)],
+        ["sparse_stream_records_max", String(parameters.sparseStreamRecordsMax)],
       ]);
       const version = meta.get("format_version");
       if (version !== undefined && version !== String(formatVersion))
@@ -144,8 +149,11 @@ export class IndexStore {
           `index store ${file} has format version ${version}, this Sluice reads ${formatVersion}: delete it to rebuild`,
         );
       if ([...wanted].some(([name, value]) => meta.get(name) !== value)) {
-        // Derived state built with other grams: every bloom is useless, so start again from the log.
-        db.exec("BEGIN; DELETE FROM blocks; DELETE FROM positions; DELETE FROM streams; DELETE FROM meta;");
+        // Derived state built with other grams (or without the sparse offsets, a column added
+        // 2026-12-04): start again from the log. The blocks table is made anew, so an old store's
+        // gets the new column.
+        db.exec("BEGIN; DROP TABLE blocks; DELETE FROM positions; DELETE FROM streams; DELETE FROM meta;");
+        db.exec(schema);
         const put = db.prepare("INSERT INTO meta (name, value) VALUES (?, ?)");
         for (const [name, value] of wanted) put.run(name, value);
         db.exec("COMMIT");
@@ -176,6 +184,7 @@ export class IndexStore {
       streamIds: new BigUint64Array(aligned(row.stream_ids)),
       bloomHashes: row.bloom_hashes,
       bloomWords: new Uint32Array(aligned(row.bloom)),
+      sparseOffsets: Uint8Array.from(row.sparse_offsets),
     }));
   }
 
@@ -222,6 +231,7 @@ export class IndexStore {
         bytesOf(block.streamIds),
         block.bloomHashes,
         bytesOf(block.bloomWords),
+        block.sparseOffsets,
       );
       for (const stream of streams)
         s.putStream.run(

@@ -1,6 +1,7 @@
 // Public surface of the partition log. Other stages import from here only.
 export {
   type LogRecord,
+  type PointReadCache,
   type RecordColumns,
   type RecordSet,
   recordsOf,
@@ -44,6 +45,7 @@ export {
   type PartitionSnapshot,
   type ReadableLog,
   type ReadablePartition,
+  readAtFromSnapshot,
   readFromSnapshot,
   type SegmentSnapshot,
   SnapshotPartition,

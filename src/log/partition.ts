@@ -6,19 +6,26 @@
 import assert from "node:assert/strict";
 import path from "node:path";
 import {
+  batchEndOf,
   batchHeaderBytes,
   type Codec,
+  cachedBatchFor,
   codecs,
   compressPayloadSync,
   decodeRecords,
+  emptyPointReadCache,
   encodeHeader,
   encodePayload,
   encodePayloadParts,
   type LogRecord,
+  openBatch,
+  type PointReadCache,
   type RecordColumns,
   type RecordSet,
+  recordAt,
   recordBytes,
   recordCountOf,
+  rememberBatch,
   type StoredRecord,
   timestampAbsMax,
 } from "./batch.ts";
@@ -821,6 +828,51 @@ export class Partition {
       logStartOffset: this.logStartOffset,
       endOffset: this.#committedNextOffset,
     };
+  }
+
+  /**
+   * The committed records at `offsets` (ascending, distinct), in that order: point reads for the
+   * block index's sparse streams. An offset holding no readable record (below the log start, at or
+   * past the committed end, in a batch skipped as damaged) is left out. Each batch holding some is
+   * decompressed once, and only the asked-for records are cut out of it; `cache` keeps the last
+   * batch opened for the caller's next call (consecutive blocks often share a compacted batch).
+   * The records view the batch's memory.
+   */
+  readAt(offsets: readonly number[], cache: PointReadCache = emptyPointReadCache()): StoredRecord[] {
+    this.#assertOpen();
+    for (let k = 1; k < offsets.length; k++) assert.ok(offsets[k - 1] < offsets[k], "offsets ascend");
+    const records: StoredRecord[] = [];
+    const end = this.#committedNextOffset;
+    let i = 0;
+    while (i < offsets.length) {
+      const offset = offsets[i];
+      if (offset < this.logStartOffset) {
+        i++;
+        continue;
+      }
+      if (offset >= end) break;
+      let batch = cachedBatchFor(cache, offset);
+      if (batch === null) {
+        const segment = this.#segments[this.#segmentIndexFor(offset)];
+        for (const item of this.#scan(
+          segment,
+          segment.positionForOffset(offset),
+          this.#readableEnd(segment),
+        )) {
+          if (item.header.baseOffset + item.header.recordCount <= offset) continue;
+          if (item.header.baseOffset <= offset) batch = openBatch(item.header, item.payload);
+          break;
+        }
+        if (batch === null) {
+          i++; // not readable: damaged, or in no segment
+          continue;
+        }
+        rememberBatch(cache, batch);
+      }
+      const stop = Math.min(batchEndOf(batch), end);
+      while (i < offsets.length && offsets[i] < stop) records.push(recordAt(batch, offsets[i++]));
+    }
+    return records;
   }
 
   /**

@@ -8,7 +8,18 @@
 // with release() once the reader is done, and only then: a closed fd number may be reused at once.
 
 import assert from "node:assert/strict";
-import { decodeRecords, recordBytes, type StoredRecord } from "./batch.ts";
+import {
+  batchEndOf,
+  cachedBatchFor,
+  decodeRecords,
+  emptyPointReadCache,
+  openBatch,
+  type PointReadCache,
+  recordAt,
+  recordBytes,
+  rememberBatch,
+  type StoredRecord,
+} from "./batch.ts";
 import type { ReadResult } from "./partition.ts";
 import { scanBatches } from "./scan.ts";
 import { nodeStorage, type Storage } from "./storage.ts";
@@ -54,6 +65,8 @@ export interface HeldSnapshot {
 /** What a query's scan needs of a partition: Partition and SnapshotPartition both answer it. */
 export interface ReadablePartition {
   read(fromOffset: number, options?: { bytesMax?: number; endOffset?: number }): ReadResult;
+  /** Partition.readAt: the records at `offsets` (ascending), unreadable ones left out. */
+  readAt(offsets: readonly number[], cache?: PointReadCache): StoredRecord[];
   offsetForTimestamp(timestampMs: number): number;
   readonly endOffset: number;
 }
@@ -119,6 +132,54 @@ export function readFromSnapshot(
   };
 }
 
+/** Partition.readAt over a snapshot: the committed records at `offsets` (ascending), unreadable ones left out. */
+export function readAtFromSnapshot(
+  snapshot: PartitionSnapshot,
+  offsets: readonly number[],
+  cache: PointReadCache = emptyPointReadCache(),
+  storage: Storage = nodeStorage,
+): StoredRecord[] {
+  for (let k = 1; k < offsets.length; k++) assert.ok(offsets[k - 1] < offsets[k], "offsets ascend");
+  const records: StoredRecord[] = [];
+  const segments = snapshot.segments;
+  const start = Math.max(
+    snapshot.logStartOffset,
+    segments.length > 0 ? segments[0].baseOffset : snapshot.endOffset,
+  );
+  let i = 0;
+  while (i < offsets.length) {
+    const offset = offsets[i];
+    if (offset < start) {
+      i++;
+      continue;
+    }
+    if (offset >= snapshot.endOffset) break;
+    let batch = cachedBatchFor(cache, offset);
+    if (batch === null) {
+      const segment = segments[segmentIndexFor(segments, offset)];
+      const from = segment.positions[lastAtOrBelow(segment.relOffsets, offset - segment.baseOffset)] ?? 0;
+      for (const item of scanBatches(
+        segment.fd,
+        from,
+        segment.readableEndBytes,
+        scanOptionsOf(snapshot, storage),
+      )) {
+        if (item.kind !== "batch" || item.header.baseOffset + item.header.recordCount <= offset) continue;
+        if (item.header.baseOffset <= offset) batch = openBatch(item.header, item.payload);
+        break;
+      }
+      if (batch === null) {
+        i++; // not readable: damaged, or in no segment
+        continue;
+      }
+      rememberBatch(cache, batch);
+    }
+    const stop = Math.min(batchEndOf(batch), snapshot.endOffset);
+    while (i < offsets.length && offsets[i] < stop) records.push(recordAt(batch, offsets[i++]));
+  }
+  return records;
+}
+
 /** Offset of the first record (in log order) whose timestamp is >= timestampMs, or endOffset when none. */
 export function offsetForTimestampInSnapshot(
   snapshot: PartitionSnapshot,
@@ -161,6 +222,10 @@ export class SnapshotPartition implements ReadablePartition {
 
   read(fromOffset: number, options?: { bytesMax?: number; endOffset?: number }): ReadResult {
     return readFromSnapshot(this.snapshot, fromOffset, options, this.#storage);
+  }
+
+  readAt(offsets: readonly number[], cache?: PointReadCache): StoredRecord[] {
+    return readAtFromSnapshot(this.snapshot, offsets, cache, this.#storage);
   }
 
   offsetForTimestamp(timestampMs: number): number {

@@ -15,7 +15,7 @@ import { defaultQueryBudget, evaluateInstant, evaluateRange, type QueryBudget } 
 import type { LokiSeries as LokiMatrixSeries, LokiResultData } from "../eval/result.ts";
 import { type ExecutionLimits, executionLimits } from "../limits.ts";
 import { parseQuery } from "../parse.ts";
-import { QueryParameterError, QueryTimeoutError } from "./errors.ts";
+import { QueryParameterError, QueryPoolError, QueryTimeoutError, queryPoolErrorCodes } from "./errors.ts";
 import { emptyLastRecordsStats, type LastRecordsStats, readLastInRanges } from "./last-entries.ts";
 import { type CandidateBlocks, LogSource, type OffsetRange } from "./log-source.ts";
 import type { PoolTask, QueryPool } from "./pool.ts";
@@ -268,8 +268,9 @@ export class QueryEngine {
   /**
    * Reference A's GET /v1/query: the last `count` records of `tenant`'s `service`, oldest first, as
    * stored (the caller answers with their bytes). With a candidate-blocks hook (the block index), only
-   * the blocks holding the service's streams and the unindexed tail are read, newest first; without
-   * one, PartitionLog.readLast walks back through the partition. Both give the same records.
+   * the blocks holding the service's streams and the unindexed tail are read, newest first (on a
+   * pool's worker over a snapshot when there is a pool, here when it is full); without one,
+   * PartitionLog.readLast walks back through the partition. Both give the same records.
    */
   async lastServiceRecords(
     tenant: string,
@@ -302,9 +303,31 @@ export class QueryEngine {
         ...blocks(partition, selection("service")),
         ...blocks(partition, selection("service_name")),
       ]);
+      const source = this.#log.partition(partition);
+      const pool = this.#pool;
+      if (pool !== undefined) {
+        // On a worker: the batches a read decompresses (4 MiB each when compacted) then make garbage
+        // of a small heap; on the main thread they cost a full GC of its large one
+        // (src/index/README.md, "Sparse streams"). The snapshot is taken with the ranges, in the
+        // same synchronous step, so it ends where the tail does.
+        const held = source.readSnapshot(
+          Math.min(ranges[0]?.fromOffset ?? source.endOffset, source.endOffset),
+        );
+        try {
+          const { records, stats } = await pool.runLastRecords(
+            { snapshot: held.snapshot, ranges, count, key, stepBytes: this.#limits.readStepBytes },
+            held,
+            signal,
+          );
+          return { records, path: "index", stats };
+        } catch (error) {
+          // Every thread busy and the queue full: read here rather than refuse (as without a pool).
+          if (!(error instanceof QueryPoolError && error.code === queryPoolErrorCodes.full)) throw error;
+        }
+      }
       const stats = emptyLastRecordsStats(ranges.length);
       const records = await readLastInRanges(
-        this.#log.partition(partition),
+        source,
         { ranges, count, matches, stepBytes: this.#limits.readStepBytes, signal },
         stats,
       );
@@ -358,18 +381,33 @@ function matchersOf(selector: string): readonly LabelMatcher[] {
   return query.matchers;
 }
 
-/** Offset ranges in any order, overlapping or not, as ascending non-overlapping ranges. */
-function unionRanges(ranges: OffsetRange[]): OffsetRange[] {
+/**
+ * Offset ranges in any order, overlapping or not, as ascending non-overlapping ranges. Two that
+ * overlap merge; the merged range keeps point offsets only when both had them (their union: only
+ * those offsets of either range may match), else it is read whole. Touching ranges merge when
+ * both are read whole (readLastInRanges then steps back through them in growing windows).
+ */
+export function unionRanges(ranges: OffsetRange[]): OffsetRange[] {
   ranges.sort((a, b) => a.fromOffset - b.fromOffset);
   const merged: OffsetRange[] = [];
   for (const range of ranges) {
     const last = merged.at(-1);
-    if (last !== undefined && range.fromOffset <= last.toOffset)
+    const touching =
+      last !== undefined &&
+      range.fromOffset === last.toOffset &&
+      last.offsets === undefined &&
+      range.offsets === undefined;
+    if (last !== undefined && (range.fromOffset < last.toOffset || touching)) {
+      const offsets =
+        last.offsets !== undefined && range.offsets !== undefined
+          ? [...new Set([...last.offsets, ...range.offsets])].sort((a, b) => a - b)
+          : undefined;
       merged[merged.length - 1] = {
         fromOffset: last.fromOffset,
         toOffset: Math.max(last.toOffset, range.toOffset),
+        ...(offsets === undefined ? {} : { offsets }),
       };
-    else merged.push(range);
+    } else merged.push(range);
   }
   return merged;
 }

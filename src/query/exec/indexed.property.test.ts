@@ -2,7 +2,9 @@
 // LogSource reads only the block index's candidate ranges answers exactly what a full scan answers
 // (same streams, same lines, same order, same metric values). Both run over the same real
 // PartitionLog in a temporary directory (several partitions and tenants), with a real BlockIndex of
-// small blocks (many of them) caught up over most of the data and an unindexed tail after it.
+// small blocks (many of them) caught up over most of the data and an unindexed tail after it. A thin
+// service (about one line per block) and a random sparse-stream bound make many candidate blocks
+// read at their sparse streams' offsets only, others whole.
 
 import assert from "node:assert/strict";
 import fs from "node:fs";
@@ -18,6 +20,8 @@ import { QueryEngine } from "./engine.ts";
 const partitionCount = 3;
 const tenants = ["fake", "acme", "t-3"];
 const services = ["auth", "billing", "search", "rare-payments", "Ünï-svc"];
+/** 3 lines in 100: about one per block of 16 of a partition and tenant, read at its offsets (sparse streams). */
+const thinService = "thin-ledger";
 const levels = ["INFO", "ERROR", "debug", undefined];
 const regions = ["eu", "us", "ap-south-1", undefined];
 /** Words of the lines: ids, dotted and dashed tokens, mixed case, the letters case folding trips on. */
@@ -63,7 +67,10 @@ const msNs = 1_000_000n;
 
 const entryArbitrary = fc.record({
   tenant: fc.constantFrom(...tenants),
-  service: fc.constantFrom(...services),
+  service: fc.oneof(
+    { weight: 97, arbitrary: fc.constantFrom(...services) },
+    { weight: 3, arbitrary: fc.constant(thinService) },
+  ),
   level: fc.constantFrom(...levels),
   region: fc.constantFrom(...regions),
   // A coarse grid: many entries share a timestamp, so ties at a limit's cutoff are exercised.
@@ -82,6 +89,8 @@ const selectorArbitrary = fc
   .tuple(
     fc.oneof(
       fc.constantFrom(...services).map((s) => `service=${quote(s)}`),
+      fc.constant(`service=${quote(thinService)}`),
+      fc.constant('service=~"thin.*|rare.*"'),
       fc.constant('service=~"auth|billing"'),
       fc.constant('service=~"rare.*"'),
       fc.constant('level="ERROR"'),
@@ -188,12 +197,16 @@ test("the indexed engine answers exactly what a full scan answers", async () => 
   let answered = 0;
   let nonEmpty = 0;
   let asked = 0;
+  let pointRanges = 0;
   await fc.assert(
     fc.asyncProperty(
       fc.array(entryArbitrary, { minLength: 150, maxLength: 500 }),
       fc.array(entryArbitrary, { maxLength: 40 }),
       fc.array(queryArbitrary, { minLength: 1, maxLength: 25 }),
-      async (indexedPart, tailPart, queries) => {
+      // In blocks of 16 records, 1 or 2 make common streams dense and thin ones sparse (a block is
+      // then read whole or at its offsets, by selector); 32 makes every stream sparse.
+      fc.constantFrom(1, 2, 32),
+      async (indexedPart, tailPart, queries, sparseStreamRecordsMax) => {
         const directory = fs.mkdtempSync(path.join(os.tmpdir(), "sluice-indexed-property-"));
         const log = PartitionLog.open({
           directory: path.join(directory, "log"),
@@ -204,6 +217,7 @@ test("the indexed engine answers exactly what a full scan answers", async () => 
         const index = await BlockIndex.open(path.join(directory, "index"), log, {
           blockRecordsMax: 16,
           blockOpenMsMax: 0,
+          sparseStreamRecordsMax,
         });
         try {
           await ingest(log, indexedPart);
@@ -212,7 +226,17 @@ test("the indexed engine answers exactly what a full scan answers", async () => 
           await index.stop();
           await ingest(log, tailPart); // not indexed: the tail every query also reads
           const naive = new QueryEngine({ log });
-          const indexed = new QueryEngine({ log, blocks: (tenant) => indexedBlocks(index, tenant) });
+          const indexed = new QueryEngine({
+            log,
+            blocks: (tenant) => {
+              const hook = indexedBlocks(index, tenant);
+              return (partition, selection) => {
+                const ranges = [...hook(partition, selection)];
+                pointRanges += ranges.filter((range) => range.offsets !== undefined).length;
+                return ranges;
+              };
+            },
+          });
           for (const query of queries) {
             const expected = await answerOf(naive, query);
             const actual = await answerOf(indexed, query);
@@ -236,4 +260,5 @@ test("the indexed engine answers exactly what a full scan answers", async () => 
   // comparison above proves little.
   assert.ok(answered >= asked * 0.9, `${answered} of ${asked} queries answered`);
   assert.ok(nonEmpty >= asked * 0.2, `${nonEmpty} of ${asked} answers non-empty`);
+  assert.ok(pointRanges > 100, `${pointRanges} candidate blocks read at their offsets`);
 });

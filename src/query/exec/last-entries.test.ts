@@ -13,7 +13,17 @@ import { BlockIndex, indexedBlocks } from "../../index/index.ts";
 import { enrichAndRoute, type ServiceLogEntry, serviceStreamKey } from "../../ingest/index.ts";
 import { PartitionLog } from "../../log/index.ts";
 import { partitionFor } from "../../model/hash.ts";
+import { parseQuery } from "../parse.ts";
 import { QueryEngine } from "./engine.ts";
+import { LogSource } from "./log-source.ts";
+import { QueryPool } from "./pool.ts";
+
+/** The stream matchers of a log query's text. */
+function parseSelector(text: string) {
+  const query = parseQuery(text);
+  assert.equal(query.kind, "log");
+  return query.kind === "log" ? query.matchers : [];
+}
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -46,7 +56,11 @@ interface Fixture {
   indexed: QueryEngine;
 }
 
-async function openFixture(partitionCount: number, blockRecordsMax: number): Promise<Fixture> {
+async function openFixture(
+  partitionCount: number,
+  blockRecordsMax: number,
+  sparseStreamRecordsMax?: number,
+): Promise<Fixture> {
   const directory = temporaryDirectory();
   const log = PartitionLog.open({
     directory: path.join(directory, "log"),
@@ -57,6 +71,7 @@ async function openFixture(partitionCount: number, blockRecordsMax: number): Pro
   const index = await BlockIndex.open(path.join(directory, "index"), log, {
     blockRecordsMax,
     blockOpenMsMax: 0,
+    ...(sparseStreamRecordsMax === undefined ? {} : { sparseStreamRecordsMax }),
   });
   cleanups.push(async () => {
     await index.close();
@@ -91,6 +106,9 @@ const entryArbitrary = fc.record({
 });
 
 test("last N through the index equals readLast for random data, tenants and limits", async () => {
+  // The same reads on a pool's worker (over a snapshot) must give the same records.
+  const pool = new QueryPool({ threads: 1 });
+  cleanups.push(() => pool.close());
   await fc.assert(
     fc.asyncProperty(
       fc.array(entryArbitrary, { minLength: 1, maxLength: 600 }),
@@ -103,8 +121,11 @@ test("last N through the index equals readLast for random data, tenants and limi
         }),
         { minLength: 1, maxLength: 12 },
       ),
-      async (indexedPart, tailPart, asks) => {
-        const { log, index, indexed } = await openFixture(3, 16);
+      // 1 or 2: in a block of 16 a common stream is often dense, a rare one sparse (its records
+      // are read at their offsets); 32: every stream is sparse in every block.
+      fc.constantFrom(1, 2, 32),
+      async (indexedPart, tailPart, asks, sparseStreamRecordsMax) => {
+        const { log, index, indexed } = await openFixture(3, 16, sparseStreamRecordsMax);
         const toEntry = (e: (typeof indexedPart)[number], i: number): ServiceLogEntry => ({
           timestamp: e.timestamp,
           service: e.service,
@@ -133,14 +154,15 @@ test("last N through the index equals readLast for random data, tenants and limi
         await caughtUp(index);
         await index.stop();
         await appendAll(tailPart, indexedPart.length); // the unindexed tail
+        const pooled = new QueryEngine({ log, blocks: (tenant) => indexedBlocks(index, tenant), pool });
         for (const ask of asks) {
           const answer = await indexed.lastServiceRecords(ask.tenant, ask.service, ask.count);
           assert.equal(answer.path, ask.count === 0 ? "scan" : "index");
-          assert.deepEqual(
-            answer.records,
-            readLastOf(log, ask.tenant, ask.service, ask.count),
-            JSON.stringify(ask),
-          );
+          const expected = readLastOf(log, ask.tenant, ask.service, ask.count);
+          assert.deepEqual(answer.records, expected, JSON.stringify(ask));
+          const onWorker = await pooled.lastServiceRecords(ask.tenant, ask.service, ask.count);
+          assert.deepEqual(onWorker.records, expected, `pool: ${JSON.stringify(ask)}`);
+          assert.deepEqual(onWorker.stats, answer.stats);
         }
         await cleanups.pop()?.();
       },
@@ -205,4 +227,89 @@ test("a service rare among 1,000 in its partition: only its blocks and the tail 
   const busy = await indexed.lastServiceRecords("fake", "svc-7", 3);
   assert.deepEqual(busy.records, readLastOf(log, "fake", "svc-7", 3));
   assert.ok(busy.stats.recordsRead <= 100 + 2 * blockRecordsMax, `read ${busy.stats.recordsRead}`);
+});
+
+test("a rare service spread thinly (about one record per block): each block is read at its offsets only", async () => {
+  const blockRecordsMax = 512;
+  const { log, index, indexed } = await openFixture(1, blockRecordsMax, 4);
+  // 20,000 records of 1,000 services (about one record per block each: all sparse), "rare-thin"
+  // once every 500 records (about one per block), and "busy", dense in every full block.
+  const entries: ServiceLogEntry[] = [];
+  for (let i = 0; i < 20_000; i++) {
+    entries.push({ timestamp: 1_000 + i, service: `svc-${i % 1000}`, level: "INFO", message: `m ${i}` });
+    if (i % 20 === 0) entries.push({ timestamp: 1_000 + i, service: "busy", message: `busy ${i}` });
+    if (i % 500 === 250) entries.push({ timestamp: 1_000 + i, service: "rare-thin", message: `rare ${i}` });
+  }
+  for (let i = 0; i < entries.length; i += 2_000) await ingest(log, "fake", entries.slice(i, i + 2_000));
+  index.start();
+  await caughtUp(index);
+  await index.stop();
+  await ingest(log, "fake", [{ timestamp: 99_000, service: "rare-thin", message: "in the tail" }]);
+
+  const answer = await indexed.lastServiceRecords("fake", "rare-thin", 100);
+  assert.deepEqual(answer.records, readLastOf(log, "fake", "rare-thin", 100));
+  assert.equal(answer.records.length, 41);
+  const blocks = answer.stats.rangesGiven - 1; // the tail is the last range
+  assert.ok(blocks >= 40, `${blocks} candidate blocks`);
+  assert.equal(answer.stats.pointReads, blocks, "every block is read at its offsets");
+  // The blocks give exactly the rare records; the tail (one record) is read whole.
+  assert.equal(answer.stats.recordsRead, 41);
+  // On a pool's worker: the same records and reads, and the snapshot's fds given back.
+  const pool = new QueryPool({ threads: 1 });
+  cleanups.push(() => pool.close());
+  const pooled = new QueryEngine({ log, blocks: (tenant) => indexedBlocks(index, tenant), pool });
+  await pooled.lastServiceRecords("fake", "rare-thin", 1); // the worker thread's own fds open first
+  const fdsBefore = fs.readdirSync("/proc/self/fd").length;
+  const onWorker = await pooled.lastServiceRecords("fake", "rare-thin", 100);
+  assert.deepEqual(onWorker.records, answer.records);
+  assert.deepEqual(onWorker.stats, answer.stats);
+  await new Promise((resolve) => setTimeout(resolve, 20)); // the pool releases after the worker's answer
+  assert.equal(fs.readdirSync("/proc/self/fd").length, fdsBefore, "the snapshot's fds are released");
+  const aborted = new AbortController();
+  aborted.abort(new Error("gone"));
+  await assert.rejects(
+    pooled.lastServiceRecords("fake", "rare-thin", 100, { signal: aborted.signal }),
+    /gone/,
+  );
+  const last5 = await indexed.lastServiceRecords("fake", "rare-thin", 5);
+  assert.deepEqual(last5.records, readLastOf(log, "fake", "rare-thin", 5));
+  assert.ok(last5.stats.pointReads <= 4, `${last5.stats.pointReads} point reads for the last 5`);
+
+  // A dense service still reads its blocks whole, with the same answer as readLast.
+  const busy = await indexed.lastServiceRecords("fake", "busy", 60);
+  assert.deepEqual(busy.records, readLastOf(log, "fake", "busy", 60));
+  assert.ok(busy.stats.pointReads <= 1, "only a short last block may hold it sparsely");
+  assert.ok(busy.stats.rangesRead >= 2);
+
+  // LogQL over the same data: {service="rare-thin"} (and with a line filter) equals a full scan,
+  // reading only the rare records; a selector also matching the busy service reads blocks whole.
+  const naive = new QueryEngine({ log });
+  const range = { startNs: 0n, endNs: 100_000n * 1_000_000n, limit: 100, stepNs: 10_000_000_000n };
+  for (const [text, pointRead] of [
+    ['{service="rare-thin"}', true],
+    ['{service="rare-thin"} |= "rare 1"', true],
+    ['{service=~"rare-thin|svc-7"}', true],
+    ['{service=~"rare-thin|busy"}', false],
+  ] as const)
+    for (const direction of ["forward", "backward"] as const) {
+      const expected = await naive.query("fake", text, { ...range, direction });
+      const source = new LogSource({ log, tenant: "fake", blocks: indexedBlocks(index, "fake") });
+      const lines: string[] = [];
+      for await (const entry of source.select({
+        matchers: parseSelector(text),
+        lineFilters: [],
+        startNs: range.startNs,
+        endNs: range.endNs,
+        direction,
+        cutoffNs: () => null,
+        signal: new AbortController().signal,
+      }))
+        lines.push(entry.line);
+      const actual = await indexed.query("fake", text, { ...range, direction });
+      assert.deepEqual(actual.result, expected.result, `${text} ${direction}`);
+      if (pointRead) {
+        assert.ok(source.stats.rangesPointRead >= 40, `${text}: ${source.stats.rangesPointRead} point reads`);
+        assert.ok(source.stats.recordsRead <= 100, `${text}: read ${source.stats.recordsRead} records`);
+      } else assert.ok(source.stats.rangesPointRead <= 1, `${text}: only a short last block is sparse`);
+    }
 });

@@ -14,6 +14,11 @@
 // such records of the service is not a candidate (readLast would return it, and the route would fail
 // on its unknown format).
 //
+// A range with `offsets` (a block whose streams of the service are all sparse in it) is read at those
+// offsets only (Partition.readAt): every record of those streams in the block is at one of them
+// (src/index/README.md, "Sparse streams"), so its matches are the block's. One point read per such
+// range, with the batches opened kept for the next range; between a few of them the read yields.
+//
 // Reading: a range of at most one block in one window; a longer one (the tail) from its end, in
 // windows of records that start small (a common service is found in the last few hundred records)
 // and double up to a bound; each window is read forward in
@@ -23,7 +28,7 @@
 
 import assert from "node:assert/strict";
 import { setImmediate as nextTurn } from "node:timers/promises";
-import type { Partition, StoredRecord } from "../../log/index.ts";
+import type { PointReadCache, ReadablePartition, StoredRecord } from "../../log/index.ts";
 import type { OffsetRange } from "./log-source.ts";
 
 /** What one last-records read did. */
@@ -32,8 +37,10 @@ export interface LastRecordsStats {
   rangesGiven: number;
   /** Ranges read from, at least in part. */
   rangesRead: number;
-  /** Partition.read calls. */
+  /** Partition.read and readAt calls. */
   readSteps: number;
+  /** Ranges read at their offsets only (Partition.readAt), not whole. */
+  pointReads: number;
   recordsRead: number;
 }
 
@@ -50,9 +57,11 @@ export interface LastRecordsPlan {
 /** Records per window: the first (a few batches) and the largest (one sealed block of the index). */
 const windowRecordsFirst = 256;
 const windowRecordsMax = 8192;
+/** Point-read ranges between two yields to the event loop. */
+const pointReadsPerTurn = 8;
 
 export function emptyLastRecordsStats(rangesGiven = 0): LastRecordsStats {
-  return { rangesGiven, rangesRead: 0, readSteps: 0, recordsRead: 0 };
+  return { rangesGiven, rangesRead: 0, readSteps: 0, pointReads: 0, recordsRead: 0 };
 }
 
 /**
@@ -60,7 +69,7 @@ export function emptyLastRecordsStats(rangesGiven = 0): LastRecordsStats {
  * returned records own their bytes. Throws the signal's reason when it aborts.
  */
 export async function readLastInRanges(
-  partition: Partition,
+  partition: ReadablePartition,
   plan: LastRecordsPlan,
   stats: LastRecordsStats,
 ): Promise<StoredRecord[]> {
@@ -69,10 +78,29 @@ export async function readLastInRanges(
   const chunks: StoredRecord[][] = []; // newest first
   let found = 0;
   let windowRecords = windowRecordsFirst;
+  // Point reads of consecutive blocks often fall in one compacted batch: it is decompressed once.
+  const cache: PointReadCache = { batches: [] };
   for (let r = plan.ranges.length - 1; r >= 0 && found < plan.count; r--) {
     const { fromOffset, toOffset } = plan.ranges[r];
     assert.ok(r === 0 || plan.ranges[r - 1].toOffset <= fromOffset, "ranges ascend without overlap");
     stats.rangesRead++;
+    const offsets = plan.ranges[r].offsets;
+    if (offsets !== undefined) {
+      // Only these records of the range can match (the block's selected streams are sparse in it).
+      plan.signal.throwIfAborted();
+      const inRange = offsets.filter((offset) => offset >= fromOffset && offset < toOffset);
+      const records = partition.readAt(inRange, cache);
+      stats.readSteps++;
+      stats.pointReads++;
+      stats.recordsRead += records.length;
+      const kept = records.filter(plan.matches);
+      const wanted = kept.slice(Math.max(0, kept.length - (plan.count - found)));
+      if (wanted.length > 0) chunks.push(wanted.map(ownRecord));
+      found += wanted.length;
+      // Between a few point reads (each a batch at most), let ingest and other requests run.
+      if (found < plan.count && stats.pointReads % pointReadsPerTurn === 0) await nextTurn();
+      continue;
+    }
     for (let windowEnd = toOffset; windowEnd > fromOffset && found < plan.count; ) {
       plan.signal.throwIfAborted();
       // A range of at most one block (every sealed block) is read in one window: its batches are
@@ -94,7 +122,7 @@ export async function readLastInRanges(
 
 /** The last `needed` matching records of [fromOffset, toOffset), oldest first. */
 function lastMatches(
-  partition: Partition,
+  partition: ReadablePartition,
   fromOffset: number,
   toOffset: number,
   needed: number,

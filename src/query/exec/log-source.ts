@@ -9,7 +9,9 @@
 //   record, in log order, at or after it, and an index entry only stands for records before it).
 //   Timestamps are the clients' and not monotonic within a partition, so nothing lets a scan stop
 //   at `end`: it reads to the committed end. A token index (built elsewhere) plugs in through the
-//   `blocks` option: the candidate offset ranges of a partition for a selection.
+//   `blocks` option: the candidate offset ranges of a partition for a selection. A range that
+//   carries `offsets` (its selected streams are sparse in the block) is read at those offsets only
+//   (ReadablePartition.readAt, in steps of at most 512 records), in the scan's direction.
 // - Steps: Partition.read with a bounded byte count (executionLimits.readStepBytes), then an
 //   `await setImmediate()`, so ingest and other requests run between steps; the signal is checked
 //   before each step. Backward reads the newest offsets first (windows stepping back from the end),
@@ -31,7 +33,7 @@ import {
   recordFormats,
   serviceKeyPrefix,
 } from "../../ingest/index.ts";
-import type { ReadableLog, ReadablePartition, StoredRecord } from "../../log/index.ts";
+import type { PointReadCache, ReadableLog, ReadablePartition, StoredRecord } from "../../log/index.ts";
 import { partitionFor } from "../../model/hash.ts";
 import type { LogEntry } from "../../model/stream.ts";
 import type { LabelMatcher, LineFilterStage } from "../ast.ts";
@@ -49,6 +51,11 @@ export interface OffsetRange {
    */
   readonly minTsNs?: bigint;
   readonly maxTsNs?: bigint;
+  /**
+   * When known (a block whose selected streams are all sparse in it, src/index/README.md): the only
+   * offsets of the range that may hold a match, ascending. They are read alone (point reads).
+   */
+  readonly offsets?: readonly number[];
 }
 
 /**
@@ -74,6 +81,8 @@ export interface ScanStats {
   recordsPrefiltered: number;
   /** Candidate ranges skipped unread: wholly beyond a limited query's cutoff. */
   rangesPastCutoff: number;
+  /** Candidate ranges read at their offsets only (sparse streams), not whole. */
+  rangesPointRead: number;
   /** Entries that passed the time range and the stream matchers. */
   entriesMatched: number;
 }
@@ -89,6 +98,7 @@ export function emptyScanStats(): ScanStats {
     recordsUndecodable: 0,
     recordsPrefiltered: 0,
     rangesPastCutoff: 0,
+    rangesPointRead: 0,
     entriesMatched: 0,
   };
 }
@@ -269,13 +279,16 @@ function* readRanges(
   plan: ScanPlan,
   stats: ScanStats,
 ): Generator<StoredRecord[]> {
+  // Point reads of consecutive blocks often fall in one compacted batch: it is decompressed once.
+  const cache: PointReadCache = { batches: [] };
   if (plan.direction === "forward") {
     for (const range of ranges) {
       if (pastCutoff(range, plan)) {
         stats.rangesPastCutoff++;
         continue;
       }
-      yield* readForward(partition, range.fromOffset, range.toOffset, plan, stats);
+      if (range.offsets !== undefined) yield* readPoints(partition, range, cache, "forward", stats);
+      else yield* readForward(partition, range.fromOffset, range.toOffset, plan, stats);
     }
     return;
   }
@@ -283,6 +296,10 @@ function* readRanges(
   for (let r = ranges.length - 1; r >= 0; r--) {
     if (pastCutoff(ranges[r], plan)) {
       stats.rangesPastCutoff++;
+      continue;
+    }
+    if (ranges[r].offsets !== undefined) {
+      yield* readPoints(partition, ranges[r], cache, "backward", stats);
       continue;
     }
     const { fromOffset, toOffset } = ranges[r];
@@ -307,6 +324,37 @@ function* readRanges(
         );
       }
     }
+  }
+}
+
+/** Offsets per point-read step: a step holds at most this many records (a block's are bounded anyway). */
+const pointReadOffsetsMax = 512;
+
+/**
+ * The records at `range.offsets` (within the range), in steps of at most pointReadOffsetsMax, in
+ * `direction` (backward: newest step first, each step newest first).
+ */
+function* readPoints(
+  partition: ReadablePartition,
+  range: OffsetRange,
+  cache: PointReadCache,
+  direction: "forward" | "backward",
+  stats: ScanStats,
+): Generator<StoredRecord[]> {
+  const offsets = (range.offsets ?? []).filter(
+    (offset) => offset >= range.fromOffset && offset < range.toOffset,
+  );
+  stats.rangesPointRead++;
+  const steps = Math.ceil(offsets.length / pointReadOffsetsMax);
+  for (let k = 0; k < steps; k++) {
+    const step = direction === "forward" ? k : steps - 1 - k;
+    const records = partition.readAt(
+      offsets.slice(step * pointReadOffsetsMax, (step + 1) * pointReadOffsetsMax),
+      cache,
+    );
+    stats.readSteps++;
+    stats.recordsRead += records.length;
+    if (records.length > 0) yield direction === "forward" ? records : records.reverse();
   }
 }
 

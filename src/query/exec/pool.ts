@@ -15,7 +15,7 @@
 
 import assert from "node:assert/strict";
 import { Worker } from "node:worker_threads";
-import type { HeldSnapshot, ReadablePartition } from "../../log/index.ts";
+import type { HeldSnapshot, ReadablePartition, StoredRecord } from "../../log/index.ts";
 import {
   QueryError,
   QueryExecutionError,
@@ -38,9 +38,11 @@ import {
   QueryTimeoutError,
   queryPoolErrorCodes,
 } from "./errors.ts";
+import type { LastRecordsStats } from "./last-entries.ts";
 import { type CandidateBlocks, type OffsetRange, partitionsFor } from "./log-source.ts";
 import type {
   FromQueryWorker,
+  LastRecordsTask,
   PlainError,
   PlainSelection,
   PoolTask,
@@ -72,9 +74,10 @@ export interface TaskContext {
 
 interface PendingTask {
   readonly id: number;
-  readonly task: PoolTask;
+  /** A query (its snapshots come by "prepare" round trips) or a last-records read (snapshot given). */
+  readonly task: { kind: "query"; task: PoolTask } | { kind: "last"; task: LastRecordsTask };
   readonly context: TaskContext;
-  readonly resolve: (result: LokiResultData) => void;
+  readonly resolve: (result: unknown) => void;
   readonly reject: (error: unknown) => void;
   readonly abortFlag: Int32Array;
   readonly held: HeldSnapshot[];
@@ -132,19 +135,45 @@ export class QueryPool {
    * evaluator threw (the same classes as on the main thread).
    */
   run(task: PoolTask, context: TaskContext): Promise<LokiResultData> {
+    return this.#enqueue({ kind: "query", task }, context, []) as Promise<LokiResultData>;
+  }
+
+  /**
+   * GET /v1/query's read of the last records of a service over `held` (a snapshot of the partition
+   * the main thread took with the candidate ranges), on a worker: the batches it decompresses are
+   * then garbage of a small heap, not of the main thread's (src/index/README.md, "Sparse streams").
+   * The pool releases `held` once the worker is done with it, also when it refuses the task. The
+   * records arrive as Uint8Arrays (structured clone).
+   */
+  runLastRecords(
+    task: LastRecordsTask,
+    held: HeldSnapshot,
+    signal?: AbortSignal,
+  ): Promise<{ records: StoredRecord[]; stats: LastRecordsStats }> {
+    return this.#enqueue({ kind: "last", task }, { log: nullLog, signal }, [held]) as Promise<{
+      records: StoredRecord[];
+      stats: LastRecordsStats;
+    }>;
+  }
+
+  #enqueue(task: PendingTask["task"], context: TaskContext, held: HeldSnapshot[]): Promise<unknown> {
+    const refuse = (error: unknown) => {
+      for (const snapshot of held) snapshot.release();
+      return Promise.reject(error);
+    };
     if (this.#closed)
-      return Promise.reject(new QueryPoolError(queryPoolErrorCodes.closed, "the query pool is closed"));
-    if (context.signal?.aborted) return Promise.reject(context.signal.reason);
+      return refuse(new QueryPoolError(queryPoolErrorCodes.closed, "the query pool is closed"));
+    if (context.signal?.aborted) return refuse(context.signal.reason);
     const idle = this.#slots.some((slot) => slot.task === null);
     if (!idle && this.#queue.length >= this.#queueMax) {
-      return Promise.reject(
+      return refuse(
         new QueryPoolError(
           queryPoolErrorCodes.full,
           `all ${this.#threads} query threads are busy and ${this.#queue.length} queries wait: try again later`,
         ),
       );
     }
-    return new Promise<LokiResultData>((resolve, reject) => {
+    return new Promise<unknown>((resolve, reject) => {
       const pending: PendingTask = {
         id: this.#nextTaskId++,
         task,
@@ -152,7 +181,7 @@ export class QueryPool {
         resolve,
         reject,
         abortFlag: new Int32Array(new SharedArrayBuffer(4)),
-        held: [],
+        held: [...held],
         settled: false,
         onAbort: null,
       };
@@ -171,7 +200,10 @@ export class QueryPool {
     if (this.#closed) return;
     this.#closed = true;
     const closedError = new QueryPoolError(queryPoolErrorCodes.closed, "the query pool closed");
-    for (const pending of this.#queue.splice(0)) this.#settle(pending, closedError);
+    for (const pending of this.#queue.splice(0)) {
+      this.#settle(pending, closedError);
+      for (const held of pending.held.splice(0)) held.release(); // no thread has seen them
+    }
     await Promise.all(
       this.#slots.map(async (slot) => {
         const worker = slot.worker;
@@ -227,6 +259,16 @@ export class QueryPool {
       return;
     }
     if (message.kind === "done") this.#settle(pending, null, message.result);
+    else if (message.kind === "records")
+      this.#settle(pending, null, {
+        // Buffers cross as Uint8Arrays: the callers (and readLast) hand out Buffers.
+        records: message.records.map((record) => ({
+          ...record,
+          key: Buffer.from(record.key.buffer, record.key.byteOffset, record.key.byteLength),
+          value: Buffer.from(record.value.buffer, record.value.byteOffset, record.value.byteLength),
+        })),
+        stats: message.stats,
+      });
     else this.#settle(pending, revive(message.error));
     this.#finish(slot);
   }
@@ -282,12 +324,17 @@ export class QueryPool {
       if (pending.settled) continue; // aborted while queued
       slot.task = pending;
       slot.worker.ref();
-      slot.worker.postMessage({
-        kind: "run",
-        taskId: pending.id,
-        task: pending.task,
-        abortFlag: pending.abortFlag,
-      } satisfies ToQueryWorker);
+      const { task } = pending;
+      slot.worker.postMessage(
+        (task.kind === "query"
+          ? { kind: "run", taskId: pending.id, task: task.task, abortFlag: pending.abortFlag }
+          : {
+              kind: "runLast",
+              taskId: pending.id,
+              task: task.task,
+              abortFlag: pending.abortFlag,
+            }) satisfies ToQueryWorker,
+      );
     }
   }
 
@@ -298,6 +345,7 @@ export class QueryPool {
     const queuedAt = this.#queue.indexOf(pending);
     if (queuedAt >= 0) {
       this.#queue.splice(queuedAt, 1);
+      for (const held of pending.held.splice(0)) held.release(); // no thread has seen them
       return;
     }
     const slot = this.#slots.find((candidate) => candidate.task === pending);
@@ -310,7 +358,7 @@ export class QueryPool {
   }
 
   /** Rejects (error) or resolves (result) the task's promise once; the snapshots stay held. */
-  #settle(pending: PendingTask, error: unknown, result?: LokiResultData): void {
+  #settle(pending: PendingTask, error: unknown, result?: unknown): void {
     if (pending.settled) return;
     pending.settled = true;
     if (pending.onAbort !== null) pending.context.signal?.removeEventListener("abort", pending.onAbort);
@@ -353,6 +401,14 @@ export class QueryPool {
     this.#finish(slot);
   }
 }
+
+/** The log of a last-records task: its snapshot is taken before, no "prepare" asks for one. */
+const nullLog: SnapshotLog = {
+  partitionCount: 0,
+  partition(id: number): never {
+    throw new Error(`BUG: a last-records task asked for partition ${id}`);
+  },
+};
 
 /** ceil(startNs / 10^6) within the stored timestamps' range (as LogSource bounds a scan). */
 function startMsOf(startNs: bigint): number {

@@ -15,12 +15,14 @@ import {
   type ReadableLog,
   type ReadablePartition,
   SnapshotPartition,
+  type StoredRecord,
 } from "../../log/index.ts";
 import type { LogEntry } from "../../model/stream.ts";
 import type { LabelMatcher, LineFilterStage, Query } from "../ast.ts";
 import { evaluateInstant, evaluateRange, type QueryBudget } from "../eval/evaluate.ts";
 import type { LokiResultData } from "../eval/result.ts";
 import type { EntrySelection, EntrySource } from "../source.ts";
+import { emptyLastRecordsStats, type LastRecordsStats, readLastInRanges } from "./last-entries.ts";
 import { LogSource, type OffsetRange } from "./log-source.ts";
 
 /** A query as the pool hands it over: plain data only (structured clone). */
@@ -45,6 +47,19 @@ export interface PoolTask {
         readonly limit: number;
         readonly direction: "forward" | "backward";
       };
+}
+
+/**
+ * GET /v1/query's last records of a service (last-entries.ts) as the pool hands it over: the main
+ * thread has taken the candidate ranges and the partition's snapshot already.
+ */
+export interface LastRecordsTask {
+  readonly snapshot: PartitionSnapshot;
+  readonly ranges: readonly OffsetRange[];
+  readonly count: number;
+  /** The service's record key (`tenant 0x00 service`): records with exactly this key are kept. */
+  readonly key: Uint8Array;
+  readonly stepBytes: number;
 }
 
 /** A selection without its functions and signal: what the main thread prepares snapshots for. */
@@ -74,6 +89,7 @@ export interface PlainError {
 
 export type ToQueryWorker =
   | { kind: "run"; taskId: number; task: PoolTask; abortFlag: Int32Array }
+  | { kind: "runLast"; taskId: number; task: LastRecordsTask; abortFlag: Int32Array }
   | { kind: "prepared"; requestId: number; partitionCount: number; partitions: PreparedPartition[] }
   | { kind: "prepareFailed"; requestId: number; error: PlainError }
   /** Test hook: throws outside any evaluator, as a bug in this file would. */
@@ -82,6 +98,7 @@ export type ToQueryWorker =
 export type FromQueryWorker =
   | { kind: "prepare"; taskId: number; requestId: number; selection: PlainSelection }
   | { kind: "done"; taskId: number; result: LokiResultData }
+  | { kind: "records"; taskId: number; records: StoredRecord[]; stats: LastRecordsStats }
   | { kind: "failed"; taskId: number; error: PlainError };
 
 export function plainError(error: unknown): PlainError {
@@ -117,6 +134,10 @@ if (parentPort !== null) {
       void run(message.taskId, message.task, message.abortFlag);
       return;
     }
+    if (message.kind === "runLast") {
+      void runLast(message.taskId, message.task, message.abortFlag);
+      return;
+    }
     if (message.kind === "crash") {
       setImmediate(() => {
         throw new Error("query worker crash requested by a test");
@@ -137,6 +158,33 @@ if (parentPort !== null) {
       send({ kind: "prepare", taskId, requestId, selection });
     });
   };
+
+  async function runLast(taskId: number, task: LastRecordsTask, abortFlag: Int32Array): Promise<void> {
+    const controller = new AbortController();
+    const checkAbort = () => {
+      if (Atomics.load(abortFlag, 0) !== 0 && !controller.signal.aborted)
+        controller.abort(new Error("query aborted by its caller"));
+      controller.signal.throwIfAborted();
+    };
+    try {
+      const key = Buffer.from(task.key);
+      const stats = emptyLastRecordsStats(task.ranges.length);
+      const records = await readLastInRanges(
+        abortable(new SnapshotPartition(task.snapshot), checkAbort),
+        {
+          ranges: task.ranges,
+          count: task.count,
+          matches: (record) => key.equals(record.key),
+          stepBytes: task.stepBytes,
+          signal: controller.signal,
+        },
+        stats,
+      );
+      send({ kind: "records", taskId, records, stats });
+    } catch (error) {
+      send({ kind: "failed", taskId, error: plainError(error) });
+    }
+  }
 
   async function run(taskId: number, task: PoolTask, abortFlag: Int32Array): Promise<void> {
     const controller = new AbortController();
@@ -210,6 +258,10 @@ function abortable(partition: SnapshotPartition, checkAbort: () => void): Readab
     read(fromOffset, options) {
       checkAbort();
       return partition.read(fromOffset, options);
+    },
+    readAt(offsets, cache) {
+      checkAbort();
+      return partition.readAt(offsets, cache);
     },
     offsetForTimestamp(timestampMs) {
       checkAbort();
