@@ -72,6 +72,7 @@ async function spawnRecovering(dataDir: string): Promise<Recovering> {
       "serve",
       ...["--port", "0", "--host", "127.0.0.1", "--data-dir", dataDir, "--partitions", "4"],
       ...["--syslog-tcp-port", "0", "--syslog-udp-port", "0"],
+      ...["--otlp-grpc-port", "-1"], // as test/support/server.ts: parallel tests never share 4317
     ],
     { stdio: ["ignore", "pipe", "pipe"] },
   );
