@@ -231,6 +231,22 @@ describe("web UI in a real browser", { skip: skip ? "SLUICE_SKIP_BROWSER=1" : fa
     await shot("explore-error");
   });
 
+  test("auto-refresh (every 5s, kept in the URL) shows a line ingested after the page loaded", async () => {
+    await page.goto(
+      `${server!.url}/explore?${new URLSearchParams({ query: '{service="search"}', refresh: "5s" })}`,
+    );
+    await page.getByTestId("log-lines").locator(".row").first().waitFor();
+    assert.equal(await page.getByTestId("auto-refresh").inputValue(), "5s");
+    const marker = `refreshed line ${Date.now()}`;
+    const posted = await postServiceLogs(server!.url, [
+      { timestamp: Date.now(), service: "search", level: "INFO", message: marker },
+    ]);
+    assert.equal(posted.status, 200, posted.text);
+    await page.getByTestId("log-lines").getByText(marker).waitFor({ timeout: 8000 });
+    await page.getByTestId("auto-refresh").selectOption("off");
+    assert.doesNotMatch(page.url(), /refresh=/);
+  });
+
   test("live tail shows a freshly ingested line within 2 s", async () => {
     await page.goto(`${server!.url}/explore?${new URLSearchParams({ query: '{service="inventory"}' })}`);
     await page.getByTestId("log-lines").locator(".row").first().waitFor();

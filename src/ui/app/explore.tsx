@@ -23,6 +23,13 @@ const linesShownMax = 10_000;
 /** Lines per request: Loki's default max_entries_limit_per_query (Sluice's --query-entries-max). */
 const pageLinesMax = 5000;
 const rowHeightPx = 24;
+/** The auto-refresh choices, kept in the URL as `refresh=`. */
+const refreshIntervalsMs: Record<string, number> = {
+  "5s": 5_000,
+  "10s": 10_000,
+  "30s": 30_000,
+  "1m": 60_000,
+};
 
 export interface LogLine {
   timestampNs: string;
@@ -164,6 +171,7 @@ export function Explore(props: { params: URLSearchParams }) {
   const query = params.get("query") ?? "";
   const range: TimeRange = { from: params.get("from") ?? "now-1h", to: params.get("to") ?? "now" };
   const limit = Number(params.get("limit") ?? "1000");
+  const refresh = params.get("refresh") ?? "off";
   const [results, setResults] = useState<Results | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [running, setRunning] = useState(false);
@@ -176,17 +184,22 @@ export function Explore(props: { params: URLSearchParams }) {
   const runCount = useRef(0);
 
   // The editor's run key is bound once; it reads the view's state through this ref, never stale.
-  const current = useRef({ query, range, limit });
-  current.current = { query, range, limit };
-  const update = (next: Partial<{ query: string; from: string; to: string; limit: string }>) => {
+  const current = useRef({ query, range, limit, refresh });
+  current.current = { query, range, limit, refresh };
+  const update = (
+    next: Partial<{ query: string; from: string; to: string; limit: string; refresh: string }>,
+  ) => {
     const held = current.current;
-    navigate("/explore", {
+    const state: Record<string, string> = {
       query: held.query,
       from: held.range.from,
       to: held.range.to,
       limit: String(held.limit),
+      ...(held.refresh === "off" ? {} : { refresh: held.refresh }),
       ...next,
-    });
+    };
+    if (state.refresh === "off") delete state.refresh;
+    navigate("/explore", state);
   };
 
   const labelSource = useMemo(() => {
@@ -276,6 +289,14 @@ export function Explore(props: { params: URLSearchParams }) {
     run();
   }, [run, runToken]);
 
+  // Auto-refresh: the query runs again every interval, its relative range moved to the new now.
+  useEffect(() => {
+    const intervalMs = refreshIntervalsMs[refresh];
+    if (intervalMs === undefined) return;
+    const timer = setInterval(() => setRunToken((token) => token + 1), intervalMs);
+    return () => clearInterval(timer);
+  }, [refresh]);
+
   useEffect(() => {
     if (!live || query.trim() === "") return;
     setLiveLines([]);
@@ -335,6 +356,18 @@ export function Explore(props: { params: URLSearchParams }) {
           >
             {running ? "Running…" : "Run query"}
           </button>
+          <select
+            aria-label="auto-refresh"
+            title="Run the query again every…"
+            data-testid="auto-refresh"
+            value={refresh}
+            onChange={(event) => update({ refresh: (event.currentTarget as HTMLSelectElement).value })}
+          >
+            <option value="off">Refresh off</option>
+            {Object.keys(refreshIntervalsMs).map((interval) => (
+              <option value={interval}>Every {interval}</option>
+            ))}
+          </select>
           <label class="toggle" title="Stream new lines as they arrive (websocket tail)">
             <input
               type="checkbox"
