@@ -23,7 +23,7 @@ import { serviceEntryLabels } from "../model/service-stream.ts";
 import type { LabelSet } from "../model/stream.ts";
 import { streamId } from "../model/stream-id.ts";
 import { indexLimits } from "./limits.ts";
-import { addJsonLineKeys, addLineKeys, type FilterKey, type GramShape } from "./tokens.ts";
+import { addDecodedLineKeys, addLineKeys, decodeJsonLine, type FilterKey, type GramShape } from "./tokens.ts";
 
 export interface StreamRef {
   tenant: string;
@@ -100,7 +100,7 @@ export class EntryDecoder {
     const streamTo = at;
     if (!startsWith(value, at, messageField)) return null;
     const messageAt = at + messageField.length;
-    at = skipJsonString(value, messageAt);
+    at = decodeJsonLine(value, messageAt); // decoded once: keyed below, once the layout is checked
     if (at < 0) return null;
     let labelsFrom = at;
     let labelsTo = at;
@@ -125,7 +125,7 @@ export class EntryDecoder {
       const { tenant, entry } = decodeServiceRecord(key, value);
       stream = this.#stream(this.#streamsByBytes, cacheKey, tenant, entry);
     }
-    if (addJsonLineKeys(value, messageAt, shape, keys) < 0) return null;
+    addDecodedLineKeys(shape, keys);
     return stream;
   }
 
@@ -143,7 +143,8 @@ export class EntryDecoder {
     const labelsTo = skipJsonObject(value, labelsFrom);
     if (labelsTo < 0 || !startsWith(value, labelsTo, streamLineField)) return null;
     const lineAt = labelsTo + streamLineField.length;
-    at = skipJsonString(value, lineAt);
+    // The line is decoded once: the layout after it is checked before it is keyed.
+    at = decodeJsonLine(value, lineAt);
     if (at < 0 || !startsWith(value, at, streamMetadataField)) return null;
     const separator = key.indexOf(0x00);
     if (separator < 0) return null;
@@ -155,7 +156,7 @@ export class EntryDecoder {
       stream = { tenant, labels: entry.labels, id: streamId(tenant, entry.labels) };
       this.#streamsByBytes.set(cacheKey, stream, labelChars(stream.labels));
     }
-    if (addJsonLineKeys(value, lineAt, shape, keys) < 0) return null;
+    addDecodedLineKeys(shape, keys);
     return stream;
   }
 

@@ -327,9 +327,22 @@ export function addJsonLineKeys(
   shape: GramShape,
   keys: Set<FilterKey>,
 ): number {
-  const end = decodeJsonString(bytes, start, lineText);
-  if (end >= 0) addTextKeys(lineText, shape, keys);
+  const end = decodeJsonLine(bytes, start);
+  if (end >= 0) addDecodedLineKeys(shape, keys);
   return end;
+}
+
+/**
+ * addJsonLineKeys in two steps, for a caller that checks what follows the string before keying it:
+ * decodes the JSON string whose content starts at `bytes[start]` (returns the offset past its
+ * closing quote, or -1), then addDecodedLineKeys keys the string last decoded.
+ */
+export function decodeJsonLine(bytes: Uint8Array, start: number): number {
+  return decodeJsonString(bytes, start, lineText);
+}
+
+export function addDecodedLineKeys(shape: GramShape, keys: Set<FilterKey>): void {
+  addTextKeys(lineText, shape, keys);
 }
 
 const lineText = new UnitText();
