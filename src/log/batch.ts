@@ -374,15 +374,53 @@ export function emptyPointReadCache(): PointReadCache {
 }
 
 /** The cached batch holding `offset`, or null. */
-export function cachedBatchFor(cache: PointReadCache, offset: number): OpenBatch | null {
+function cachedBatchFor(cache: PointReadCache, offset: number): OpenBatch | null {
   for (const batch of cache.batches)
     if (offset >= batch.header.baseOffset && offset < batchEndOf(batch)) return batch;
   return null;
 }
 
-export function rememberBatch(cache: PointReadCache, batch: OpenBatch): void {
+function rememberBatch(cache: PointReadCache, batch: OpenBatch): void {
   cache.batches.push(batch);
   if (cache.batches.length > pointReadCacheBatches) cache.batches.shift();
+}
+
+/**
+ * The point-read loop of Partition.readAt and readAtFromSnapshot: the records at `offsets`
+ * (ascending) within [startOffset, endOffset), in that order, each batch holding some opened once
+ * (from `cache`, else `openBatchHolding`: the batch holding an offset, or null when it is not
+ * readable — damaged, or in no segment — and the offset is left out).
+ */
+export function readAtOffsets(
+  offsets: readonly number[],
+  startOffset: number,
+  endOffset: number,
+  cache: PointReadCache,
+  openBatchHolding: (offset: number) => OpenBatch | null,
+): StoredRecord[] {
+  for (let k = 1; k < offsets.length; k++) assert.ok(offsets[k - 1] < offsets[k], "offsets ascend");
+  const records: StoredRecord[] = [];
+  let i = 0;
+  while (i < offsets.length) {
+    const offset = offsets[i];
+    if (offset < startOffset) {
+      i++;
+      continue;
+    }
+    if (offset >= endOffset) break;
+    let batch = cachedBatchFor(cache, offset);
+    if (batch === null) {
+      batch = openBatchHolding(offset);
+      if (batch === null) {
+        i++;
+        continue;
+      }
+      rememberBatch(cache, batch);
+    }
+    const stop = Math.min(batchEndOf(batch), endOffset);
+    while (i < offsets.length && offsets[i] < stop) records.push(recordAt(batch, offsets[i++]));
+  }
+  return records;
 }
 
 /** Decompresses a verified payload for recordAt (the same checks as decodeRecords). */
@@ -435,12 +473,12 @@ export function openBatch(header: BatchHeader, payload: Uint8Array): OpenBatch {
 }
 
 /** The offset after an open batch's last record. */
-export function batchEndOf(batch: OpenBatch): number {
+function batchEndOf(batch: OpenBatch): number {
   return batch.header.baseOffset + batch.header.recordCount;
 }
 
 /** The record at `offset` of an open batch (baseOffset ≤ offset < baseOffset + recordCount); it views batch.raw. */
-export function recordAt(batch: OpenBatch, offset: number): StoredRecord {
+function recordAt(batch: OpenBatch, offset: number): StoredRecord {
   const i = offset - batch.header.baseOffset;
   assert.ok(i >= 0 && i < batch.header.recordCount, "the offset is in the batch");
   return {

@@ -6,10 +6,8 @@
 import assert from "node:assert/strict";
 import path from "node:path";
 import {
-  batchEndOf,
   batchHeaderBytes,
   type Codec,
-  cachedBatchFor,
   codecs,
   compressPayloadSync,
   decodeRecords,
@@ -22,10 +20,9 @@ import {
   type PointReadCache,
   type RecordColumns,
   type RecordSet,
-  recordAt,
+  readAtOffsets,
   recordBytes,
   recordCountOf,
-  rememberBatch,
   type StoredRecord,
   timestampAbsMax,
 } from "./batch.ts";
@@ -840,39 +837,14 @@ export class Partition {
    */
   readAt(offsets: readonly number[], cache: PointReadCache = emptyPointReadCache()): StoredRecord[] {
     this.#assertOpen();
-    for (let k = 1; k < offsets.length; k++) assert.ok(offsets[k - 1] < offsets[k], "offsets ascend");
-    const records: StoredRecord[] = [];
-    const end = this.#committedNextOffset;
-    let i = 0;
-    while (i < offsets.length) {
-      const offset = offsets[i];
-      if (offset < this.logStartOffset) {
-        i++;
-        continue;
+    return readAtOffsets(offsets, this.logStartOffset, this.#committedNextOffset, cache, (offset) => {
+      const segment = this.#segments[this.#segmentIndexFor(offset)];
+      for (const item of this.#scan(segment, segment.positionForOffset(offset), this.#readableEnd(segment))) {
+        if (item.header.baseOffset + item.header.recordCount <= offset) continue;
+        return item.header.baseOffset <= offset ? openBatch(item.header, item.payload) : null;
       }
-      if (offset >= end) break;
-      let batch = cachedBatchFor(cache, offset);
-      if (batch === null) {
-        const segment = this.#segments[this.#segmentIndexFor(offset)];
-        for (const item of this.#scan(
-          segment,
-          segment.positionForOffset(offset),
-          this.#readableEnd(segment),
-        )) {
-          if (item.header.baseOffset + item.header.recordCount <= offset) continue;
-          if (item.header.baseOffset <= offset) batch = openBatch(item.header, item.payload);
-          break;
-        }
-        if (batch === null) {
-          i++; // not readable: damaged, or in no segment
-          continue;
-        }
-        rememberBatch(cache, batch);
-      }
-      const stop = Math.min(batchEndOf(batch), end);
-      while (i < offsets.length && offsets[i] < stop) records.push(recordAt(batch, offsets[i++]));
-    }
-    return records;
+      return null;
+    });
   }
 
   /**

@@ -9,15 +9,12 @@
 
 import assert from "node:assert/strict";
 import {
-  batchEndOf,
-  cachedBatchFor,
   decodeRecords,
   emptyPointReadCache,
   openBatch,
   type PointReadCache,
-  recordAt,
+  readAtOffsets,
   recordBytes,
-  rememberBatch,
   type StoredRecord,
 } from "./batch.ts";
 import type { ReadResult } from "./partition.ts";
@@ -139,45 +136,25 @@ export function readAtFromSnapshot(
   cache: PointReadCache = emptyPointReadCache(),
   storage: Storage = nodeStorage,
 ): StoredRecord[] {
-  for (let k = 1; k < offsets.length; k++) assert.ok(offsets[k - 1] < offsets[k], "offsets ascend");
-  const records: StoredRecord[] = [];
   const segments = snapshot.segments;
   const start = Math.max(
     snapshot.logStartOffset,
     segments.length > 0 ? segments[0].baseOffset : snapshot.endOffset,
   );
-  let i = 0;
-  while (i < offsets.length) {
-    const offset = offsets[i];
-    if (offset < start) {
-      i++;
-      continue;
+  return readAtOffsets(offsets, start, snapshot.endOffset, cache, (offset) => {
+    const segment = segments[segmentIndexFor(segments, offset)];
+    const from = segment.positions[lastAtOrBelow(segment.relOffsets, offset - segment.baseOffset)] ?? 0;
+    for (const item of scanBatches(
+      segment.fd,
+      from,
+      segment.readableEndBytes,
+      scanOptionsOf(snapshot, storage),
+    )) {
+      if (item.kind !== "batch" || item.header.baseOffset + item.header.recordCount <= offset) continue;
+      return item.header.baseOffset <= offset ? openBatch(item.header, item.payload) : null;
     }
-    if (offset >= snapshot.endOffset) break;
-    let batch = cachedBatchFor(cache, offset);
-    if (batch === null) {
-      const segment = segments[segmentIndexFor(segments, offset)];
-      const from = segment.positions[lastAtOrBelow(segment.relOffsets, offset - segment.baseOffset)] ?? 0;
-      for (const item of scanBatches(
-        segment.fd,
-        from,
-        segment.readableEndBytes,
-        scanOptionsOf(snapshot, storage),
-      )) {
-        if (item.kind !== "batch" || item.header.baseOffset + item.header.recordCount <= offset) continue;
-        if (item.header.baseOffset <= offset) batch = openBatch(item.header, item.payload);
-        break;
-      }
-      if (batch === null) {
-        i++; // not readable: damaged, or in no segment
-        continue;
-      }
-      rememberBatch(cache, batch);
-    }
-    const stop = Math.min(batchEndOf(batch), snapshot.endOffset);
-    while (i < offsets.length && offsets[i] < stop) records.push(recordAt(batch, offsets[i++]));
-  }
-  return records;
+    return null;
+  });
 }
 
 /** Offset of the first record (in log order) whose timestamp is >= timestampMs, or endOffset when none. */
