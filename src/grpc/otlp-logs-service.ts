@@ -96,12 +96,7 @@ export async function startOtlpGrpcServer(
 type ExportCall = grpc.ServerUnaryCall<Buffer, Buffer>;
 
 function exportHandler(context: OtlpGrpcContext) {
-  const { config } = context;
-  const limits: DecodeLimits = {
-    entriesMax: config["batch-entries-max"],
-    lineBytesMax: config["line-bytes-max"],
-    decodedBytesMax: config["decoded-bytes-max"],
-  };
+  const limits: DecodeLimits = context.pipeline.limits;
   return (call: ExportCall, callback: grpc.sendUnaryData<Buffer>): void => {
     const notServing = context.notServing();
     if (notServing !== null) {

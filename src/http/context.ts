@@ -38,6 +38,21 @@ export type ServerPhase = (typeof serverPhases)[keyof typeof serverPhases];
 
 export { topics } from "../config/index.ts";
 
+/** A request's media type: its Content-Type without parameters, lowercased ("" when none is sent). */
+export function mediaTypeOf(request: FastifyRequest): string {
+  return String(request.headers["content-type"] ?? "")
+    .split(";")[0]!
+    .trim()
+    .toLowerCase();
+}
+
+/** A request's Content-Encoding, trimmed and lowercased ("" when none is sent). */
+export function contentEncodingOf(request: FastifyRequest): string {
+  return String(request.headers["content-encoding"] ?? "")
+    .trim()
+    .toLowerCase();
+}
+
 /**
  * Admits a request into the bounded ingest queue before its body is read, reserving its declared
  * length (or the route's body limit when the length is unknown). The reservation is released when

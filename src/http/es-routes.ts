@@ -32,7 +32,7 @@ import {
   type RejectReason,
   rejectReasons,
 } from "../ingest/index.ts";
-import { admit, clientIp, type ServerContext } from "./context.ts";
+import { admit, clientIp, contentEncodingOf, mediaTypeOf, type ServerContext } from "./context.ts";
 import { httpStatusOfReason } from "./ingest-status.ts";
 import { lingerBeforeClose, sendPlainError } from "./replies.ts";
 import { tenantOf } from "./service-routes.ts";
@@ -133,13 +133,6 @@ function esTypeOf(status: number, reason: RejectReason): string {
   return "illegal_argument_exception";
 }
 
-function mediaTypeOf(request: FastifyRequest): string {
-  return String(request.headers["content-type"] ?? "")
-    .split(";")[0]!
-    .trim()
-    .toLowerCase();
-}
-
 export function registerEsRoutes(app: FastifyInstance, context: ServerContext): void {
   registerBulkRoutes(app, context);
   registerHandshakeRoutes(app, context);
@@ -148,11 +141,7 @@ export function registerEsRoutes(app: FastifyInstance, context: ServerContext): 
 function registerBulkRoutes(app: FastifyInstance, context: ServerContext): void {
   const { config } = context;
   const bodyBytesMax = config["body-bytes-max"];
-  const limits: DecodeLimits = {
-    entriesMax: config["batch-entries-max"],
-    lineBytesMax: config["line-bytes-max"],
-    decodedBytesMax: config["decoded-bytes-max"],
-  };
+  const limits: DecodeLimits = context.pipeline.limits;
   const mapping = esBulkMapping(
     config["es-message-field"],
     config["es-timestamp-field"],
@@ -268,9 +257,7 @@ function decodeAndPush(
   const received = (request.body as Buffer | undefined) ?? Buffer.alloc(0);
   request.body = undefined;
   const receivedAtMs = Date.now();
-  const encoding = String(request.headers["content-encoding"] ?? "")
-    .trim()
-    .toLowerCase();
+  const encoding = contentEncodingOf(request);
   const params = request.params as { index?: string; id?: string };
   const body = inflateBody(received, encoding, limits.decodedBytesMax);
   const esRequest = { urlIndex: params.index ?? null, mapping, limits, receivedAtMs };

@@ -5,7 +5,7 @@
 // Content-Encoding, 429 (+ Retry-After) limits, 503 recovering. Decoders by media
 // type: `pushDecoders`.
 
-import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { FastifyInstance, FastifyReply } from "fastify";
 import {
   DecodeError,
   type DecodeLimits,
@@ -16,7 +16,7 @@ import {
   inflateBody,
   rejectReasons,
 } from "../ingest/index.ts";
-import { admit, clientIp, type ServerContext } from "./context.ts";
+import { admit, clientIp, contentEncodingOf, mediaTypeOf, type ServerContext } from "./context.ts";
 import { httpStatusOf, httpStatusOfReason } from "./ingest-status.ts";
 import { lingerBeforeClose, sendPlainError } from "./replies.ts";
 import { tenantOf } from "./service-routes.ts";
@@ -36,19 +36,10 @@ export const pushDecoders = new Map<string, PushDecoder>([
   ["", decodeLokiPushProto],
 ]);
 
-function mediaTypeOf(request: FastifyRequest): string {
-  const header = request.headers["content-type"] ?? "";
-  return header.split(";")[0].trim().toLowerCase();
-}
-
 export function registerLokiPushRoute(app: FastifyInstance, context: ServerContext): void {
   const { config } = context;
   const bodyBytesMax = config["body-bytes-max"];
-  const limits: DecodeLimits = {
-    entriesMax: config["batch-entries-max"],
-    lineBytesMax: config["line-bytes-max"],
-    decodedBytesMax: config["decoded-bytes-max"],
-  };
+  const limits: DecodeLimits = context.pipeline.limits;
   app.post(route, {
     bodyLimit: bodyBytesMax,
     onRequest: async (request, reply) => {
@@ -80,9 +71,7 @@ export function registerLokiPushRoute(app: FastifyInstance, context: ServerConte
         const received = (request.body as Buffer | undefined) ?? Buffer.alloc(0);
         request.body = undefined;
         const receivedBytes = received.length;
-        const encoding = String(request.headers["content-encoding"] ?? "")
-          .trim()
-          .toLowerCase();
+        const encoding = contentEncodingOf(request);
         const decode = pushDecoders.get(mediaTypeOf(request)) as PushDecoder;
         const streams = decode(inflateBody(received, encoding, limits.decodedBytesMax), limits);
         const result = await context.pipeline.push({

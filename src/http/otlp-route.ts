@@ -21,7 +21,7 @@ import {
   rpcCodeOfReason,
   rpcCodes,
 } from "../ingest/index.ts";
-import { clientIp, type ServerContext } from "./context.ts";
+import { clientIp, contentEncodingOf, mediaTypeOf, type ServerContext } from "./context.ts";
 import { httpStatusOfReason } from "./ingest-status.ts";
 import { tenantOf } from "./service-routes.ts";
 
@@ -33,17 +33,6 @@ const contentTypes: Record<OtlpEncoding, string> = {
   protobuf: "application/x-protobuf",
   json: "application/json",
 };
-
-function mediaTypeOf(request: FastifyRequest): string {
-  const header = request.headers["content-type"] ?? "";
-  return header.split(";")[0].trim().toLowerCase();
-}
-
-function contentEncodingOf(request: FastifyRequest): string {
-  return String(request.headers["content-encoding"] ?? "")
-    .trim()
-    .toLowerCase();
-}
 
 /**
  * OTLP protobuf is known from the headers alone, before the body is read (so onRequest refusals
@@ -122,12 +111,7 @@ export async function handleOtlpLogs(
   body: OtlpBody,
   receivedBytes: number,
 ): Promise<FastifyReply> {
-  const { config } = context;
-  const limits: DecodeLimits = {
-    entriesMax: config["batch-entries-max"],
-    lineBytesMax: config["line-bytes-max"],
-    decodedBytesMax: config["decoded-bytes-max"],
-  };
+  const limits: DecodeLimits = context.pipeline.limits;
   try {
     const tenant = tenantOf(request);
     if (body.decoded instanceof DecodeError) throw body.decoded;

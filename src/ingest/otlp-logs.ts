@@ -2,6 +2,7 @@
 // response encoder. Mapping and wire layout: OTLP.md.
 
 import { Buffer } from "node:buffer";
+import { varintBytes } from "./protobuf-wire.ts";
 
 export { decodeOtlpLogsJson } from "./otlp-logs-json.ts";
 export { decodeOtlpLogsProto } from "./otlp-logs-proto.ts";
@@ -32,18 +33,8 @@ export function encodeOtlpExportLogsResponse(
   }
   if (full) return new Uint8Array(0);
   const inner: number[] = [];
-  if (rejectedLogRecords > 0) inner.push(0x08, ...varint(rejectedLogRecords));
+  if (rejectedLogRecords > 0) inner.push(0x08, ...varintBytes(rejectedLogRecords));
   const message = Buffer.from(errorMessage, "utf8");
-  if (message.length > 0) inner.push(0x12, ...varint(message.length), ...message);
-  return Uint8Array.from([0x0a, ...varint(inner.length), ...inner]);
-}
-
-function varint(value: number): number[] {
-  const bytes: number[] = [];
-  while (value >= 0x80) {
-    bytes.push((value % 0x80) | 0x80);
-    value = Math.floor(value / 0x80);
-  }
-  bytes.push(value);
-  return bytes;
+  if (message.length > 0) inner.push(0x12, ...varintBytes(message.length), ...message);
+  return Uint8Array.from([0x0a, ...varintBytes(inner.length), ...inner]);
 }

@@ -9,6 +9,7 @@
 
 import { Buffer } from "node:buffer";
 import { type RejectReason, rejectReasons } from "./errors.ts";
+import { varintBytes } from "./protobuf-wire.ts";
 
 /** The google.rpc.Code values OTLP answers with (the same numbers as gRPC status codes). */
 export const rpcCodes = {
@@ -77,11 +78,11 @@ export function encodeRpcStatus(status: RpcStatus, encoding: "protobuf" | "json"
     return Buffer.from(JSON.stringify(details.length === 0 ? { code, message } : { code, message, details }));
   }
   const parts: Buffer[] = [];
-  if (code !== 0) parts.push(Buffer.from([0x08, ...varint(code)]));
+  if (code !== 0) parts.push(Buffer.from([0x08, ...varintBytes(code)]));
   const messageBytes = Buffer.from(message, "utf8");
   if (messageBytes.length > 0) parts.push(lengthDelimited(0x12, messageBytes));
   if (retryDelayS !== null) {
-    const duration = retryDelayS > 0 ? Buffer.from([0x08, ...varint(retryDelayS)]) : Buffer.alloc(0);
+    const duration = retryDelayS > 0 ? Buffer.from([0x08, ...varintBytes(retryDelayS)]) : Buffer.alloc(0);
     const retryInfo = lengthDelimited(0x0a, duration);
     const any = Buffer.concat([
       lengthDelimited(0x0a, Buffer.from(retryInfoTypeUrl)),
@@ -93,15 +94,5 @@ export function encodeRpcStatus(status: RpcStatus, encoding: "protobuf" | "json"
 }
 
 function lengthDelimited(tag: number, bytes: Buffer): Buffer {
-  return Buffer.concat([Buffer.from([tag, ...varint(bytes.length)]), bytes]);
-}
-
-function varint(value: number): number[] {
-  const bytes: number[] = [];
-  while (value >= 0x80) {
-    bytes.push((value % 0x80) | 0x80);
-    value = Math.floor(value / 0x80);
-  }
-  bytes.push(value);
-  return bytes;
+  return Buffer.concat([Buffer.from([tag, ...varintBytes(bytes.length)]), bytes]);
 }

@@ -34,7 +34,7 @@ function setUp(options: { streamsMax?: number; recordsPerS?: number; requestsMax
   const pipeline = new IngestPipeline({
     partitionCount,
     nodeId: "node-a",
-    limits: { entriesMax: 100, lineBytesMax: 64 },
+    limits: { entriesMax: 100, lineBytesMax: 64, decodedBytesMax: 1 << 20 },
     admission: new Admission({ requestsMax: options.requestsMax ?? 10, bytesMax: 1 << 20 }),
     tenantLimiter: new TenantLimiter({ recordsPerS: options.recordsPerS ?? 0, bytesPerS: 0 }),
     streams: new StreamLimiter(options.streamsMax ?? 0),

@@ -20,7 +20,7 @@ import { formatLabels, type Label, type LabelSet } from "../model/stream.ts";
 import { streamId } from "../model/stream-id.ts";
 import type { Admission } from "./admission.ts";
 import type { Appender } from "./appender.ts";
-import type { IngestBatch } from "./batch.ts";
+import type { DecodeLimits, IngestBatch } from "./batch.ts";
 import { IngestError, rejectReasons } from "./errors.ts";
 import {
   knownStreamsCharsMax,
@@ -35,12 +35,11 @@ import { discoverServiceName, routingService, type StreamEntry, streamEntryColum
 import type { StreamLimiter } from "./streams.ts";
 import type { TenantLimiter } from "./tenant-limits.ts";
 
-export interface PipelineLimits {
-  /** Entries in one request, over all its streams. */
-  entriesMax: number;
-  /** UTF-8 bytes of one line. */
-  lineBytesMax: number;
-}
+/**
+ * The pipeline's bounds, which are also the bounds every decoder applies (DecodeLimits: entries,
+ * line bytes, inflated bytes): transports read them here rather than from the configuration.
+ */
+export type PipelineLimits = DecodeLimits;
 
 export interface IngestPipelineOptions {
   partitionCount: number;

@@ -7,6 +7,7 @@
 // Why by hand instead of protobufjs's generated decoders: they build an object per message (the
 // OTLP request is four levels of them before a log line) and decode strings leniently (U+FFFD);
 // this reader hands each field to the caller's loop, which builds the IngestEntry directly.
+// (varintBytes is the one writer: the OTLP responses are the only protobuf Sluice writes.)
 
 import { Buffer, isAscii } from "node:buffer";
 import { DecodeError } from "./batch.ts";
@@ -22,6 +23,17 @@ export const wireType = {
 } as const;
 
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** The varint encoding of a non-negative safe integer, for the few messages Sluice writes (OTLP's responses). */
+export function varintBytes(value: number): number[] {
+  const bytes: number[] = [];
+  while (value >= 0x80) {
+    bytes.push((value % 0x80) | 0x80);
+    value = Math.floor(value / 0x80);
+  }
+  bytes.push(value);
+  return bytes;
+}
 
 export function invalidProtobuf(message: string): DecodeError {
   return new DecodeError(rejectReasons.invalidProtobuf, `invalid protobuf: ${message}`);

@@ -98,7 +98,11 @@ export class SluiceNode {
     this.pipeline = new IngestPipeline({
       partitionCount: config.partitions,
       nodeId: this.nodeId,
-      limits: { entriesMax: config["batch-entries-max"], lineBytesMax: config["line-bytes-max"] },
+      limits: {
+        entriesMax: config["batch-entries-max"],
+        lineBytesMax: config["line-bytes-max"],
+        decodedBytesMax: config["decoded-bytes-max"],
+      },
       admission,
       tenantLimiter: this.tenantLimiter,
       streams: new StreamLimiter(config["streams-per-tenant-max"]),
