@@ -3,7 +3,7 @@ export {
   type AnalyticsParts,
   accessLogLimits,
   createNode,
-  type NodeStatus,
   RecoveryStoppedError,
   SluiceNode,
 } from "./node.ts";
+export type { NodeStatus } from "./status.ts";

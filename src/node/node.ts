@@ -24,6 +24,7 @@ import {
 import { type LogEvent, logLimits, PartitionLog } from "../log/index.ts";
 import { createMetrics, type Metrics } from "../metrics/index.ts";
 import { QueryEngine, QueryPool } from "../query/index.ts";
+import type { NodeStatus } from "./status.ts";
 
 /** The analytics consumer over the access log and the store it writes. */
 export interface AnalyticsParts {
@@ -320,33 +321,6 @@ export class SluiceNode {
     metrics.analyticsStatus.read = () => consumer.status(Date.now());
     return { store, consumer };
   }
-}
-
-/** What GET /api/v1/status shows (the UI's status page): one node's logs, derived views and disk. */
-export interface NodeStatus {
-  nodeId: string;
-  uptimeS: number;
-  build: { version: string; node: string };
-  /** Records appended to both logs since this process started (the UI derives a rate from two reads). */
-  appendedRecords: number;
-  appendedBytes: number;
-  /** Bytes of every file under the data dir: logs, indexes, aggregates. */
-  diskBytes: number;
-  topics: {
-    topic: string;
-    partitions: {
-      partition: number;
-      bytes: number;
-      segments: number;
-      startOffset: number;
-      endOffset: number;
-    }[];
-  }[];
-  /** Null when --search-index is off. */
-  index:
-    | { partition: number; indexedTo: number; committedEnd: number; lagRecords: number; bytes: number }[]
-    | null;
-  analytics: { partition: number; lagRecords: number; lagSeconds: number }[];
 }
 
 /** A node for `config`, nothing opened yet (open() recovers). */

@@ -2,6 +2,8 @@
 // call carries the tenant the user picked (X-Scope-OrgID); a failure is an ApiError with the
 // server's own message (Loki's plain text, reference B's JSON `message`).
 
+import type { NodeStatus as ServerNodeStatus } from "../../node/status.ts";
+
 export class ApiError extends Error {
   readonly status: number;
   constructor(status: number, message: string) {
@@ -167,30 +169,8 @@ export async function aggregates(
   return getJson<AggregateDocument[]>(`/v1/aggregates?${params}`, { "x-customer-id": customerId });
 }
 
-export interface NodeStatus {
-  nodeId: string;
-  phase: string;
-  uptimeS: number;
-  build: { version: string; node: string };
-  /** Records appended to both logs since the process started. */
-  appendedRecords: number;
-  appendedBytes: number;
-  diskBytes: number;
-  topics: {
-    topic: string;
-    partitions: {
-      partition: number;
-      bytes: number;
-      segments: number;
-      startOffset: number;
-      endOffset: number;
-    }[];
-  }[];
-  index:
-    | { partition: number; indexedTo: number; committedEnd: number; lagRecords: number; bytes: number }[]
-    | null;
-  analytics: { partition: number; lagRecords: number; lagSeconds: number }[];
-}
+/** The server's own status type, with the phase ui-routes.ts adds. */
+export type NodeStatus = ServerNodeStatus & { phase: string };
 
 export async function nodeStatus(): Promise<NodeStatus> {
   return getJson<NodeStatus>("/api/v1/status");
