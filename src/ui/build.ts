@@ -19,7 +19,7 @@ export async function buildUi(outDirectory = uiBuildDirectory): Promise<{ files:
     minify: true,
     sourcemap: "linked",
     format: "esm",
-    target: ["chrome120", "firefox120", "safari17"],
+    target: ["chrome123", "firefox120", "safari17.5"], // light-dark() in the CSS
     jsx: "automatic",
     jsxImportSource: "preact",
     loader: { ".css": "css" },

@@ -46,8 +46,14 @@ function timeScale(timesS: number[]): uPlot.Scale {
   return { time: true, range: () => [timesS[0] - stepS / 2, timesS[timesS.length - 1] + stepS / 2] };
 }
 
+/** --muted as the canvas can use it: the variable holds light-dark(…), which only CSS resolves. */
 function axisColor(): string {
-  return getComputedStyle(document.documentElement).getPropertyValue("--muted").trim() || "#888";
+  const probe = document.createElement("span");
+  probe.style.color = "var(--muted)";
+  document.body.append(probe);
+  const color = getComputedStyle(probe).color;
+  probe.remove();
+  return color || "#888";
 }
 
 function useUplot(build: (width: number) => uPlot.Options, data: uPlot.AlignedData, deps: unknown[]) {
