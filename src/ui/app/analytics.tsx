@@ -39,6 +39,13 @@ function seriesOf(
 
 const numberFormat = new Intl.NumberFormat("en-US");
 
+/** The toolbar's text fields, applied together by Load. */
+const draftFields = [
+  { field: "customer", title: "Customer", testId: "customer", placeholder: "x-customer-id" },
+  { field: "from", title: "From", testId: "analytics-from", placeholder: "2025-12-28T18:00:00Z" },
+  { field: "to", title: "To", testId: "analytics-to", placeholder: "(open)" },
+] as const;
+
 function TopTable(props: { title: string; rows: [string, number][]; testId: string }) {
   return (
     <div class="panel">
@@ -108,35 +115,19 @@ export function Analytics(props: { params: URLSearchParams }) {
           update({ customer: draft.customer.trim(), from: draft.from.trim(), to: draft.to.trim() });
         }}
       >
-        <label>
-          Customer
-          <input
-            data-testid="customer"
-            value={draft.customer}
-            placeholder="x-customer-id"
-            onInput={(event) =>
-              setDraft({ ...draft, customer: (event.currentTarget as HTMLInputElement).value })
-            }
-          />
-        </label>
-        <label>
-          From
-          <input
-            data-testid="analytics-from"
-            value={draft.from}
-            placeholder="2025-12-28T18:00:00Z"
-            onInput={(event) => setDraft({ ...draft, from: (event.currentTarget as HTMLInputElement).value })}
-          />
-        </label>
-        <label>
-          To
-          <input
-            data-testid="analytics-to"
-            value={draft.to}
-            placeholder="(open)"
-            onInput={(event) => setDraft({ ...draft, to: (event.currentTarget as HTMLInputElement).value })}
-          />
-        </label>
+        {draftFields.map(({ field, title, testId, placeholder }) => (
+          <label>
+            {title}
+            <input
+              data-testid={testId}
+              value={draft[field]}
+              placeholder={placeholder}
+              onInput={(event) =>
+                setDraft({ ...draft, [field]: (event.currentTarget as HTMLInputElement).value })
+              }
+            />
+          </label>
+        ))}
         <button type="submit" class="primary" data-testid="load-analytics">
           Load
         </button>

@@ -46,6 +46,18 @@ function timeScale(timesS: number[]): uPlot.Scale {
   return { time: true, range: () => [timesS[0] - stepS / 2, timesS[timesS.length - 1] + stepS / 2] };
 }
 
+/** Both charts' scales and axes: time along x, a count from 0 up along y (`yAxisPx` wide). */
+function timeAndCountAxes(timesS: number[], yAxisPx: number): Pick<uPlot.Options, "scales" | "axes"> {
+  const stroke = axisColor();
+  return {
+    scales: { x: timeScale(timesS), y: { range: (_u, _min, max) => [0, Math.max(1, max)] } },
+    axes: [
+      { stroke, grid: { show: false } },
+      { stroke, size: yAxisPx, grid: { stroke: "rgba(128,128,128,0.15)" } },
+    ],
+  };
+}
+
 /** --muted as the canvas can use it: the variable holds light-dark(…), which only CSS resolves. */
 function axisColor(): string {
   const probe = document.createElement("span");
@@ -98,11 +110,7 @@ export function StackedBars(props: {
       height: props.height ?? 140,
       legend: { show: true },
       cursor: { points: { show: false } },
-      scales: { x: timeScale(timesS), y: { range: (_u, _min, max) => [0, Math.max(1, max)] } },
-      axes: [
-        { stroke: axisColor(), grid: { show: false } },
-        { stroke: axisColor(), size: 48, grid: { stroke: "rgba(128,128,128,0.15)" } },
-      ],
+      ...timeAndCountAxes(timesS, 48),
       series: [
         {},
         ...order.map((index) => ({
@@ -133,11 +141,7 @@ export function LineChart(props: {
     (width) => ({
       width,
       height: props.height ?? 220,
-      scales: { x: timeScale(timesS), y: { range: (_u, _min, max) => [0, Math.max(1, max)] } },
-      axes: [
-        { stroke: axisColor(), grid: { show: false } },
-        { stroke: axisColor(), size: 56, grid: { stroke: "rgba(128,128,128,0.15)" } },
-      ],
+      ...timeAndCountAxes(timesS, 56),
       series: [
         {},
         ...series.map((one) => ({

@@ -523,6 +523,31 @@ function RangePicker(props: { range: TimeRange; onChange: (range: TimeRange) => 
   );
 }
 
+/** One label's values to pick from, or "any" (""). */
+function ValuePicker(props: {
+  title: string;
+  testId: string;
+  values: string[];
+  value: string;
+  onChange: (value: string) => void;
+}) {
+  return (
+    <label>
+      {props.title}
+      <select
+        data-testid={props.testId}
+        value={props.value}
+        onChange={(event) => props.onChange((event.currentTarget as HTMLSelectElement).value)}
+      >
+        <option value="">any</option>
+        {props.values.map((value) => (
+          <option value={value}>{value}</option>
+        ))}
+      </select>
+    </label>
+  );
+}
+
 /** A label value inside a LogQL double-quoted string. */
 function quoteValue(value: string): string {
   return value.replace(/["\\]/g, "\\$&");
@@ -561,32 +586,14 @@ function LabelBrowser(props: {
   return (
     <aside class="label-browser" aria-label="label browser">
       <h2>Labels</h2>
-      <label>
-        Service
-        <select
-          data-testid="service-picker"
-          value={service}
-          onChange={(event) => setService((event.currentTarget as HTMLSelectElement).value)}
-        >
-          <option value="">any</option>
-          {services.map((value) => (
-            <option value={value}>{value}</option>
-          ))}
-        </select>
-      </label>
-      <label>
-        Level
-        <select
-          data-testid="level-picker"
-          value={level}
-          onChange={(event) => setLevel((event.currentTarget as HTMLSelectElement).value)}
-        >
-          <option value="">any</option>
-          {levels.map((value) => (
-            <option value={value}>{value}</option>
-          ))}
-        </select>
-      </label>
+      <ValuePicker
+        title="Service"
+        testId="service-picker"
+        values={services}
+        value={service}
+        onChange={setService}
+      />
+      <ValuePicker title="Level" testId="level-picker" values={levels} value={level} onChange={setLevel} />
       <div class="browser-actions">
         <button type="button" data-testid="show-logs" onClick={() => props.onPick(selector())}>
           Show logs
