@@ -159,13 +159,19 @@ if (parentPort !== null) {
     });
   };
 
-  async function runLast(taskId: number, task: LastRecordsTask, abortFlag: Int32Array): Promise<void> {
+  /** The task's abort: a signal, and a check that aborts it once the caller set the shared flag. */
+  function abortWatch(abortFlag: Int32Array): { controller: AbortController; checkAbort: () => void } {
     const controller = new AbortController();
     const checkAbort = () => {
       if (Atomics.load(abortFlag, 0) !== 0 && !controller.signal.aborted)
         controller.abort(new Error("query aborted by its caller"));
       controller.signal.throwIfAborted();
     };
+    return { controller, checkAbort };
+  }
+
+  async function runLast(taskId: number, task: LastRecordsTask, abortFlag: Int32Array): Promise<void> {
+    const { controller, checkAbort } = abortWatch(abortFlag);
     try {
       const key = Buffer.from(task.key);
       const stats = emptyLastRecordsStats(task.ranges.length);
@@ -187,12 +193,7 @@ if (parentPort !== null) {
   }
 
   async function run(taskId: number, task: PoolTask, abortFlag: Int32Array): Promise<void> {
-    const controller = new AbortController();
-    const checkAbort = () => {
-      if (Atomics.load(abortFlag, 0) !== 0 && !controller.signal.aborted)
-        controller.abort(new Error("query aborted by its caller"));
-      controller.signal.throwIfAborted();
-    };
+    const { controller, checkAbort } = abortWatch(abortFlag);
     const source: EntrySource = {
       async *select(selection: EntrySelection): AsyncIterable<LogEntry> {
         checkAbort();
