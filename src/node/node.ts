@@ -198,23 +198,27 @@ export class SluiceNode {
 
   /** The node's status; only once open() resolved (the transport's recovery gate sees to it). */
   status(nowMs = Date.now()): NodeStatus {
-    const topicStatus = (topic: string, log: PartitionLog) => ({
-      topic,
-      partitions: log.stats().partitions.map((stats, partition) => ({
-        partition,
-        bytes: stats.sizeBytes,
-        segments: stats.segmentCount,
-        startOffset: log.partition(partition).logStartOffset,
-        endOffset: log.partition(partition).endOffset,
-      })),
-    });
     let appendedRecords = 0;
     let appendedBytes = 0;
-    for (const log of [this.serviceLog, this.accessLog])
-      for (const stats of log.stats().partitions) {
+    // One stats() per log: the partitions' sizes and the appended counters come from the same read.
+    const topicStatus = (topic: string, log: PartitionLog) => ({
+      topic,
+      partitions: log.stats().partitions.map((stats, partition) => {
         appendedRecords += stats.appendedRecords;
         appendedBytes += stats.appendedBytes;
-      }
+        return {
+          partition,
+          bytes: stats.sizeBytes,
+          segments: stats.segmentCount,
+          startOffset: log.partition(partition).logStartOffset,
+          endOffset: log.partition(partition).endOffset,
+        };
+      }),
+    });
+    const topicStatuses = [
+      topicStatus(topics.serviceLogs, this.serviceLog),
+      topicStatus(topics.accessLogs, this.accessLog),
+    ];
     const index = this.#blockIndex;
     return {
       nodeId: this.nodeId,
@@ -223,10 +227,7 @@ export class SluiceNode {
       appendedRecords,
       appendedBytes,
       diskBytes: directoryBytes(this.dataDir),
-      topics: [
-        topicStatus(topics.serviceLogs, this.serviceLog),
-        topicStatus(topics.accessLogs, this.accessLog),
-      ],
+      topics: topicStatuses,
       index:
         index === null
           ? null
