@@ -3,16 +3,32 @@
 // turns bytes into streams of entries and knows nothing of HTTP, gRPC or sockets; a transport turns
 // the pipeline's typed outcome into its own protocol's status and body.
 
+import { Buffer } from "node:buffer";
 import type { RejectReason } from "./errors.ts";
 
 /** One log line as decoded, before validation and enrichment. */
 export interface IngestEntry {
   /** Nanoseconds since the Unix epoch. */
   timestampNs: bigint;
-  /** The log line (Loki's line, OTLP's body, syslog's MSG, an Elasticsearch document's message). */
-  line: string;
+  /**
+   * The log line (Loki's line, OTLP's body, syslog's MSG, an Elasticsearch document's message): a
+   * string, or its UTF-8 bytes when the decoder read it as bytes — a view over the request's body,
+   * already checked to be valid UTF-8, which the pipeline copies into the record with no string in
+   * between (lineText and lineBytes read either).
+   */
+  line: string | Buffer;
   /** Structured metadata (per-line labels that are not stream labels), as decoded; often empty. */
   metadata: readonly (readonly [name: string, value: string])[];
+}
+
+/** An entry's line as a string, whichever form the decoder gave it in. */
+export function lineText(line: IngestEntry["line"]): string {
+  return typeof line === "string" ? line : line.toString("utf8");
+}
+
+/** The UTF-8 bytes of an entry's line. */
+export function lineBytes(line: IngestEntry["line"]): number {
+  return typeof line === "string" ? Buffer.byteLength(line, "utf8") : line.length;
 }
 
 /** Entries that share one set of stream labels, as the protocol sent them (not yet sanitised). */

@@ -10,8 +10,10 @@
 // Anything else is DecodeError(invalid_labels) naming the position. Names are returned as written:
 // sanitising and the count and length bounds are the pipeline's (the same for every protocol).
 
+import { ClearingCache } from "../model/clearing-cache.ts";
 import { DecodeError } from "./batch.ts";
 import { rejectReasons } from "./errors.ts";
+import { lokiLabelTextsCharsMax, lokiLabelTextsMax } from "./limits.ts";
 
 function invalidLabels(text: string, at: number, message: string): DecodeError {
   const shown = text.length > 120 ? `${text.slice(0, 120)}…` : text;
@@ -130,5 +132,26 @@ export function parseLabelSet(text: string): [name: string, value: string][] {
     else if (text.charCodeAt(at) !== 0x7d) throw invalidLabels(text, at, "expected , or }");
   }
   if (skipSpaces(text, at + 1) !== text.length) throw invalidLabels(text, at + 1, "text after }");
+  return pairs;
+}
+
+const parsedTexts = new ClearingCache<readonly (readonly [string, string])[]>(
+  lokiLabelTextsMax,
+  lokiLabelTextsCharsMax,
+);
+
+/**
+ * parseLabelSet through a cache of the texts already parsed: the same text gives the same frozen
+ * array, which the pipeline recognises by identity (a stream pushed again is neither parsed nor
+ * keyed again). A text that does not parse is never kept: it throws each time.
+ */
+export function parsedLabelSet(text: string): readonly (readonly [string, string])[] {
+  let pairs = parsedTexts.get(text);
+  if (pairs === undefined) {
+    pairs = Object.freeze(parseLabelSet(text).map((pair) => Object.freeze(pair)));
+    let chars = 0;
+    for (const [name, value] of pairs) chars += name.length + value.length;
+    parsedTexts.set(text, pairs, chars);
+  }
   return pairs;
 }

@@ -87,6 +87,13 @@ export const esBulkLimits = {
 export const knownStreamsMax = 65_536;
 export const knownStreamsCharsMax = 16 * 1024 * 1024;
 
+// Loki's push sends each stream's labels as one text (`{app="api", env="prod"}`); its decoders keep
+// the pairs parsed from each text they have seen, shared by every request that sends the same text
+// (and so found by identity in the pipeline's cache above, with no key to build). A quarter of the
+// known streams' bounds (~8 MiB): a stream whose text is no longer held is only parsed again.
+export const lokiLabelTextsMax = 16_384;
+export const lokiLabelTextsCharsMax = 4 * 1024 * 1024;
+
 /** Bounds of the syslog decoder (src/ingest/syslog.ts, SYSLOG.md). */
 export const syslogLimits = {
   // Structured metadata pairs one message keeps (procid, msgid, sequence and SD-PARAMs): every pair

@@ -6,8 +6,8 @@
 import type { DecodeLimits, IngestEntry, IngestStream } from "./batch.ts";
 import { DecodeError } from "./batch.ts";
 import { rejectReasons } from "./errors.ts";
-import { parseLabelSet } from "./label-set.ts";
-import { invalidProtobuf, utf8Strict, WireReader, wireType } from "./protobuf-wire.ts";
+import { parsedLabelSet } from "./label-set.ts";
+import { invalidProtobuf, utf8View, WireReader, wireType } from "./protobuf-wire.ts";
 import { decodeSnappyBlock } from "./snappy.ts";
 
 const nanosPerSecond = 1_000_000_000n;
@@ -71,14 +71,14 @@ function readStream(
   }
   reader.end = outerEnd;
   if (labelsText === null) throw new DecodeError(rejectReasons.invalidLabels, "a stream without labels");
-  return { labels: parseLabelSet(labelsText), entries };
+  return { labels: parsedLabelSet(labelsText), entries };
 }
 
 function readEntry(reader: WireReader, end: number, limits: DecodeLimits): IngestEntry {
   const outerEnd = reader.end;
   reader.end = end;
   let timestampNs = 0n;
-  let line = "";
+  let line: IngestEntry["line"] = "";
   let metadata = noMetadata;
   while (reader.position < end) {
     const tag = reader.uint32();
@@ -91,7 +91,7 @@ function readEntry(reader: WireReader, end: number, limits: DecodeLimits): Inges
           rejectReasons.lineTooLong,
           `a line of ${lineEnd - reader.position} bytes is longer than the ${limits.lineBytesMax} allowed`,
         );
-      line = utf8Strict(reader.buffer, reader.position, lineEnd, "a line");
+      line = utf8View(reader.buffer, reader.position, lineEnd, "a line");
       reader.position = lineEnd;
     } else if (field === 1) {
       reader.expect(tag & 7, wireType.lengthDelimited, "EntryAdapter.timestamp");

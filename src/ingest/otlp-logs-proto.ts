@@ -2,8 +2,7 @@
 // opentelemetry-proto collector/logs/v1, logs/v1, common/v1, resource/v1) read by hand with
 // WireReader, mapped by OtlpStreamBuilder (OTLP.md).
 
-import { Buffer } from "node:buffer";
-import type { DecodeLimits, IngestStream } from "./batch.ts";
+import { type DecodeLimits, type IngestEntry, type IngestStream, lineBytes } from "./batch.ts";
 import { anyValueDepthMax } from "./limits.ts";
 import {
   doubleText,
@@ -13,7 +12,7 @@ import {
   type OtlpRejected,
   OtlpStreamBuilder,
 } from "./otlp-map.ts";
-import { invalidProtobuf, utf8Strict, WireReader, wireType } from "./protobuf-wire.ts";
+import { invalidProtobuf, utf8Strict, utf8View, WireReader, wireType } from "./protobuf-wire.ts";
 
 const { varint, fixed64, lengthDelimited } = wireType;
 
@@ -146,8 +145,8 @@ function readLogRecord(
       case 5: {
         reader.expect(type, lengthDelimited, "LogRecord.body");
         const bodyEnd = reader.lengthDelimited();
-        record.line = readAnyValue(reader, bodyEnd, 0, false, builder);
-        builder.checkLineBytes(Buffer.byteLength(record.line));
+        record.line = readBody(reader, bodyEnd, builder);
+        builder.checkLineBytes(lineBytes(record.line));
         break;
       }
       case 6:
@@ -156,11 +155,11 @@ function readLogRecord(
         break;
       case 9:
         reader.expect(type, lengthDelimited, "LogRecord.trace_id");
-        record.traceIdHex = idHex(reader.bytes());
+        record.traceIdHex = readIdHex(reader);
         break;
       case 10:
         reader.expect(type, lengthDelimited, "LogRecord.span_id");
-        record.spanIdHex = idHex(reader.bytes());
+        record.spanIdHex = readIdHex(reader);
         break;
       case 11:
         reader.expect(type, fixed64, "LogRecord.observed_time_unix_nano");
@@ -177,6 +176,39 @@ function readLogRecord(
     }
   }
   reader.end = outerEnd;
+}
+
+/** A bytes field holding an id, as lowercase hex ("" for an empty or all-zero id). */
+function readIdHex(reader: WireReader): string {
+  const end = reader.lengthDelimited();
+  const hex = idHex(reader.buffer, reader.position, end);
+  reader.position = end;
+  return hex;
+}
+
+/**
+ * A log record's body: when it is just a string (nearly always), its UTF-8 bytes as a view over
+ * the request, which the pipeline copies into the record as they are; anything else, or a string
+ * written in any but the one-byte tag, as readAnyValue renders it.
+ */
+function readBody(reader: WireReader, end: number, builder: OtlpStreamBuilder): IngestEntry["line"] {
+  const start = reader.position;
+  if (start < end && reader.buffer[start] === 0x0a) {
+    reader.position = start + 1;
+    const outerEnd = reader.end;
+    reader.end = end;
+    const stringEnd = reader.lengthDelimited();
+    reader.end = outerEnd;
+    if (stringEnd === end) {
+      const line = builder.checkLineBytes(end - reader.position)
+        ? utf8View(reader.buffer, reader.position, end, "a log record body")
+        : "";
+      reader.position = end;
+      return line;
+    }
+  }
+  reader.position = start;
+  return readAnyValue(reader, end, 0, false, builder);
 }
 
 /** KeyValue {1: key, 2: AnyValue value}: the value rendered as text (OTLP.md). A loop, not fields(): no closure per attribute. */
@@ -239,7 +271,7 @@ function readAnyValue(
       text = reader.bool() ? "true" : "false";
     } else if (number === 3) {
       reader.expect(type, varint, "AnyValue.int_value");
-      text = reader.int64().toString();
+      text = reader.int64Text();
     } else if (number === 4) {
       reader.expect(type, fixed64, "AnyValue.double_value");
       text = doubleText(reader.double(), nested);

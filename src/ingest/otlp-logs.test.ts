@@ -9,7 +9,7 @@ import { resourceFromAttributes } from "@opentelemetry/resources";
 import { BatchLogRecordProcessor, LoggerProvider } from "@opentelemetry/sdk-logs";
 import fc from "fast-check";
 import { encodeOtlpLogsProto } from "../loadgen/bodies.ts";
-import { DecodeError, type DecodeLimits, type IngestStream } from "./batch.ts";
+import { DecodeError, type DecodeLimits, type IngestStream, lineText } from "./batch.ts";
 import { rejectReasons } from "./errors.ts";
 import { decodeOtlpLogsJson, decodeOtlpLogsProto, encodeOtlpExportLogsResponse } from "./otlp-logs.ts";
 
@@ -67,6 +67,7 @@ function flat(streams: IngestStream[]) {
     stream.entries.map((entry) => ({
       labels: Object.fromEntries(stream.labels),
       ...entry,
+      line: lineText(entry.line),
       metadata: Object.fromEntries(entry.metadata),
     })),
   );

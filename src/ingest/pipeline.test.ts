@@ -175,6 +175,38 @@ test("streams seen before are the same streams: known labels never leak into a l
     );
 });
 
+test("a shared frozen label array (Loki's parsed texts) is each tenant's own stream, and stays checked", async () => {
+  // The pipeline finds such arrays by identity: the tenant must still be part of what it finds,
+  // lines given as bytes are stored as the same text, and a bad frozen array is refused every time.
+  const { log, pipeline } = setUp();
+  const shared = Object.freeze([Object.freeze(["app", "api"] as [string, string])]);
+  const bytesStream = (line: string): IngestStream => ({
+    labels: shared,
+    entries: [{ timestampNs: 1_700_000_000_000_000_000n, line: Buffer.from(line), metadata: [] }],
+  });
+  await pipeline.push(batch([bytesStream('a "1" ✓')], "t1"));
+  await pipeline.push(batch([bytesStream("b\n2")], "t2"));
+  await pipeline.push(batch([bytesStream("c3")], "t1"));
+  const stored = allRecords(log).map(({ record }) => ({
+    key: record.key.toString(),
+    line: decodeStreamEntryValue(record.value).line,
+  }));
+  assert.deepEqual(
+    stored.sort((a, b) => (a.line < b.line ? -1 : 1)),
+    [
+      { key: "t1\u0000api", line: 'a "1" ✓' },
+      { key: "t2\u0000api", line: "b\n2" },
+      { key: "t1\u0000api", line: "c3" },
+    ],
+  );
+  const bad = Object.freeze([Object.freeze(["bad-name", "v"] as [string, string])]);
+  for (let round = 0; round < 2; round++)
+    assert.throws(
+      () => pipeline.push(batch([{ labels: bad, entries: [{ timestampNs: 1n, line: "x", metadata: [] }] }])),
+      refusedWith(rejectReasons.invalidLabels),
+    );
+});
+
 test("each invalid batch is refused with its reason and stores nothing", async () => {
   const cases: [string, IngestStream[], RejectReason][] = [
     ["label name with a dot", [stream([["http.status", "200"]], "x")], rejectReasons.invalidLabels],

@@ -20,7 +20,7 @@ import { formatLabels, type Label, type LabelSet } from "../model/stream.ts";
 import { streamId } from "../model/stream-id.ts";
 import type { Admission } from "./admission.ts";
 import type { Appender } from "./appender.ts";
-import type { DecodeLimits, IngestBatch } from "./batch.ts";
+import { type DecodeLimits, type IngestBatch, type IngestEntry, lineBytes as lineBytesOf } from "./batch.ts";
 import { IngestError, rejectReasons } from "./errors.ts";
 import {
   knownStreamsCharsMax,
@@ -31,7 +31,12 @@ import {
   timestampMsMax,
 } from "./limits.ts";
 import { serviceStreamKey } from "./service-logs.ts";
-import { discoverServiceName, routingService, type StreamEntry, streamEntryColumns } from "./stream-entry.ts";
+import {
+  discoverServiceName,
+  routingService,
+  type StreamRecords,
+  streamRecordColumns,
+} from "./stream-entry.ts";
 import type { StreamLimiter } from "./streams.ts";
 import type { TenantLimiter } from "./tenant-limits.ts";
 
@@ -73,6 +78,11 @@ export class IngestPipeline {
    * service. Checking, sorting and hashing each stream of each request was a fifth of a push's CPU.
    */
   readonly #streams = new ClearingCache<KnownStream>(knownStreamsMax, knownStreamsCharsMax);
+  /**
+   * The same, by the identity of a frozen label array a decoder shares between requests (the last
+   * tenant that sent it): held only while the decoder holds the array.
+   */
+  readonly #byIdentity = new WeakMap<readonly Label[], { tenant: string; known: KnownStream }>();
 
   constructor(options: IngestPipelineOptions) {
     this.#options = options;
@@ -102,7 +112,7 @@ export class IngestPipeline {
    * the counts cross the append's await, not the batch.
    */
   push(batch: IngestBatch): Promise<PushResult> {
-    const { partitionCount, nodeId } = this.#options;
+    const { nodeId } = this.#options;
     const streams = this.#validate(batch);
     let entryCount = 0;
     for (const stream of streams) entryCount += stream.entries.length;
@@ -125,31 +135,15 @@ export class IngestPipeline {
     );
     this.#options.streams.record(batch.tenant, ids, batch.receivedAtMs);
     if (entryCount === 0) return Promise.resolve({ entries: 0, streams: 0 });
-    const groups = new Map<number, { keys: Buffer[]; entries: StreamEntry[] }>();
+    const groups = new Map<number, StreamRecords[]>();
     for (const stream of streams) {
-      const partition = partitionFor(stream.service, partitionCount);
-      const key = serviceStreamKey(batch.tenant, stream.service);
-      let group = groups.get(partition);
-      if (group === undefined) {
-        group = { keys: [], entries: [] };
-        groups.set(partition, group);
-      }
-      for (const entry of stream.entries) {
-        group.keys.push(key);
-        group.entries.push({
-          labels: stream.labels,
-          line: entry.line,
-          timestampNs: entry.timestampNs,
-          metadata: entry.metadata,
-          receivedAtMs: batch.receivedAtMs,
-          clientIp: batch.clientIp,
-          nodeId,
-        });
-      }
+      const group = groups.get(stream.partition);
+      if (group === undefined) groups.set(stream.partition, [stream]);
+      else group.push(stream);
     }
+    const receipt = { receivedAtMs: batch.receivedAtMs, clientIp: batch.clientIp, nodeId };
     const routed = new Map<number, RecordSet>();
-    for (const [partition, group] of groups)
-      routed.set(partition, streamEntryColumns(group.keys, group.entries));
+    for (const [partition, group] of groups) routed.set(partition, streamRecordColumns(group, receipt));
     const result = { entries: entryCount, streams: streams.length };
     return this.#options.appender.append(routed).then(() => result);
   }
@@ -183,9 +177,10 @@ export class IngestPipeline {
     const byLabels = new Map<string, ValidStream>();
     for (const stream of batch.streams) {
       if (stream.entries.length === 0) continue;
-      const { labels, text, id, service } = this.#knownStream(batch.tenant, stream.labels);
+      const known = this.#knownStream(batch.tenant, stream.labels);
+      const { text } = known;
       for (const entry of stream.entries) {
-        const lineBytes = Buffer.byteLength(entry.line, "utf8");
+        const lineBytes = lineBytesOf(entry.line);
         if (lineBytes > lineBytesMax)
           throw new IngestError(
             rejectReasons.lineTooLong,
@@ -204,28 +199,49 @@ export class IngestPipeline {
             );
         }
       }
+      // The decoder's entries array is shared, never modified: a stream sent twice gets a new one.
       const held = byLabels.get(text);
-      if (held !== undefined) held.entries.push(...stream.entries);
-      else byLabels.set(text, { labels, id, service, entries: [...stream.entries] });
+      if (held !== undefined) held.entries = held.entries.concat(stream.entries);
+      else
+        byLabels.set(text, {
+          labels: known.labels,
+          id: known.id,
+          key: known.key,
+          partition: known.partition,
+          entries: stream.entries,
+        });
     }
     return [...byLabels.values()];
   }
 
   /** A stream's checked labels (validLabels: throws IngestError for bad ones, which are not kept). */
   #knownStream(tenant: string, pairs: readonly Label[]): KnownStream {
+    // A decoder that hands out the same frozen array for the same labels (Loki push's parsed label
+    // texts) is answered by identity, without building a key.
+    const byIdentity = Object.isFrozen(pairs) ? this.#byIdentity.get(pairs) : undefined;
+    if (byIdentity !== undefined && byIdentity.tenant === tenant) return byIdentity.known;
+    const known = this.#knownStreamByKey(tenant, pairs);
+    if (Object.isFrozen(pairs)) this.#byIdentity.set(pairs, { tenant, known });
+    return known;
+  }
+
+  #knownStreamByKey(tenant: string, pairs: readonly Label[]): KnownStream {
     // Lengths make the key unambiguous whatever the names and values hold.
     let key = `${tenant.length}:${tenant}`;
     for (const [name, value] of pairs) key += `${name.length}:${name}${value.length}:${value}`;
     let known = this.#streams.get(key);
     if (known === undefined) {
       const labels = validLabels(pairs);
+      const service = routingService(labels);
       known = {
         labels,
         text: formatLabels(labels),
         id: streamId(tenant, labels),
-        service: routingService(labels),
+        key: serviceStreamKey(tenant, service),
+        partition: partitionFor(service, this.#options.partitionCount),
       };
-      this.#streams.set(key, known, 2 * known.text.length); // the label set's strings and the text
+      // The label set's strings and the text, and the key's bytes.
+      this.#streams.set(key, known, 2 * known.text.length + known.key.length);
     }
     return known;
   }
@@ -236,14 +252,15 @@ interface KnownStream {
   labels: LabelSet;
   text: string;
   id: bigint;
-  service: string;
+  /** Its records' key, `tenant 0x00 service` (service: routingService), and their partition. */
+  key: Buffer;
+  partition: number;
 }
 
-interface ValidStream {
-  labels: LabelSet;
+interface ValidStream extends StreamRecords {
   id: bigint;
-  service: string;
-  entries: IngestBatch["streams"][number]["entries"];
+  partition: number;
+  entries: readonly IngestEntry[];
 }
 
 /**

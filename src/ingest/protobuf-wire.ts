@@ -9,7 +9,7 @@
 // this reader hands each field to the caller's loop, which builds the IngestEntry directly.
 // (varintBytes is the one writer: the OTLP responses are the only protobuf Sluice writes.)
 
-import { Buffer, isAscii } from "node:buffer";
+import { Buffer, isAscii, isUtf8 } from "node:buffer";
 import { DecodeError } from "./batch.ts";
 import { rejectReasons } from "./errors.ts";
 
@@ -76,6 +76,18 @@ export function utf8Strict(buffer: Buffer, start: number, end: number, what: str
     }
   }
   return buffer.toString("latin1", start, end);
+}
+
+/**
+ * Bytes start..end as a view over the body (no copy), or DecodeError(invalid_utf8) when they are not
+ * valid UTF-8: for a line the pipeline copies into its record as bytes (IngestEntry.line).
+ * node:buffer's isUtf8 (simdutf) is as strict as the fatal TextDecoder: no overlong forms, no
+ * surrogates, nothing past U+10FFFF.
+ */
+export function utf8View(buffer: Buffer, start: number, end: number, what: string): Buffer {
+  const bytes = buffer.subarray(start, end);
+  if (!isUtf8(bytes)) throw new DecodeError(rejectReasons.invalidUtf8, `${what} is not valid UTF-8`);
+  return bytes;
 }
 
 /**
@@ -153,6 +165,20 @@ export class WireReader {
       if (byte < 0x80) return BigInt.asIntN(64, big);
     }
     throw invalidProtobuf("varint longer than 10 bytes");
+  }
+
+  /** A varint of a 64-bit field as int64's decimal text, without a BigInt when it fits in 49 bits. */
+  int64Text(): string {
+    const start = this.position;
+    const buffer = this.buffer;
+    let value = 0;
+    for (let shift = 0; shift < 49 && this.position < this.end; shift += 7) {
+      const byte = buffer[this.position++]!;
+      value += (byte & 0x7f) * 2 ** shift;
+      if (byte < 0x80) return String(value);
+    }
+    this.position = start;
+    return this.int64().toString();
   }
 
   /** A varint of a bool field. */

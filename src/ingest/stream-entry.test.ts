@@ -13,6 +13,7 @@ import {
   type StreamEntry,
   streamEntryTimestampMs,
   streamEntryValue,
+  streamRecordColumns,
 } from "./stream-entry.ts";
 
 const key = Buffer.from("t1\u0000api");
@@ -68,6 +69,113 @@ test("round trip holds for any labels, line and timestamp (property)", () => {
       },
     ),
   );
+});
+
+test("streamRecordColumns writes each value byte for byte as streamEntryValue, lines as strings or bytes (property)", () => {
+  const name = fc.stringMatching(/^[a-zA-Z_][a-zA-Z0-9_]{0,8}$/);
+  // Every byte JSON escapes (controls, quote, backslash), DEL, multi-byte and 4-byte characters.
+  const line = fc.string({
+    unit: fc.oneof(
+      fc.constantFrom(
+        "\u0000",
+        "\u0001",
+        "\b",
+        "\t",
+        "\n",
+        "\f",
+        "\r",
+        "\u001f",
+        '"',
+        "\\",
+        "\u007f",
+        "é",
+        "✓",
+        "𝄞",
+        "\u2028",
+      ),
+      fc.string({ unit: "binary", maxLength: 1 }),
+    ),
+    maxLength: 80,
+  });
+  const labelSet = fc
+    .uniqueArray(fc.tuple(name, fc.string({ minLength: 1, maxLength: 12 })), {
+      selector: (pair) => pair[0],
+      minLength: 1,
+      maxLength: 4,
+    })
+    .map((pairs) => pairs.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)));
+  const stream = fc.record({
+    labels: labelSet,
+    entries: fc.array(
+      fc.record({
+        timestampNs: fc.bigInt({ min: 0n, max: 2n ** 51n * 1_000_000n - 1n }),
+        line,
+        asBytes: fc.boolean(),
+        metadata: fc.array(fc.tuple(name, fc.string({ maxLength: 10 })), { maxLength: 2 }),
+      }),
+      { maxLength: 6 },
+    ),
+  });
+  fc.assert(
+    fc.property(fc.array(stream, { maxLength: 4 }), fc.string({ maxLength: 8 }), (streams, clientIp) => {
+      const receipt = { receivedAtMs: 1_700_000_001_000, clientIp, nodeId: "node-é" };
+      const columns = streamRecordColumns(
+        streams.map((sent, i) => ({
+          key: Buffer.from(`t1\u0000svc${i}`),
+          labels: sent.labels,
+          entries: sent.entries.map((e) => ({
+            timestampNs: e.timestampNs,
+            line: e.asBytes ? Buffer.from(e.line) : e.line,
+            metadata: e.metadata,
+          })),
+        })),
+        receipt,
+      );
+      const expected = streams.flatMap((sent, i) =>
+        sent.entries.map((e) => ({
+          key: Buffer.from(`t1\u0000svc${i}`),
+          value: streamEntryValue({
+            labels: sent.labels,
+            line: e.line,
+            timestampNs: e.timestampNs,
+            metadata: e.metadata,
+            ...receipt,
+          }),
+          timestampMs: streamEntryTimestampMs(e.timestampNs),
+        })),
+      );
+      assert.equal(columns.count, expected.length);
+      let keyAt = 0;
+      let valueAt = 0;
+      for (let i = 0; i < expected.length; i++) {
+        const want = expected[i]!;
+        assert.equal(columns.timestampsMs[i], want.timestampMs);
+        assert.deepEqual(columns.keys.subarray(keyAt, keyAt + columns.keyLengths[i]!), want.key);
+        assert.deepEqual(columns.values.subarray(valueAt, valueAt + columns.valueLengths[i]!), want.value);
+        keyAt += columns.keyLengths[i]!;
+        valueAt += columns.valueLengths[i]!;
+      }
+      assert.equal(keyAt, columns.keys.length);
+      assert.equal(valueAt, columns.values.length);
+    }),
+    { numRuns: 500 },
+  );
+});
+
+test("streamRecordColumns grows past its kept scratch for a request of long lines", () => {
+  const long = Buffer.from("\n".repeat(300_000)); // escaped: 600 KB each, 1.8 MB in all
+  const entries = [0, 1, 2].map((i) => ({ timestampNs: BigInt(i), line: long, metadata: [] }));
+  const receipt = { receivedAtMs: 0, clientIp: "", nodeId: "n" };
+  const columns = streamRecordColumns([{ key, labels: [["service", "api"]], entries }], receipt);
+  const one = streamEntryValue({
+    labels: [["service", "api"]],
+    line: long.toString(),
+    timestampNs: 2n,
+    metadata: [],
+    ...receipt,
+  });
+  assert.equal(columns.valueLengths[2], one.length);
+  assert.deepEqual(columns.values.subarray(columns.values.length - one.length), one);
 });
 
 test("the record timestamp is the nanoseconds floored to the millisecond", () => {

@@ -3,8 +3,10 @@
 // metadata. The key stays `tenant 0x00 service`, so routing by service, the tenant prefix check and
 // GET /v1/query read these records as they read reference A's.
 
+import { Buffer } from "node:buffer";
 import type { RecordColumns } from "../log/index.ts";
 import type { Label, LabelSet } from "../model/stream.ts";
+import type { IngestEntry } from "./batch.ts";
 import { RecordDecodeError } from "./errors.ts";
 import { recordFormats } from "./stored-format.ts";
 
@@ -25,6 +27,7 @@ const nanosecondsPerMillisecond = 1_000_000n;
 /** The record timestamp (Unix ms) of an entry: its nanoseconds floored to the millisecond. */
 export function streamEntryTimestampMs(timestampNs: bigint): number {
   const ms = timestampNs / nanosecondsPerMillisecond;
+  if (timestampNs >= 0n) return Number(ms); // division truncates: for these, that is the floor
   return Number(ms * nanosecondsPerMillisecond > timestampNs ? ms - 1n : ms);
 }
 
@@ -58,70 +61,193 @@ export function streamEntryValue(entry: StreamEntry): Buffer {
   return Buffer.from(String.fromCharCode(recordFormats.streamEntryV1) + streamEntryJson(entry));
 }
 
-/** The JSON of a label set, by identity: the pipeline hands every request of a stream the same one. */
-const labelsJsonOf = new WeakMap<LabelSet, string>();
+/**
+ * `","labels":<the label set's JSON>,"line":` as bytes, by the label set's identity: the pipeline
+ * hands every request of a stream the same one.
+ */
+const labelsPartOf = new WeakMap<LabelSet, Buffer>();
+
+/** One stream's entries in one partition, as the pipeline routes them: the key every record of it has. */
+export interface StreamRecords {
+  key: Buffer;
+  labels: LabelSet;
+  entries: readonly IngestEntry[];
+}
+
+/** What every entry of a request shares in its stored value. */
+export interface StreamReceipt {
+  receivedAtMs: number;
+  clientIp: string;
+  nodeId: string;
+}
 
 /**
- * Record columns of one partition's entries: keys, record timestamps (ms) and 0x03 values, byte for
- * byte streamEntryValue's. The values are written straight into the columns, and the JSON of a
- * label set (entries of one stream share the array) and of the sender and node are made once.
+ * Record columns of one partition's streams: keys, record timestamps (ms) and 0x03 values, each
+ * byte for byte streamEntryValue's of the entry with the receipt. The values are written straight
+ * into one buffer: a line given as bytes (IngestEntry) is JSON-escaped byte by byte from the body,
+ * never made a string; the JSON of a label set (by identity) and of the receipt are made once.
  */
-export function streamEntryColumns(keys: readonly Buffer[], entries: readonly StreamEntry[]): RecordColumns {
-  const formatByte = String.fromCharCode(recordFormats.streamEntryV1);
-  const quoted = new Map<string, string>();
-  const quote = (text: string) => {
-    let json = quoted.get(text);
-    if (json === undefined) {
-      json = JSON.stringify(text);
-      quoted.set(text, json);
-    }
-    return json;
-  };
-  const texts = new Array<string>(entries.length);
-  const valueLengths = new Uint32Array(entries.length);
+export function streamRecordColumns(
+  streams: readonly StreamRecords[],
+  receipt: StreamReceipt,
+): RecordColumns {
+  let count = 0;
   let keyBytes = 0;
-  let valueBytes = 0;
-  for (const key of keys) keyBytes += key.length;
-  for (let i = 0; i < entries.length; i++) {
-    const entry = entries[i];
-    let labels = labelsJsonOf.get(entry.labels);
-    if (labels === undefined) {
-      labels = pairsJson(entry.labels);
-      labelsJsonOf.set(entry.labels, labels);
-    }
-    texts[i] = formatByte + entryJson(entry, labels, quote(entry.clientIp), quote(entry.nodeId));
-    valueLengths[i] = Buffer.byteLength(texts[i], "utf8");
-    valueBytes += valueLengths[i];
+  for (const stream of streams) {
+    count += stream.entries.length;
+    keyBytes += stream.key.length * stream.entries.length;
   }
-  const count = entries.length;
-  const memory = new ArrayBuffer(count * 16 + keyBytes + valueBytes);
-  const timestampsMs = new Float64Array(memory, 0, count);
-  const keyLengths = new Uint32Array(memory, count * 8, count);
+  // The tail of a value without metadata is the same for every entry of the request, and the
+  // part around the labels the same for every entry of a stream: both are written as bytes.
+  const tail = `,"received_at":${receipt.receivedAtMs},"client_ip":${JSON.stringify(receipt.clientIp)},"ingested_node_id":${JSON.stringify(receipt.nodeId)}}`;
+  const noMetadataTail = Buffer.from(`,"metadata":[]${tail}`);
+  const writer = valueWriter;
+  writer.at = 0;
+  const timestampsMs = new Float64Array(count);
+  const keyLengths = new Uint32Array(count);
+  const valueLengths = new Uint32Array(count);
+  let index = 0;
+  for (const { key, labels, entries } of streams) {
+    let labelsPart = labelsPartOf.get(labels);
+    if (labelsPart === undefined) {
+      labelsPart = Buffer.from(`","labels":${pairsJson(labels)},"line":`);
+      labelsPartOf.set(labels, labelsPart);
+    }
+    for (const entry of entries) {
+      const valueStart = writer.at;
+      writer.bytes(valueHead);
+      writer.ascii(entry.timestampNs.toString());
+      writer.bytes(labelsPart);
+      if (typeof entry.line === "string") writer.text(JSON.stringify(entry.line));
+      else writer.jsonStringBytes(entry.line);
+      if (entry.metadata.length === 0) writer.bytes(noMetadataTail);
+      else writer.text(`,"metadata":${pairsJson(entry.metadata)}${tail}`);
+      timestampsMs[index] = streamEntryTimestampMs(entry.timestampNs);
+      keyLengths[index] = key.length;
+      valueLengths[index] = writer.at - valueStart;
+      index++;
+    }
+  }
+  const memory = new ArrayBuffer(count * 16 + keyBytes + writer.at);
+  const timestampsColumn = new Float64Array(memory, 0, count);
+  timestampsColumn.set(timestampsMs);
+  const keyLengthsColumn = new Uint32Array(memory, count * 8, count);
+  keyLengthsColumn.set(keyLengths);
   const valueLengthsColumn = new Uint32Array(memory, count * 12, count);
   valueLengthsColumn.set(valueLengths);
   const keysColumn = Buffer.from(memory, count * 16, keyBytes);
-  const valuesColumn = Buffer.from(memory, count * 16 + keyBytes, valueBytes);
   let keyAt = 0;
-  let valueAt = 0;
-  for (let i = 0; i < count; i++) {
-    timestampsMs[i] = streamEntryTimestampMs(entries[i].timestampNs);
-    keyLengths[i] = keys[i].length;
-    keysColumn.set(keys[i], keyAt);
-    keyAt += keys[i].length;
-    const written = valuesColumn.write(texts[i], valueAt, "utf8");
-    if (written !== valueLengths[i])
-      throw new Error(`BUG: value ${i} wrote ${written} of ${valueLengths[i]} bytes`);
-    valueAt += written;
+  for (const { key, entries } of streams) {
+    for (let i = 0; i < entries.length; i++) {
+      key.copy(keysColumn, keyAt);
+      keyAt += key.length;
+    }
   }
+  const valuesColumn = Buffer.from(memory, count * 16 + keyBytes, writer.at);
+  writer.buffer.copy(valuesColumn, 0, 0, writer.at);
+  writer.release();
   return {
     count,
-    timestampsMs,
-    keyLengths,
+    timestampsMs: timestampsColumn,
+    keyLengths: keyLengthsColumn,
     valueLengths: valueLengthsColumn,
     keys: keysColumn,
     values: valuesColumn,
   };
 }
+
+/** The format byte and `{"ts":"`: how every 0x03 value starts. */
+const valueHead = Buffer.from(`${String.fromCharCode(recordFormats.streamEntryV1)}{"ts":"`);
+
+/** JSON.stringify's short escape of each byte under 0x20, the quote and the backslash (0: none, \u00XX). */
+const shortEscapes = new Uint8Array(0x60);
+for (const [byte, letter] of [
+  [0x08, "b"],
+  [0x09, "t"],
+  [0x0a, "n"],
+  [0x0c, "f"],
+  [0x0d, "r"],
+  [0x22, '"'],
+  [0x5c, "\\"],
+] as const)
+  shortEscapes[byte] = letter.charCodeAt(0);
+const hexDigits = Buffer.from("0123456789abcdef");
+
+/**
+ * A growing scratch buffer the values of one call are written into (then copied out whole): one
+ * per process, used synchronously. Room is made before each write for its worst case (3 bytes per
+ * UTF-16 unit of a string, 6 per byte of an escaped line), so no write is ever cut short.
+ */
+class ValueWriter {
+  buffer = Buffer.allocUnsafe(valueWriterBytesKept);
+  at = 0;
+
+  #room(bytes: number): void {
+    if (this.at + bytes <= this.buffer.length) return;
+    const grown = Buffer.allocUnsafe(Math.max(this.buffer.length * 2, this.at + bytes));
+    this.buffer.copy(grown, 0, 0, this.at);
+    this.buffer = grown;
+  }
+
+  text(text: string): void {
+    this.#room(text.length * 3);
+    this.at += this.buffer.write(text, this.at, "utf8");
+  }
+
+  /** Text known to be ASCII (digits): latin1 is the same bytes, written faster. */
+  ascii(text: string): void {
+    this.#room(text.length);
+    this.at += this.buffer.write(text, this.at, "latin1");
+  }
+
+  bytes(bytes: Buffer): void {
+    this.#room(bytes.length);
+    // TypedArray set, not Buffer copy: the same memmove without copy's argument checks in JS,
+    // which cost more than the copy for these short parts.
+    this.buffer.set(bytes, this.at);
+    this.at += bytes.length;
+  }
+
+  /** `bytes` (valid UTF-8) as a JSON string, exactly as JSON.stringify writes the same text. */
+  jsonStringBytes(bytes: Buffer): void {
+    this.#room(bytes.length * 6 + 2);
+    const buffer = this.buffer;
+    let at = this.at;
+    buffer[at++] = 0x22;
+    let runStart = 0;
+    for (let i = 0; i < bytes.length; i++) {
+      const byte = bytes[i]!;
+      if (byte >= 0x20 && byte !== 0x22 && byte !== 0x5c) continue;
+      if (i > runStart) at += bytes.copy(buffer, at, runStart, i);
+      buffer[at++] = 0x5c;
+      const short = shortEscapes[byte]!;
+      if (short !== 0) buffer[at++] = short;
+      else {
+        buffer[at++] = 0x75;
+        buffer[at++] = 0x30;
+        buffer[at++] = 0x30;
+        buffer[at++] = hexDigits[byte >> 4]!;
+        buffer[at++] = hexDigits[byte & 15]!;
+      }
+      runStart = i + 1;
+    }
+    if (runStart === 0) {
+      buffer.set(bytes, at); // no escape at all, the common case: no view to make
+      at += bytes.length;
+    } else if (bytes.length > runStart) at += bytes.copy(buffer, at, runStart, bytes.length);
+    buffer[at++] = 0x22;
+    this.at = at;
+  }
+
+  /** After a call: a buffer grown past what is worth keeping is let go. */
+  release(): void {
+    if (this.buffer.length > valueWriterBytesKept) this.buffer = Buffer.allocUnsafe(valueWriterBytesKept);
+  }
+}
+
+/** The scratch kept between requests: a 100-entry push of long lines fits; bigger ones grow it once. */
+const valueWriterBytesKept = 1024 * 1024;
+const valueWriter = new ValueWriter();
 
 /** The entry of a 0x03 value (its first byte already checked). Throws RecordDecodeError for junk. */
 export function decodeStreamEntryValue(value: Uint8Array): StreamEntry {
