@@ -10,7 +10,7 @@ import protobuf from "protobufjs";
 import snappyjs from "snappyjs";
 import winston from "winston";
 import LokiTransport from "winston-loki";
-import { DecodeError, type DecodeLimits, lineText } from "./batch.ts";
+import { DecodeError, type DecodeLimits, lineText, streamEntries } from "./batch.ts";
 import { rejectReasons } from "./errors.ts";
 import { parseLabelSet } from "./label-set.ts";
 import { decodeLokiPushProto, decodePushRequest } from "./loki-push-proto.ts";
@@ -125,12 +125,12 @@ describe("decodeLokiPushProto", () => {
     assert.equal(contentType, "application/x-protobuf");
     const streams = decodeLokiPushProto(body, limits);
     const entries = streams.flatMap((stream) =>
-      stream.entries.map((entry) => ({ labels: stream.labels, entry })),
+      streamEntries(stream).map((entry) => ({ labels: stream.labels, entry })),
     );
     assert.equal(entries.length, 2);
-    const info = entries.find(({ entry }) => entry.line.includes("payment accepted"))!;
+    const info = entries.find(({ entry }) => lineText(entry.line).includes("payment accepted"))!;
     assert.deepEqual(Object.fromEntries(info.labels), { level: "info", app: "checkout", region: "eu" });
-    const warn = entries.find(({ entry }) => entry.line.includes("card declined: ünïcode ✓"))!;
+    const warn = entries.find(({ entry }) => lineText(entry.line).includes("card declined: ünïcode ✓"))!;
     assert.equal(Object.fromEntries(warn.labels).level, "warn");
     for (const { entry } of entries) {
       assert.ok(entry.timestampNs >= before - 1_000_000n && entry.timestampNs < before + 60_000_000_000n);
@@ -154,15 +154,15 @@ describe("decodeLokiPushProto", () => {
     });
     fc.assert(
       fc.property(fc.array(stream, { maxLength: 6 }), (streams) => {
-        const decoded = decodeLokiPushProto(encodeBody(streams), limits).map((stream) => ({
-          ...stream,
-          entries: stream.entries.map((entry) => {
-            // Lines come as views over the body, to be copied into the records as they are (an
-            // empty line is not on the wire at all: proto3 leaves a default field out).
-            assert.ok(Buffer.isBuffer(entry.line) || entry.line === "");
-            return { ...entry, line: lineText(entry.line) };
-          }),
-        }));
+        const decoded = decodeLokiPushProto(encodeBody(streams), limits).map((stream) => {
+          // Entries come as columns over the body, their lines copied into the records as they are.
+          assert.equal(stream.entries.length, 0);
+          assert.ok(stream.columns !== undefined);
+          return {
+            labels: stream.labels,
+            entries: streamEntries(stream).map((entry) => ({ ...entry, line: lineText(entry.line) })),
+          };
+        });
         assert.deepEqual(
           decoded,
           streams.map((sent) => ({
@@ -248,7 +248,7 @@ describe("decodeLokiPushProto", () => {
     }
     const valid = new TextEncoder().encode("héllo ✓ 𝄞");
     assert.equal(
-      lineText(decodePushRequest(requestWithRawLine(valid), limits)[0]!.entries[0]!.line),
+      lineText(streamEntries(decodePushRequest(requestWithRawLine(valid), limits)[0]!)[0]!.line),
       "héllo ✓ 𝄞",
     );
     const labels = Buffer.concat([Buffer.from('{app="'), Buffer.from([0xff]), Buffer.from('"}')]);
@@ -284,7 +284,7 @@ describe("decodeLokiPushProto", () => {
       { labels: [["a", "1"]], entries: [{ seconds: 1, nanos: 0, line: "é".repeat(50), metadata: [] }] },
     ]);
     assert.equal(
-      lineText(decodeLokiPushProto(long, { ...limits, lineBytesMax: 100 })[0]!.entries[0]!.line),
+      lineText(streamEntries(decodeLokiPushProto(long, { ...limits, lineBytesMax: 100 })[0]!)[0]!.line),
       "é".repeat(50),
     );
     rejects(() => decodeLokiPushProto(long, { ...limits, lineBytesMax: 99 }), rejectReasons.lineTooLong);

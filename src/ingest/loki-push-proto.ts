@@ -3,15 +3,11 @@
 // loki-push.proto (documentation and the tests' encoder; this decoder reads the wire by hand with
 // WireReader: no object per message, strict UTF-8, a DecodeError for anything malformed).
 
-import type { DecodeLimits, IngestEntry, IngestStream } from "./batch.ts";
-import { DecodeError } from "./batch.ts";
+import { DecodeError, type DecodeLimits, type EntryColumns, type IngestStream } from "./batch.ts";
 import { rejectReasons } from "./errors.ts";
 import { parsedLabelSet } from "./label-set.ts";
-import { invalidProtobuf, utf8View, WireReader, wireType } from "./protobuf-wire.ts";
+import { checkUtf8, invalidProtobuf, WireReader, wireType } from "./protobuf-wire.ts";
 import { decodeSnappyBlock } from "./snappy.ts";
-
-const nanosPerSecond = 1_000_000_000n;
-const noMetadata: IngestEntry["metadata"] = Object.freeze([]) as IngestEntry["metadata"];
 
 /** Decodes a snappy-compressed PushRequest into its streams, in the order sent. */
 export function decodeLokiPushProto(body: Uint8Array, limits: DecodeLimits): IngestStream[] {
@@ -48,7 +44,15 @@ function readStream(
   const outerEnd = reader.end;
   reader.end = end;
   let labelsText: string | null = null;
-  const entries: IngestEntry[] = [];
+  const columns: EntryColumns = {
+    count: 0,
+    bytes: reader.buffer,
+    seconds: [],
+    nanos: [],
+    lineStarts: [],
+    lineEnds: [],
+    metadata: [],
+  };
   while (reader.position < end) {
     const tag = reader.uint32();
     const field = tag >>> 3;
@@ -60,7 +64,7 @@ function readStream(
           `the request holds more than ${limits.entriesMax} entries`,
         );
       const entryEnd = reader.lengthDelimited();
-      entries.push(readEntry(reader, entryEnd, limits));
+      readEntry(reader, entryEnd, limits, columns);
     } else if (field === 1) {
       reader.expect(tag & 7, wireType.lengthDelimited, "StreamAdapter.labels");
       labelsText = reader.string("stream labels");
@@ -71,15 +75,19 @@ function readStream(
   }
   reader.end = outerEnd;
   if (labelsText === null) throw new DecodeError(rejectReasons.invalidLabels, "a stream without labels");
-  return { labels: parsedLabelSet(labelsText), entries };
+  return { labels: parsedLabelSet(labelsText), entries: [], columns };
 }
 
-function readEntry(reader: WireReader, end: number, limits: DecodeLimits): IngestEntry {
+/** One EntryAdapter, appended to the stream's columns (its line a checked range of the message). */
+function readEntry(reader: WireReader, end: number, limits: DecodeLimits, columns: EntryColumns): void {
   const outerEnd = reader.end;
   reader.end = end;
-  let timestampNs = 0n;
-  let line: IngestEntry["line"] = "";
-  let metadata = noMetadata;
+  const index = columns.count++;
+  columns.seconds.push(0);
+  columns.nanos.push(0);
+  columns.lineStarts.push(0);
+  columns.lineEnds.push(0);
+  columns.metadata.push(undefined);
   while (reader.position < end) {
     const tag = reader.uint32();
     const field = tag >>> 3;
@@ -91,16 +99,20 @@ function readEntry(reader: WireReader, end: number, limits: DecodeLimits): Inges
           rejectReasons.lineTooLong,
           `a line of ${lineEnd - reader.position} bytes is longer than the ${limits.lineBytesMax} allowed`,
         );
-      line = utf8View(reader.buffer, reader.position, lineEnd, "a line");
+      checkUtf8(reader.buffer, reader.position, lineEnd, "a line");
+      columns.lineStarts[index] = reader.position;
+      columns.lineEnds[index] = lineEnd;
       reader.position = lineEnd;
     } else if (field === 1) {
       reader.expect(tag & 7, wireType.lengthDelimited, "EntryAdapter.timestamp");
-      timestampNs = readTimestamp(reader, reader.lengthDelimited());
+      readTimestamp(reader, reader.lengthDelimited(), columns, index);
     } else if (field === 3) {
       reader.expect(tag & 7, wireType.lengthDelimited, "EntryAdapter.structuredMetadata");
       const pairEnd = reader.lengthDelimited();
-      if (metadata === noMetadata) metadata = [];
-      (metadata as [string, string][]).push(readLabelPair(reader, pairEnd));
+      const pair = readLabelPair(reader, pairEnd);
+      const pairs = columns.metadata[index] as [string, string][] | undefined;
+      if (pairs === undefined) columns.metadata[index] = [pair];
+      else pairs.push(pair);
     } else {
       // 4 (parsed) is Loki's query-side field: a client's is ignored, as Loki ignores it.
       if (field === 0) throw invalidProtobuf("field number 0");
@@ -108,21 +120,20 @@ function readEntry(reader: WireReader, end: number, limits: DecodeLimits): Inges
     }
   }
   reader.end = outerEnd;
-  return { timestampNs, line, metadata };
 }
 
-/** google.protobuf.Timestamp {1: int64 seconds, 2: int32 nanos in [0, 1e9)} as ns since the epoch. */
-function readTimestamp(reader: WireReader, end: number): bigint {
+/** google.protobuf.Timestamp {1: int64 seconds, 2: int32 nanos in [0, 1e9)} into entry `index`. */
+function readTimestamp(reader: WireReader, end: number, columns: EntryColumns, index: number): void {
   const outerEnd = reader.end;
   reader.end = end;
-  let seconds = 0n;
+  let seconds = 0;
   let nanos = 0;
   while (reader.position < end) {
     const tag = reader.uint32();
     const field = tag >>> 3;
     if (field === 1) {
       reader.expect(tag & 7, wireType.varint, "Timestamp.seconds");
-      seconds = reader.int64();
+      seconds = reader.int64Number();
     } else if (field === 2) {
       reader.expect(tag & 7, wireType.varint, "Timestamp.nanos");
       nanos = reader.uint32() | 0;
@@ -134,7 +145,8 @@ function readTimestamp(reader: WireReader, end: number): bigint {
   reader.end = outerEnd;
   if (nanos < 0 || nanos >= 1_000_000_000)
     throw new DecodeError(rejectReasons.timestampOutOfRange, `timestamp nanos ${nanos} outside [0, 1e9)`);
-  return seconds * nanosPerSecond + BigInt(nanos);
+  columns.seconds[index] = seconds;
+  columns.nanos[index] = nanos;
 }
 
 /** LabelPairAdapter {1: name, 2: value}. */

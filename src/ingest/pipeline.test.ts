@@ -58,6 +58,33 @@ function stream(labels: [string, string][], ...lines: string[]): IngestStream {
   };
 }
 
+/** A stream whose entries are columns over one buffer of their lines, as Loki protobuf's decoder gives. */
+function columnStream(
+  labels: [string, string][],
+  entries: { seconds?: number; nanos?: number; line?: string; metadata?: [string, string][] }[],
+): IngestStream {
+  const lines = entries.map((entry) => Buffer.from(entry.line ?? "x"));
+  const starts: number[] = [];
+  let at = 0;
+  for (const line of lines) {
+    starts.push(at);
+    at += line.length;
+  }
+  return {
+    labels,
+    entries: [],
+    columns: {
+      count: entries.length,
+      bytes: Buffer.concat(lines),
+      seconds: entries.map((entry) => entry.seconds ?? 1_700_000_000),
+      nanos: entries.map((entry) => entry.nanos ?? 0),
+      lineStarts: starts,
+      lineEnds: lines.map((line, i) => starts[i]! + line.length),
+      metadata: entries.map((entry) => entry.metadata),
+    },
+  };
+}
+
 function allRecords(log: PartitionLog): { partition: number; record: StoredRecord }[] {
   const found: { partition: number; record: StoredRecord }[] = [];
   for (let partition = 0; partition < partitionCount; partition++)
@@ -207,6 +234,43 @@ test("a shared frozen label array (Loki's parsed texts) is each tenant's own str
     );
 });
 
+test("entries as columns are stored as the same entries as objects would be; a stream sent twice merges", async () => {
+  const { log, pipeline } = setUp();
+  const labels: [string, string][] = [["service", "api"]];
+  await pipeline.push(
+    batch([
+      columnStream(labels, [
+        { seconds: 1_700_000_000, nanos: 5, line: 'first "é"', metadata: [["trace_id", "t1"]] },
+        { seconds: 1_700_000_000, nanos: 999_999_999, line: "same second" },
+        { seconds: 2_251_799_813_685, nanos: 247_999_999, line: "last ms" },
+        { seconds: 0, nanos: 7, line: "epoch" },
+      ]),
+      stream(labels, "objects"),
+      columnStream(labels, [{ seconds: 1, nanos: 0, line: "again" }]),
+    ]),
+  );
+  const stored = allRecords(log).map(({ record }) => ({
+    timestampMs: record.timestampMs,
+    entry: decodeStreamEntryValue(record.value),
+  }));
+  assert.deepEqual(
+    stored.map(({ timestampMs, entry }) => [
+      entry.line,
+      String(entry.timestampNs),
+      timestampMs,
+      entry.metadata,
+    ]),
+    [
+      ['first "é"', "1700000000000000005", 1_700_000_000_000, [["trace_id", "t1"]]],
+      ["same second", "1700000000999999999", 1_700_000_000_999, []],
+      ["last ms", "2251799813685247999999", 2 ** 51 - 1, []],
+      ["epoch", "7", 0, []],
+      ["objects", "1700000000123456789", 1_700_000_000_123, []],
+      ["again", "1000000000", 1000, []],
+    ],
+  );
+});
+
 test("each invalid batch is refused with its reason and stores nothing", async () => {
   const cases: [string, IngestStream[], RejectReason][] = [
     ["label name with a dot", [stream([["http.status", "200"]], "x")], rejectReasons.invalidLabels],
@@ -257,6 +321,42 @@ test("each invalid batch is refused with its reason and stores nothing", async (
     [
       "101 entries",
       [stream([["a", "1"]], ...Array.from({ length: 101 }, () => "x"))],
+      rejectReasons.tooManyEntries,
+    ],
+    // The same checks on entries given as columns (Loki protobuf's form).
+    [
+      "columns: line over 64 bytes",
+      [columnStream([["a", "1"]], [{ line: "é".repeat(33) }])],
+      rejectReasons.lineTooLong,
+    ],
+    [
+      "columns: negative seconds",
+      [columnStream([["a", "1"]], [{ seconds: -1 }])],
+      rejectReasons.timestampOutOfRange,
+    ],
+    [
+      "columns: 2^51 ms",
+      [columnStream([["a", "1"]], [{ seconds: 2_251_799_813_685, nanos: 248_000_000 }])],
+      rejectReasons.timestampOutOfRange,
+    ],
+    [
+      "columns: seconds past 2^53",
+      [columnStream([["a", "1"]], [{ seconds: 2 ** 60 }])],
+      rejectReasons.timestampOutOfRange,
+    ],
+    [
+      "columns: bad metadata name",
+      [columnStream([["a", "1"]], [{ metadata: [["k-8", "v"]] }])],
+      rejectReasons.invalidLabels,
+    ],
+    [
+      "columns: 101 entries",
+      [
+        columnStream(
+          [["a", "1"]],
+          Array.from({ length: 101 }, () => ({})),
+        ),
+      ],
       rejectReasons.tooManyEntries,
     ],
   ];

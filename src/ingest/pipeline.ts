@@ -20,7 +20,15 @@ import { formatLabels, type Label, type LabelSet } from "../model/stream.ts";
 import { streamId } from "../model/stream-id.ts";
 import type { Admission } from "./admission.ts";
 import type { Appender } from "./appender.ts";
-import { type DecodeLimits, type IngestBatch, type IngestEntry, lineBytes as lineBytesOf } from "./batch.ts";
+import {
+  type DecodeLimits,
+  type EntryColumns,
+  type IngestBatch,
+  type IngestEntry,
+  lineBytes as lineBytesOf,
+  streamEntries,
+  streamEntryCount,
+} from "./batch.ts";
 import { IngestError, rejectReasons } from "./errors.ts";
 import {
   knownStreamsCharsMax,
@@ -115,7 +123,7 @@ export class IngestPipeline {
     const { nodeId } = this.#options;
     const streams = this.#validate(batch);
     let entryCount = 0;
-    for (const stream of streams) entryCount += stream.entries.length;
+    for (const stream of streams) entryCount += streamEntryCount(stream);
     // Streams are checked first and counted last, so a refusal by either limit costs the other nothing.
     const ids = streams.map((stream) => stream.id);
     const over = this.#options.streams.overBy(batch.tenant, ids, batch.receivedAtMs);
@@ -165,9 +173,9 @@ export class IngestPipeline {
   }
 
   #validate(batch: IngestBatch): ValidStream[] {
-    const { entriesMax, lineBytesMax } = this.#options.limits;
+    const { entriesMax } = this.#options.limits;
     let entryCount = 0;
-    for (const stream of batch.streams) entryCount += stream.entries.length;
+    for (const stream of batch.streams) entryCount += streamEntryCount(stream);
     if (entryCount > entriesMax)
       throw new IngestError(
         rejectReasons.tooManyEntries,
@@ -176,42 +184,59 @@ export class IngestPipeline {
     // Streams with the same labels (in any order) are one stream: merged, so each is counted once.
     const byLabels = new Map<string, ValidStream>();
     for (const stream of batch.streams) {
-      if (stream.entries.length === 0) continue;
+      if (streamEntryCount(stream) === 0) continue;
       const known = this.#knownStream(batch.tenant, stream.labels);
       const { text } = known;
-      for (const entry of stream.entries) {
-        const lineBytes = lineBytesOf(entry.line);
-        if (lineBytes > lineBytesMax)
-          throw new IngestError(
-            rejectReasons.lineTooLong,
-            `line of ${lineBytes} bytes in stream ${text} is over the limit of ${lineBytesMax} bytes`,
-          );
-        if (entry.timestampNs < 0n || entry.timestampNs >= timestampNsMax)
-          throw new IngestError(
-            rejectReasons.timestampOutOfRange,
-            `timestamp ${entry.timestampNs} ns in stream ${text} is outside what can be stored (0 to 2^51 ms)`,
-          );
-        for (const [name] of entry.metadata) {
-          if (!labelNamePattern.test(name) || name.length > labelNameCharsMax)
-            throw new IngestError(
-              rejectReasons.invalidLabels,
-              `invalid structured metadata name ${JSON.stringify(name)} in stream ${text}`,
+      const columns = stream.columns;
+      if (columns !== undefined) {
+        for (let i = 0; i < columns.count; i++) {
+          this.#checkLineBytes(columns.lineEnds[i]! - columns.lineStarts[i]!, text);
+          const seconds = columns.seconds[i]!;
+          const nanos = columns.nanos[i]!;
+          if (!(seconds >= 0 && seconds * 1000 + Math.floor(nanos / 1e6) < timestampMsMax))
+            throw timestampOutOfRange(
+              Number.isSafeInteger(seconds)
+                ? `${BigInt(seconds) * 1_000_000_000n + BigInt(nanos)} ns`
+                : `${seconds} s`,
+              text,
             );
+          const metadata = columns.metadata[i];
+          if (metadata !== undefined) checkMetadataNames(metadata, text);
+        }
+      } else {
+        for (const entry of stream.entries) {
+          this.#checkLineBytes(lineBytesOf(entry.line), text);
+          if (entry.timestampNs < 0n || entry.timestampNs >= timestampNsMax)
+            throw timestampOutOfRange(`${entry.timestampNs} ns`, text);
+          checkMetadataNames(entry.metadata, text);
         }
       }
-      // The decoder's entries array is shared, never modified: a stream sent twice gets a new one.
+      // The decoder's arrays are shared, never modified: a stream sent twice gets new ones (as
+      // objects: the rare case is not worth a columns merge).
       const held = byLabels.get(text);
-      if (held !== undefined) held.entries = held.entries.concat(stream.entries);
-      else
+      if (held !== undefined) {
+        held.entries = streamEntries(held).concat(streamEntries(stream));
+        held.columns = undefined;
+      } else
         byLabels.set(text, {
           labels: known.labels,
           id: known.id,
           key: known.key,
           partition: known.partition,
           entries: stream.entries,
+          columns,
         });
     }
     return [...byLabels.values()];
+  }
+
+  #checkLineBytes(lineBytes: number, streamText: string): void {
+    const { lineBytesMax } = this.#options.limits;
+    if (lineBytes > lineBytesMax)
+      throw new IngestError(
+        rejectReasons.lineTooLong,
+        `line of ${lineBytes} bytes in stream ${streamText} is over the limit of ${lineBytesMax} bytes`,
+      );
   }
 
   /** A stream's checked labels (validLabels: throws IngestError for bad ones, which are not kept). */
@@ -261,6 +286,24 @@ interface ValidStream extends StreamRecords {
   id: bigint;
   partition: number;
   entries: readonly IngestEntry[];
+  columns: EntryColumns | undefined;
+}
+
+function timestampOutOfRange(timestamp: string, streamText: string): IngestError {
+  return new IngestError(
+    rejectReasons.timestampOutOfRange,
+    `timestamp ${timestamp} in stream ${streamText} is outside what can be stored (0 to 2^51 ms)`,
+  );
+}
+
+function checkMetadataNames(metadata: IngestEntry["metadata"], streamText: string): void {
+  for (const [name] of metadata) {
+    if (!labelNamePattern.test(name) || name.length > labelNameCharsMax)
+      throw new IngestError(
+        rejectReasons.invalidLabels,
+        `invalid structured metadata name ${JSON.stringify(name)} in stream ${streamText}`,
+      );
+  }
 }
 
 /**

@@ -84,10 +84,24 @@ export function utf8Strict(buffer: Buffer, start: number, end: number, what: str
  * node:buffer's isUtf8 (simdutf) is as strict as the fatal TextDecoder: no overlong forms, no
  * surrogates, nothing past U+10FFFF.
  */
-export function utf8View(buffer: Buffer, start: number, end: number, what: string): Buffer {
-  const bytes = buffer.subarray(start, end);
+export function utf8View(buffer: Buffer, start: number, end: number, what: string): Uint8Array {
+  // A plain Uint8Array: cheaper to make than a Buffer's subarray (a JS subclass), once per line.
+  const bytes = new Uint8Array(buffer.buffer, buffer.byteOffset + start, end - start);
   if (!isUtf8(bytes)) throw new DecodeError(rejectReasons.invalidUtf8, `${what} is not valid UTF-8`);
   return bytes;
+}
+
+/** Throws DecodeError(invalid_utf8) unless bytes start..end are valid UTF-8 (as strict as utf8View). */
+export function checkUtf8(buffer: Buffer, start: number, end: number, what: string): void {
+  if (end - start > 32) {
+    utf8View(buffer, start, end, what);
+    return;
+  }
+  for (let index = start; index < end; index++)
+    if (buffer[index]! >= 0x80) {
+      utf8View(buffer, start, end, what);
+      return;
+    }
 }
 
 /**
@@ -179,6 +193,23 @@ export class WireReader {
     }
     this.position = start;
     return this.int64().toString();
+  }
+
+  /**
+   * A varint of an int64 field as a number: exact up to 49 bits without a BigInt, exact to 2^53
+   * beyond, and rounded past that (callers use it where such values are refused anyway).
+   */
+  int64Number(): number {
+    const start = this.position;
+    const buffer = this.buffer;
+    let value = 0;
+    for (let shift = 0; shift < 49 && this.position < this.end; shift += 7) {
+      const byte = buffer[this.position++]!;
+      value += (byte & 0x7f) * 2 ** shift;
+      if (byte < 0x80) return value;
+    }
+    this.position = start;
+    return Number(this.int64());
   }
 
   /** A varint of a bool field. */

@@ -20,8 +20,9 @@ import { DecodeError } from "./batch.ts";
 import { rejectReasons } from "./errors.ts";
 
 /**
- * Copies up to this many bytes go byte by byte rather than through copyWithin, whose call costs more
- * than the copy for the 4–11-byte copies log lines are mostly made of.
+ * Copies and literals up to this many bytes go byte by byte rather than through copyWithin or a
+ * subarray and set, whose calls cost more than the copy for the short ones log lines are mostly
+ * made of.
  */
 const shortCopyBytes = 16;
 
@@ -75,7 +76,9 @@ export function decodeSnappyBlock(block: Uint8Array, decodedBytesMax: number): U
       }
       if (length > inputEnd - inputAt) throw invalidSnappy("literal beyond the end of the block");
       if (length > lengthBytes - outputAt) throw invalidSnappy("literal beyond the declared length");
-      output.set(block.subarray(inputAt, inputAt + length), outputAt);
+      if (length <= shortCopyBytes)
+        for (let index = 0; index < length; index++) output[outputAt + index] = block[inputAt + index]!;
+      else output.set(block.subarray(inputAt, inputAt + length), outputAt);
       inputAt += length;
       outputAt += length;
       continue;

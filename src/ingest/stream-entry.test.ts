@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
+import type { EntryColumns } from "./batch.ts";
 import { RecordDecodeError, RecordFormatError } from "./errors.ts";
 import { decodeLogRecord, serviceEntryJson } from "./service-logs-stored.ts";
 import {
@@ -71,7 +72,37 @@ test("round trip holds for any labels, line and timestamp (property)", () => {
   );
 });
 
-test("streamRecordColumns writes each value byte for byte as streamEntryValue, lines as strings or bytes (property)", () => {
+/** Entries as a decoder's columns: the lines packed into one buffer between filler bytes. */
+function columnsOf(
+  entries: { timestampNs: bigint; line: string; metadata: [string, string][] }[],
+): EntryColumns {
+  const parts: Buffer[] = [];
+  const columns: EntryColumns = {
+    count: entries.length,
+    bytes: Buffer.alloc(0),
+    seconds: [],
+    nanos: [],
+    lineStarts: [],
+    lineEnds: [],
+    metadata: [],
+  };
+  let at = 0;
+  for (const entry of entries) {
+    const line = Buffer.from(entry.line);
+    parts.push(Buffer.from([0x22, 0x0a]), line); // bytes the writer must not copy
+    columns.lineStarts.push(at + 2);
+    columns.lineEnds.push(at + 2 + line.length);
+    at += 2 + line.length;
+    columns.seconds.push(Number(entry.timestampNs / 1_000_000_000n));
+    columns.nanos.push(Number(entry.timestampNs % 1_000_000_000n));
+    columns.metadata.push(entry.metadata.length === 0 ? undefined : entry.metadata);
+  }
+  parts.push(Buffer.from([0x5c]));
+  columns.bytes = Buffer.concat(parts);
+  return columns;
+}
+
+test("streamRecordColumns writes each value byte for byte as streamEntryValue, entries as objects (lines as strings or bytes) or columns (property)", () => {
   const name = fc.stringMatching(/^[a-zA-Z_][a-zA-Z0-9_]{0,8}$/);
   // Every byte JSON escapes (controls, quote, backslash), DEL, multi-byte and 4-byte characters.
   const line = fc.string({
@@ -106,6 +137,7 @@ test("streamRecordColumns writes each value byte for byte as streamEntryValue, l
     .map((pairs) => pairs.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)));
   const stream = fc.record({
     labels: labelSet,
+    asColumns: fc.boolean(),
     entries: fc.array(
       fc.record({
         timestampNs: fc.bigInt({ min: 0n, max: 2n ** 51n * 1_000_000n - 1n }),
@@ -123,11 +155,15 @@ test("streamRecordColumns writes each value byte for byte as streamEntryValue, l
         streams.map((sent, i) => ({
           key: Buffer.from(`t1\u0000svc${i}`),
           labels: sent.labels,
-          entries: sent.entries.map((e) => ({
-            timestampNs: e.timestampNs,
-            line: e.asBytes ? Buffer.from(e.line) : e.line,
-            metadata: e.metadata,
-          })),
+          ...(sent.asColumns
+            ? { entries: [], columns: columnsOf(sent.entries) }
+            : {
+                entries: sent.entries.map((e) => ({
+                  timestampNs: e.timestampNs,
+                  line: e.asBytes ? Buffer.from(e.line) : e.line,
+                  metadata: e.metadata,
+                })),
+              }),
         })),
         receipt,
       );
