@@ -94,13 +94,83 @@ function readScopeLogs(reader: WireReader, end: number, builder: OtlpStreamBuild
   builder.beginScope(name, version, attributes);
   reader.position = start;
   const record = emptyRecord();
-  fields(reader, end, (number, type) => {
-    if (number !== 2) return reader.skip(type);
-    reader.expect(type, lengthDelimited, "ScopeLogs.log_records");
+  record.namesClean = true; // readRecordAttribute sanitises each name as it reads it
+  const scope: ScopeCaches = {
+    attributes: new Map(),
+    lastTraceId: { start: 0, end: 0, hex: "" },
+    lastSpanId: { start: 0, end: 0, hex: "" },
+  };
+  // A loop, not fields(): this runs once per log record.
+  const outerEnd = reader.end;
+  reader.end = end;
+  while (reader.position < end) {
+    const tag = reader.uint32();
+    const number = Math.floor(tag / 8);
+    if (number === 0) throw invalidProtobuf("field number 0");
+    if (number !== 2) {
+      reader.skip(tag & 7);
+      continue;
+    }
+    reader.expect(tag & 7, lengthDelimited, "ScopeLogs.log_records");
     builder.countEntry();
-    readLogRecord(reader, reader.lengthDelimited(), record, builder);
+    readLogRecord(reader, reader.lengthDelimited(), record, builder, scope);
     builder.addRecord(record);
-  });
+  }
+  reader.end = outerEnd;
+}
+
+/**
+ * A scope's record attributes already read, by their KeyValue's bytes: `http.method=POST` is the
+ * same bytes on every record, and is then one hash and one comparison instead of two strings, a
+ * pair and a sanitised name. Keyed by FNV-1a of some of the bytes, holding where they are in the body
+ * (which outlives the decode) and the pair, shared by the records: nothing mutates a pair.
+ */
+interface ScopeCaches {
+  attributes: AttributeCache;
+  lastTraceId: LastId;
+  lastSpanId: LastId;
+}
+
+type AttributeCache = Map<number, { start: number; end: number; pair: [string, string] }>;
+// KeyValues this short are the ones that repeat (a key and a short value); a scope's cache holds at
+// most this many, so a stream of unique values (user ids) costs a bounded number of misses kept.
+const cachedAttributeBytesMax = 64;
+const cachedAttributesMax = 256;
+
+function readRecordAttribute(
+  reader: WireReader,
+  end: number,
+  builder: OtlpStreamBuilder,
+  cache: AttributeCache,
+): [string, string] {
+  const start = reader.position;
+  const buffer = reader.buffer;
+  if (end - start > cachedAttributeBytesMax) {
+    const pair = readKeyValue(reader, end);
+    pair[0] = builder.attributeName(pair[0]);
+    return pair;
+  }
+  // Hashed on the length and the first and last four bytes (where a key and a value differ); a
+  // hit is compared byte for byte, so a collision is only a miss.
+  const length = end - start;
+  let hash = Math.imul(0x811c9dc5 ^ length, 0x01000193);
+  for (let index = 0; index < 4 && index < length; index++) {
+    hash = Math.imul(hash ^ buffer[start + index]!, 0x01000193);
+    hash = Math.imul(hash ^ buffer[end - 1 - index]!, 0x01000193);
+  }
+  const held = cache.get(hash);
+  if (held !== undefined && held.end - held.start === length) {
+    let index = 0;
+    while (index < length && buffer[held.start + index] === buffer[start + index]) index++;
+    if (index === length) {
+      reader.position = end;
+      return held.pair;
+    }
+  }
+  const pair = readKeyValue(reader, end);
+  pair[0] = builder.attributeName(pair[0]);
+  if (held === undefined && cache.size < cachedAttributesMax) cache.set(hash, { start, end, pair });
+  return pair;
 }
 
 /**
@@ -113,6 +183,7 @@ function readLogRecord(
   end: number,
   record: OtlpRecord,
   builder: OtlpStreamBuilder,
+  scope: ScopeCaches,
 ): void {
   record.timeUnixNano = 0n;
   record.observedTimeUnixNano = 0n;
@@ -151,15 +222,17 @@ function readLogRecord(
       }
       case 6:
         reader.expect(type, lengthDelimited, "LogRecord.attributes");
-        record.attributes.push(readKeyValue(reader, reader.lengthDelimited()));
+        record.attributes.push(
+          readRecordAttribute(reader, reader.lengthDelimited(), builder, scope.attributes),
+        );
         break;
       case 9:
         reader.expect(type, lengthDelimited, "LogRecord.trace_id");
-        record.traceIdHex = readIdHex(reader);
+        record.traceIdHex = readIdHex(reader, scope.lastTraceId);
         break;
       case 10:
         reader.expect(type, lengthDelimited, "LogRecord.span_id");
-        record.spanIdHex = readIdHex(reader);
+        record.spanIdHex = readIdHex(reader, scope.lastSpanId);
         break;
       case 11:
         reader.expect(type, fixed64, "LogRecord.observed_time_unix_nano");
@@ -178,12 +251,33 @@ function readLogRecord(
   reader.end = outerEnd;
 }
 
+/**
+ * The last id read into one field (trace or span) of a scope's records: where its bytes are in the
+ * body and their hex. Records of one request or span sit side by side in a batch and share their
+ * ids; hex is most of an id's cost, so an id equal to the last is its string again.
+ */
+interface LastId {
+  start: number;
+  end: number;
+  hex: string;
+}
+
 /** A bytes field holding an id, as lowercase hex ("" for an empty or all-zero id). */
-function readIdHex(reader: WireReader): string {
+function readIdHex(reader: WireReader, last: LastId): string {
   const end = reader.lengthDelimited();
-  const hex = idHex(reader.buffer, reader.position, end);
+  const start = reader.position;
   reader.position = end;
-  return hex;
+  const buffer = reader.buffer;
+  if (end - start === last.end - last.start) {
+    let index = 0;
+    const length = end - start;
+    while (index < length && buffer[last.start + index] === buffer[start + index]) index++;
+    if (index === length) return last.hex;
+  }
+  last.start = start;
+  last.end = end;
+  last.hex = idHex(buffer, start, end);
+  return last.hex;
 }
 
 /**

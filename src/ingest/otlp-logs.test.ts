@@ -309,6 +309,52 @@ describe("decodeOtlpLogsProto", () => {
     );
   });
 
+  test("decodes exactly as the JSON decoder for any records: repeated and look-alike attributes and ids (property)", () => {
+    // The protobuf decoder reuses a repeated attribute's pair, and an id equal to the last one's
+    // string; look-alikes (same length, same first and last four bytes) and ids that come back
+    // after another must still come out as sent. The JSON decoder has no such reuse.
+    const attribute = fc.constantFrom(
+      { key: "http.method", value: { stringValue: "POST" } },
+      { key: "http.method", value: { stringValue: "GET" } },
+      { key: "tag", value: { stringValue: "AA1BBBB" } },
+      { key: "tag", value: { stringValue: "AA2BBBB" } },
+      { key: "tag", value: { stringValue: "AA1BBBB".repeat(12) } },
+      { key: "user.id", value: { stringValue: "u1" } },
+    );
+    const id = (bytes: number) =>
+      fc.constantFrom(
+        "",
+        "0".repeat(bytes * 2),
+        "ab".repeat(bytes),
+        "ac".repeat(bytes),
+        `${"ab".repeat(bytes - 1)}cd`,
+      );
+    const record = fc.record({
+      timeUnixNano: fc.bigInt({ min: 1n, max: 2n ** 62n }).map(String),
+      severityNumber: fc.integer({ min: 0, max: 24 }),
+      body: fc.string({ maxLength: 40 }).map((text) => ({ stringValue: text })),
+      attributes: fc.array(attribute, { maxLength: 4 }),
+      traceId: id(16),
+      spanId: id(8),
+    });
+    fc.assert(
+      fc.property(fc.array(record, { minLength: 1, maxLength: 12 }), (logRecords) => {
+        const request = {
+          resourceLogs: [
+            {
+              resource: { attributes: [{ key: "service.name", value: { stringValue: "svc" } }] },
+              scopeLogs: [{ scope: { name: "s", version: "1" }, logRecords }],
+            },
+          ],
+        };
+        const json = decodeOtlpLogsJson(Buffer.from(JSON.stringify(request)), limits, receivedAtMs);
+        const proto = decodeOtlpLogsProto(encodeOtlpLogsProto(request), limits, receivedAtMs);
+        assert.deepEqual(flat(proto), flat(json));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
   test("invalid UTF-8 in a body string is invalid_utf8", () => {
     // LogRecord {5: AnyValue {1: 0xff}} inside ScopeLogs, ResourceLogs, the request.
     const anyValue = [0x0a, 0x01, 0xff];

@@ -20,7 +20,9 @@ export interface OtlpRecord {
   severityNumber: number;
   severityText: string;
   line: IngestEntry["line"];
+  /** Attribute names as sent, or (namesClean) already through attributeName. */
   attributes: [string, string][];
+  namesClean: boolean;
   traceIdHex: string;
   spanIdHex: string;
   eventName: string;
@@ -34,6 +36,7 @@ export function emptyRecord(): OtlpRecord {
     severityText: "",
     line: "",
     attributes: [],
+    namesClean: false,
     traceIdHex: "",
     spanIdHex: "",
     eventName: "",
@@ -63,6 +66,12 @@ export class OtlpStreamBuilder {
   /** The resource's metadata then the scope's: what every record of the current scope starts with. */
   private metadataPrefix: [string, string][] = [];
   private lastLowercased: [string, string] = ["", ""];
+  // The last record's level and stream, and id pairs: a request's records mostly share them, and the
+  // pairs are shared by the entries (nothing mutates a metadata pair).
+  private lastLevel: string | null | undefined = undefined;
+  private lastStream: IngestStream | undefined = undefined;
+  private tracePair: [string, string] = ["trace_id", ""];
+  private spanPair: [string, string] = ["span_id", ""];
   private readonly sanitisedNames = new Map<string, string>();
   /** The record being decoded has a body over lineBytesMax: it is counted, not stored. */
   private currentTooLong = false;
@@ -101,6 +110,8 @@ export class OtlpStreamBuilder {
     this.resourceMetadata = metadata;
     this.metadataPrefix = metadata;
     this.byLevel = new Map();
+    this.lastLevel = undefined;
+    this.lastStream = undefined;
   }
 
   /** Starts a scope of the current resource: its name, version and attributes become metadata. */
@@ -128,7 +139,7 @@ export class OtlpStreamBuilder {
       return;
     }
     const level = levelOf(record.severityNumber, record.severityText);
-    let stream = this.byLevel.get(level);
+    let stream = level === this.lastLevel ? this.lastStream : this.byLevel.get(level);
     if (stream === undefined) {
       const labels =
         level === null ? this.resourceLabels : [...this.resourceLabels, ["level", level] as [string, string]];
@@ -137,14 +148,21 @@ export class OtlpStreamBuilder {
       this.streams.push(stream);
     }
     let metadata: [string, string][] = record.attributes;
-    for (let index = 0; index < metadata.length; index++) {
-      const pair = metadata[index]!;
-      pair[0] = this.sanitised(pair[0]);
-    }
+    if (!record.namesClean)
+      for (let index = 0; index < metadata.length; index++) {
+        const pair = metadata[index]!;
+        pair[0] = this.attributeName(pair[0]);
+      }
     // The resource's and scope's metadata (names sanitised when they began) lead every record's.
     if (this.metadataPrefix.length > 0) metadata = this.metadataPrefix.concat(metadata);
-    if (record.traceIdHex !== "") metadata.push(["trace_id", record.traceIdHex]);
-    if (record.spanIdHex !== "") metadata.push(["span_id", record.spanIdHex]);
+    if (record.traceIdHex !== "") {
+      if (this.tracePair[1] !== record.traceIdHex) this.tracePair = ["trace_id", record.traceIdHex];
+      metadata.push(this.tracePair);
+    }
+    if (record.spanIdHex !== "") {
+      if (this.spanPair[1] !== record.spanIdHex) this.spanPair = ["span_id", record.spanIdHex];
+      metadata.push(this.spanPair);
+    }
     if (record.eventName !== "") metadata.push(["event_name", record.eventName]);
     if (record.severityText !== "" && this.lowercase(record.severityText) !== level)
       metadata.push(["severity_text", record.severityText]);
@@ -156,6 +174,8 @@ export class OtlpStreamBuilder {
           : this.receivedAtNs;
     const entry: IngestEntry = { timestampNs, line: record.line, metadata };
     stream.entries.push(entry);
+    this.lastLevel = level;
+    this.lastStream = stream;
   }
 
   /** toLowerCase of the last text asked (a request's records mostly share one severity text). */
@@ -169,7 +189,7 @@ export class OtlpStreamBuilder {
    * (`http.method`), and sanitising builds the name char by char. Bounded: past
    * sanitisedNamesMax distinct keys it sanitises without caching.
    */
-  private sanitised(name: string): string {
+  attributeName(name: string): string {
     let clean = this.sanitisedNames.get(name);
     if (clean === undefined) {
       clean = isCleanName(name) ? name : sanitiseLabelName(name);
