@@ -2,6 +2,7 @@
 // 1,000-entry Loki protobuf push (snappy block; inflating included) and a 1,000-record OTLP logs
 // request as protobuf and as OTLP/JSON (one resource, 3 attributes, trace ids), and a 1,000-document
 // Elasticsearch bulk body of Filebeat-shaped ECS documents (nested host/log/agent, ~12 leaves each).
+// "otlp proto ids" is the OTLP protobuf body with a distinct trace and span id on every record.
 // One line each.
 // Usage: node bench/protocol-decode.bench.ts [--seconds 1]
 
@@ -72,6 +73,14 @@ const otlpJson = {
 const otlpJsonBody = Buffer.from(JSON.stringify(otlpJson));
 // The protobuf body, encoded with protobufjs from the same object (hex ids as bytes).
 const otlpProtoBody = encodeOtlpLogsProto(otlpJson);
+// The same with a distinct trace and span id on every record: the decoder reuses an id equal to
+// the last record's (records of one request or span sit together), this is its worst case.
+const otlpDistinctIds = structuredClone(otlpJson);
+otlpDistinctIds.resourceLogs[0]!.scopeLogs[0]!.logRecords.forEach((record, index) => {
+  record.traceId = (index + 1).toString(16).padStart(32, "0");
+  record.spanId = (index + 1).toString(16).padStart(16, "0");
+});
+const otlpProtoDistinctIdsBody = encodeOtlpLogsProto(otlpDistinctIds);
 
 const esBulkBody = Buffer.from(
   Array.from({ length: count }, (_, index) =>
@@ -116,6 +125,9 @@ function measure(name: string, body: Uint8Array, decode: () => unknown): void {
 
 measure("decode loki push proto", lokiBody, () => decodeLokiPushProto(lokiBody, limits));
 measure("decode otlp logs proto", otlpProtoBody, () => decodeOtlpLogsProto(otlpProtoBody, limits, 0));
+measure("decode otlp proto ids", otlpProtoDistinctIdsBody, () =>
+  decodeOtlpLogsProto(otlpProtoDistinctIdsBody, limits, 0),
+);
 measure("decode otlp logs json", otlpJsonBody, () => decodeOtlpLogsJson(otlpJsonBody, limits, 0));
 measure("decode es bulk ndjson", esBulkBody, () =>
   decodeEsBulk(esBulkBody, { urlIndex: null, mapping: esMapping, limits, receivedAtMs: 0 }),

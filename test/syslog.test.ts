@@ -405,6 +405,41 @@ describe("syslog ingest (TCP and UDP) into the Loki query API", () => {
     await Promise.all(held.map(closeSocket));
   });
 
+  test("UDP: datagrams of two senders in one batch each keep their own client_ip", async () => {
+    // Loopback answers on all of 127/8: two sockets, two source addresses, interleaved within the
+    // listener's batch window, so one batch holds both senders.
+    const sockets = await Promise.all(
+      ["127.0.0.1", "127.0.0.2"].map(
+        (address) =>
+          new Promise<dgram.Socket>((resolve, reject) => {
+            const socket = dgram.createSocket("udp4");
+            socket.once("error", reject);
+            socket.bind(0, address, () => resolve(socket));
+          }),
+      ),
+    );
+    for (let i = 0; i < 20; i++) {
+      const sender = sockets[i % 2]!;
+      const from = sender.address().address;
+      await new Promise<void>((resolve, reject) =>
+        sender.send(`<14>${bsdNow()} mixhost udpmix: from ${from} #${i}`, udpPort, "127.0.0.1", (e) =>
+          e ? reject(e) : resolve(),
+        ),
+      );
+    }
+    for (const socket of sockets) socket.close();
+    await waitForLines(url, '{service="udpmix"}', 20);
+    const response = await fetch(`${url}/v1/query?service=udpmix&limit=100`, {
+      headers: { "x-scope-orgid": tenant },
+    });
+    assert.equal(response.status, 200);
+    const entries = (await response.json()) as { message: string; client_ip: string }[];
+    assert.equal(entries.length, 20);
+    for (const entry of entries)
+      assert.equal(entry.client_ip, /from (\S+) /.exec(entry.message)![1], entry.message);
+    assert.deepEqual(new Set(entries.map((entry) => entry.client_ip)), new Set(["127.0.0.1", "127.0.0.2"]));
+  });
+
   test("UDP: many datagrams, one message each; garbage datagrams stored as no_pri", async () => {
     const socket = dgram.createSocket("udp4");
     for (let i = 0; i < 200; i++) {

@@ -19,6 +19,11 @@ export interface IngestEntry {
   line: string | Uint8Array;
   /** Structured metadata (per-line labels that are not stream labels), as decoded; often empty. */
   metadata: readonly (readonly [name: string, value: string])[];
+  /**
+   * The entry's sender, when a batch's entries come from several (UDP syslog gathers datagrams of
+   * many senders into one batch); absent: the batch's clientIp.
+   */
+  clientIp?: string;
 }
 
 /** An entry's line as a string, whichever form the decoder gave it in. */

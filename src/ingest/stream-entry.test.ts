@@ -144,56 +144,64 @@ test("streamRecordColumns writes each value byte for byte as streamEntryValue, e
         line,
         asBytes: fc.boolean(),
         metadata: fc.array(fc.tuple(name, fc.string({ maxLength: 10 })), { maxLength: 2 }),
+        // An entry's own sender (UDP syslog), which may or may not be the batch's.
+        clientIp: fc.option(fc.constantFrom("10.0.0.1", "10.0.0.2", ""), { nil: undefined }),
       }),
       { maxLength: 6 },
     ),
   });
   fc.assert(
-    fc.property(fc.array(stream, { maxLength: 4 }), fc.string({ maxLength: 8 }), (streams, clientIp) => {
-      const receipt = { receivedAtMs: 1_700_000_001_000, clientIp, nodeId: "node-é" };
-      const columns = streamRecordColumns(
-        streams.map((sent, i) => ({
-          key: Buffer.from(`t1\u0000svc${i}`),
-          labels: sent.labels,
-          ...(sent.asColumns
-            ? { entries: [], columns: columnsOf(sent.entries) }
-            : {
-                entries: sent.entries.map((e) => ({
-                  timestampNs: e.timestampNs,
-                  line: e.asBytes ? Buffer.from(e.line) : e.line,
-                  metadata: e.metadata,
-                })),
-              }),
-        })),
-        receipt,
-      );
-      const expected = streams.flatMap((sent, i) =>
-        sent.entries.map((e) => ({
-          key: Buffer.from(`t1\u0000svc${i}`),
-          value: streamEntryValue({
+    fc.property(
+      fc.array(stream, { maxLength: 4 }),
+      fc.oneof(fc.string({ maxLength: 8 }), fc.constant("10.0.0.1")),
+      (streams, clientIp) => {
+        const receipt = { receivedAtMs: 1_700_000_001_000, clientIp, nodeId: "node-é" };
+        const columns = streamRecordColumns(
+          streams.map((sent, i) => ({
+            key: Buffer.from(`t1\u0000svc${i}`),
             labels: sent.labels,
-            line: e.line,
-            timestampNs: e.timestampNs,
-            metadata: e.metadata,
-            ...receipt,
-          }),
-          timestampMs: streamEntryTimestampMs(e.timestampNs),
-        })),
-      );
-      assert.equal(columns.count, expected.length);
-      let keyAt = 0;
-      let valueAt = 0;
-      for (let i = 0; i < expected.length; i++) {
-        const want = expected[i]!;
-        assert.equal(columns.timestampsMs[i], want.timestampMs);
-        assert.deepEqual(columns.keys.subarray(keyAt, keyAt + columns.keyLengths[i]!), want.key);
-        assert.deepEqual(columns.values.subarray(valueAt, valueAt + columns.valueLengths[i]!), want.value);
-        keyAt += columns.keyLengths[i]!;
-        valueAt += columns.valueLengths[i]!;
-      }
-      assert.equal(keyAt, columns.keys.length);
-      assert.equal(valueAt, columns.values.length);
-    }),
+            ...(sent.asColumns
+              ? { entries: [], columns: columnsOf(sent.entries) }
+              : {
+                  entries: sent.entries.map((e) => ({
+                    timestampNs: e.timestampNs,
+                    line: e.asBytes ? Buffer.from(e.line) : e.line,
+                    metadata: e.metadata,
+                    ...(e.clientIp === undefined ? {} : { clientIp: e.clientIp }),
+                  })),
+                }),
+          })),
+          receipt,
+        );
+        const expected = streams.flatMap((sent, i) =>
+          sent.entries.map((e) => ({
+            key: Buffer.from(`t1\u0000svc${i}`),
+            value: streamEntryValue({
+              labels: sent.labels,
+              line: e.line,
+              timestampNs: e.timestampNs,
+              metadata: e.metadata,
+              ...receipt,
+              clientIp: sent.asColumns ? receipt.clientIp : (e.clientIp ?? receipt.clientIp),
+            }),
+            timestampMs: streamEntryTimestampMs(e.timestampNs),
+          })),
+        );
+        assert.equal(columns.count, expected.length);
+        let keyAt = 0;
+        let valueAt = 0;
+        for (let i = 0; i < expected.length; i++) {
+          const want = expected[i]!;
+          assert.equal(columns.timestampsMs[i], want.timestampMs);
+          assert.deepEqual(columns.keys.subarray(keyAt, keyAt + columns.keyLengths[i]!), want.key);
+          assert.deepEqual(columns.values.subarray(valueAt, valueAt + columns.valueLengths[i]!), want.value);
+          keyAt += columns.keyLengths[i]!;
+          valueAt += columns.valueLengths[i]!;
+        }
+        assert.equal(keyAt, columns.keys.length);
+        assert.equal(valueAt, columns.values.length);
+      },
+    ),
     { numRuns: 500 },
   );
 });

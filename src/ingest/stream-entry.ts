@@ -101,7 +101,9 @@ export function streamRecordColumns(
   }
   // The tail of a value without metadata is the same for every entry of the request, and the
   // part around the labels the same for every entry of a stream: both are written as bytes.
-  const tail = `,"received_at":${receipt.receivedAtMs},"client_ip":${JSON.stringify(receipt.clientIp)},"ingested_node_id":${JSON.stringify(receipt.nodeId)}}`;
+  const tailOf = (clientIp: string) =>
+    `,"received_at":${receipt.receivedAtMs},"client_ip":${JSON.stringify(clientIp)},"ingested_node_id":${JSON.stringify(receipt.nodeId)}}`;
+  const tail = tailOf(receipt.clientIp);
   const noMetadataTail = Buffer.from(`,"metadata":[]${tail}`);
   const writer = valueWriter;
   writer.at = 0;
@@ -120,6 +122,7 @@ export function streamRecordColumns(
       const valueStart = writer.at;
       writer.bytes(valueHead);
       let metadata: IngestEntry["metadata"] | undefined;
+      let entryTail = tail;
       if (columns !== undefined) {
         // Seconds and nanos as the decimal nanoseconds BigInt would print (the pipeline checked
         // both are in range: seconds >= 0, nanos < 1e9), and their millisecond.
@@ -141,8 +144,12 @@ export function streamRecordColumns(
         else writer.jsonStringBytes(entry.line, 0, entry.line.length);
         metadata = entry.metadata;
         timestampsMs[index] = streamEntryTimestampMs(entry.timestampNs);
+        // An entry of another sender than the batch's (UDP syslog) gets its own tail.
+        if (entry.clientIp !== undefined && entry.clientIp !== receipt.clientIp)
+          entryTail = tailOf(entry.clientIp);
       }
-      if (metadata === undefined || metadata.length === 0) writer.bytes(noMetadataTail);
+      if (entryTail !== tail) writer.text(`,"metadata":${pairsJson(metadata ?? [])}${entryTail}`);
+      else if (metadata === undefined || metadata.length === 0) writer.bytes(noMetadataTail);
       else writer.text(`,"metadata":${pairsJson(metadata)}${tail}`);
       keyLengths[index] = key.length;
       valueLengths[index] = writer.at - valueStart;

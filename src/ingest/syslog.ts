@@ -185,7 +185,7 @@ function toMessage(parsed: Parsed, receipt: SyslogReceipt, invalidUtf8: boolean)
   return {
     format: parsed.format,
     labels,
-    entry: { timestampNs, line: cut, metadata: parsed.metadata },
+    entry: { timestampNs, line: cut, metadata: parsed.metadata, clientIp: receipt.peerHost },
     invalidUtf8,
     lineCut: cut.length !== line.length,
   };
