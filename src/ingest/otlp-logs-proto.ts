@@ -97,6 +97,7 @@ function readScopeLogs(reader: WireReader, end: number, builder: OtlpStreamBuild
   record.namesClean = true; // readRecordAttribute sanitises each name as it reads it
   const scope: ScopeCaches = {
     attributes: new Map(),
+    previous: [],
     lastTraceId: { start: 0, end: 0, hex: "" },
     lastSpanId: { start: 0, end: 0, hex: "" },
   };
@@ -127,17 +128,57 @@ function readScopeLogs(reader: WireReader, end: number, builder: OtlpStreamBuild
  */
 interface ScopeCaches {
   attributes: AttributeCache;
+  /**
+   * The last record's attributes by position: records of one logger mostly repeat the same ones
+   * in the same order, and the bytes compared with the one before need no hash and no lookup.
+   */
+  previous: AttributeAt[];
   lastTraceId: LastId;
   lastSpanId: LastId;
 }
 
-type AttributeCache = Map<number, { start: number; end: number; pair: [string, string] }>;
+interface AttributeAt {
+  start: number;
+  end: number;
+  pair: [string, string];
+}
+
+type AttributeCache = Map<number, AttributeAt>;
 // KeyValues this short are the ones that repeat (a key and a short value); a scope's cache holds at
 // most this many, so a stream of unique values (user ids) costs a bounded number of misses kept.
 const cachedAttributeBytesMax = 64;
 const cachedAttributesMax = 256;
 
 function readRecordAttribute(
+  reader: WireReader,
+  end: number,
+  builder: OtlpStreamBuilder,
+  scope: ScopeCaches,
+  position: number,
+): [string, string] {
+  const start = reader.position;
+  const buffer = reader.buffer;
+  const previous = scope.previous[position];
+  if (previous !== undefined && previous.end - previous.start === end - start) {
+    let index = 0;
+    const length = end - start;
+    while (index < length && buffer[previous.start + index] === buffer[start + index]) index++;
+    if (index === length) {
+      reader.position = end;
+      return previous.pair;
+    }
+  }
+  const pair = readAttributeByHash(reader, end, builder, scope.attributes);
+  if (previous === undefined) scope.previous[position] = { start, end, pair };
+  else {
+    previous.start = start;
+    previous.end = end;
+    previous.pair = pair;
+  }
+  return pair;
+}
+
+function readAttributeByHash(
   reader: WireReader,
   end: number,
   builder: OtlpStreamBuilder,
@@ -223,7 +264,7 @@ function readLogRecord(
       case 6:
         reader.expect(type, lengthDelimited, "LogRecord.attributes");
         record.attributes.push(
-          readRecordAttribute(reader, reader.lengthDelimited(), builder, scope.attributes),
+          readRecordAttribute(reader, reader.lengthDelimited(), builder, scope, record.attributes.length),
         );
         break;
       case 9:

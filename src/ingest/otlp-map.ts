@@ -147,14 +147,21 @@ export class OtlpStreamBuilder {
       this.byLevel.set(level, stream);
       this.streams.push(stream);
     }
-    let metadata: [string, string][] = record.attributes;
+    const attributes = record.attributes;
     if (!record.namesClean)
-      for (let index = 0; index < metadata.length; index++) {
-        const pair = metadata[index]!;
+      for (let index = 0; index < attributes.length; index++) {
+        const pair = attributes[index]!;
         pair[0] = this.attributeName(pair[0]);
       }
-    // The resource's and scope's metadata (names sanitised when they began) lead every record's.
-    if (this.metadataPrefix.length > 0) metadata = this.metadataPrefix.concat(metadata);
+    // The resource's and scope's metadata (names sanitised when they began) lead every record's;
+    // pushed into one new array (a concat and then the ids' pushes would allocate it twice).
+    let metadata = attributes;
+    const prefix = this.metadataPrefix;
+    if (prefix.length > 0) {
+      metadata = [];
+      for (let index = 0; index < prefix.length; index++) metadata.push(prefix[index]!);
+      for (let index = 0; index < attributes.length; index++) metadata.push(attributes[index]!);
+    }
     if (record.traceIdHex !== "") {
       if (this.tracePair[1] !== record.traceIdHex) this.tracePair = ["trace_id", record.traceIdHex];
       metadata.push(this.tracePair);
