@@ -60,6 +60,41 @@ test("index and executor compute the same stream id for 0x03 records (property)"
   );
 });
 
+test("0x03 fast path over runs of records: a record of the last record's stream, or not, gets its own (property)", () => {
+  // The decoder answers a record with the same tenant and label bytes as the one before with that
+  // stream: runs of one stream, another tenant with the same labels, and labels that differ by one
+  // byte must each come out as decoding them says.
+  const shape: GramShape = { gramLength: 4, windowGrams: 4, longGramLength: 8 };
+  const pool: LabelSet[] = [
+    [["app", "a"]],
+    [["app", "b"]],
+    [
+      ["app", "a"],
+      ["env", "x"],
+    ],
+    [["app", "aa"]],
+  ];
+  fc.assert(
+    fc.property(
+      fc.array(fc.tuple(fc.constantFrom("t1", "t2", "t11"), fc.nat(pool.length - 1)), {
+        minLength: 1,
+        maxLength: 30,
+      }),
+      (sequence) => {
+        const decoder = new EntryDecoder();
+        for (const [tenant, which] of sequence) {
+          const stored = record(tenant, pool[which]!, "a line");
+          assert.deepEqual(
+            decoder.decodeKeys(stored, shape, new Set()),
+            new EntryDecoder().decode(stored).stream,
+          );
+        }
+      },
+    ),
+    { numRuns: 300 },
+  );
+});
+
 test("0x03 fast path: the same stream and filter keys as decoding the record (property)", () => {
   const shape: GramShape = { gramLength: 4, windowGrams: 4, longGramLength: 8 };
   const decoder = new EntryDecoder();

@@ -58,6 +58,8 @@ export class EntryDecoder {
     indexLimits.streamCacheEntriesMax,
     indexLimits.streamCacheCharsMax,
   );
+  /** The last 0x03 record's stream, by copies of its tenant and label bytes. */
+  #lastStream: { tenant: Uint8Array; labels: Uint8Array; stream: StreamRef } | null = null;
 
   /** Throws RecordFormatError for a format this version does not know, RecordDecodeError for junk. */
   decode(record: StoredRecord): DecodedEntry {
@@ -148,7 +150,19 @@ export class EntryDecoder {
     if (at < 0 || !startsWith(value, at, streamMetadataField)) return null;
     const separator = key.indexOf(0x00);
     if (separator < 0) return null;
-    // The tenant has no 0x00 (it ends at the key's first) and the labels are JSON: unambiguous.
+    // The pipeline writes a request's entries stream by stream, so a record is most often of the
+    // same stream as the one before: the same tenant and label bytes are that stream again, with no
+    // key to build. Else by the bytes' text (the tenant has no 0x00: it ends at the key's first;
+    // the labels are JSON: unambiguous).
+    const last = this.#lastStream;
+    if (
+      last !== null &&
+      bytesEqual(last.tenant, key, 0, separator) &&
+      bytesEqual(last.labels, value, labelsFrom, labelsTo)
+    ) {
+      addDecodedLineKeys(shape, keys);
+      return last.stream;
+    }
     const cacheKey = `${latin1(key, 0, separator)}\u0000\u0003${latin1(value, labelsFrom, labelsTo)}`;
     let stream = this.#streamsByBytes.get(cacheKey);
     if (stream === undefined) {
@@ -156,6 +170,11 @@ export class EntryDecoder {
       stream = { tenant, labels: entry.labels, id: streamId(tenant, entry.labels) };
       this.#streamsByBytes.set(cacheKey, stream, labelChars(stream.labels));
     }
+    this.#lastStream = {
+      tenant: Uint8Array.prototype.slice.call(key, 0, separator),
+      labels: Uint8Array.prototype.slice.call(value, labelsFrom, labelsTo),
+      stream,
+    };
     addDecodedLineKeys(shape, keys);
     return stream;
   }
@@ -228,6 +247,13 @@ function skipJsonObject(bytes: Uint8Array, at: number): number {
     }
   }
   return -1;
+}
+
+/** Whether bytes from..to of `bytes` are exactly `held`. */
+function bytesEqual(held: Uint8Array, bytes: Uint8Array, from: number, to: number): boolean {
+  if (held.length !== to - from) return false;
+  for (let i = 0; i < held.length; i++) if (held[i] !== bytes[from + i]) return false;
+  return true;
 }
 
 function latin1(bytes: Uint8Array, from: number, to: number): string {
