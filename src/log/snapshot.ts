@@ -99,14 +99,7 @@ export function readFromSnapshot(
     s < segments.length && next < endOffset && bytes < bytesMax;
     s++
   ) {
-    const segment = segments[s];
-    const start = segment.positions[lastAtOrBelow(segment.relOffsets, next - segment.baseOffset)] ?? 0;
-    for (const item of scanBatches(
-      segment.fd,
-      start,
-      segment.readableEndBytes,
-      scanOptionsOf(snapshot, storage),
-    )) {
+    for (const item of batchesFrom(snapshot, storage, segments[s], next)) {
       if (item.kind !== "batch") continue;
       const batchEnd = item.header.baseOffset + item.header.recordCount;
       if (batchEnd <= next) continue;
@@ -129,6 +122,17 @@ export function readFromSnapshot(
   };
 }
 
+/** A segment's batches from its indexed position at or before `offset`, up to its readable end. */
+function batchesFrom(
+  snapshot: PartitionSnapshot,
+  storage: Storage,
+  segment: SegmentSnapshot,
+  offset: number,
+) {
+  const start = segment.positions[lastAtOrBelow(segment.relOffsets, offset - segment.baseOffset)] ?? 0;
+  return scanBatches(segment.fd, start, segment.readableEndBytes, scanOptionsOf(snapshot, storage));
+}
+
 /** Partition.readAt over a snapshot: the committed records at `offsets` (ascending), unreadable ones left out. */
 export function readAtFromSnapshot(
   snapshot: PartitionSnapshot,
@@ -142,14 +146,7 @@ export function readAtFromSnapshot(
     segments.length > 0 ? segments[0].baseOffset : snapshot.endOffset,
   );
   return readAtOffsets(offsets, start, snapshot.endOffset, cache, (offset) => {
-    const segment = segments[segmentIndexFor(segments, offset)];
-    const from = segment.positions[lastAtOrBelow(segment.relOffsets, offset - segment.baseOffset)] ?? 0;
-    for (const item of scanBatches(
-      segment.fd,
-      from,
-      segment.readableEndBytes,
-      scanOptionsOf(snapshot, storage),
-    )) {
+    for (const item of batchesFrom(snapshot, storage, segments[segmentIndexFor(segments, offset)], offset)) {
       if (item.kind !== "batch" || item.header.baseOffset + item.header.recordCount <= offset) continue;
       return item.header.baseOffset <= offset ? openBatch(item.header, item.payload) : null;
     }
