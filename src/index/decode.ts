@@ -157,8 +157,10 @@ export class EntryDecoder {
     const last = this.#lastStream;
     if (
       last !== null &&
-      bytesEqual(last.tenant, key, 0, separator) &&
-      bytesEqual(last.labels, value, labelsFrom, labelsTo)
+      last.tenant.length === separator &&
+      startsWith(key, 0, last.tenant) &&
+      last.labels.length === labelsTo - labelsFrom &&
+      startsWith(value, labelsFrom, last.labels)
     ) {
       addDecodedLineKeys(shape, keys);
       return last.stream;
@@ -247,13 +249,6 @@ function skipJsonObject(bytes: Uint8Array, at: number): number {
     }
   }
   return -1;
-}
-
-/** Whether bytes from..to of `bytes` are exactly `held`. */
-function bytesEqual(held: Uint8Array, bytes: Uint8Array, from: number, to: number): boolean {
-  if (held.length !== to - from) return false;
-  for (let i = 0; i < held.length; i++) if (held[i] !== bytes[from + i]) return false;
-  return true;
 }
 
 function latin1(bytes: Uint8Array, from: number, to: number): string {

@@ -2,6 +2,7 @@
 // opentelemetry-proto collector/logs/v1, logs/v1, common/v1, resource/v1) read by hand with
 // WireReader, mapped by OtlpStreamBuilder (OTLP.md).
 
+import type { Buffer } from "node:buffer";
 import { type DecodeLimits, type IngestEntry, type IngestStream, lineBytes } from "./batch.ts";
 import { anyValueDepthMax } from "./limits.ts";
 import {
@@ -157,16 +158,10 @@ function readRecordAttribute(
   position: number,
 ): [string, string] {
   const start = reader.position;
-  const buffer = reader.buffer;
   const previous = scope.previous[position];
-  if (previous !== undefined && previous.end - previous.start === end - start) {
-    let index = 0;
-    const length = end - start;
-    while (index < length && buffer[previous.start + index] === buffer[start + index]) index++;
-    if (index === length) {
-      reader.position = end;
-      return previous.pair;
-    }
+  if (previous !== undefined && sameBytes(reader.buffer, previous.start, previous.end, start, end)) {
+    reader.position = end;
+    return previous.pair;
   }
   const pair = readAttributeByHash(reader, end, builder, scope.attributes);
   if (previous === undefined) scope.previous[position] = { start, end, pair };
@@ -178,6 +173,22 @@ function readRecordAttribute(
   return pair;
 }
 
+/** A record attribute read whole: its name through the builder's sanitising. */
+function readAttribute(reader: WireReader, end: number, builder: OtlpStreamBuilder): [string, string] {
+  const pair = readKeyValue(reader, end);
+  pair[0] = builder.attributeName(pair[0]);
+  return pair;
+}
+
+/** Whether bytes aStart..aEnd and bStart..bEnd of one buffer are the same bytes. */
+function sameBytes(buffer: Buffer, aStart: number, aEnd: number, bStart: number, bEnd: number): boolean {
+  const length = aEnd - aStart;
+  if (length !== bEnd - bStart) return false;
+  for (let index = 0; index < length; index++)
+    if (buffer[aStart + index] !== buffer[bStart + index]) return false;
+  return true;
+}
+
 function readAttributeByHash(
   reader: WireReader,
   end: number,
@@ -186,11 +197,7 @@ function readAttributeByHash(
 ): [string, string] {
   const start = reader.position;
   const buffer = reader.buffer;
-  if (end - start > cachedAttributeBytesMax) {
-    const pair = readKeyValue(reader, end);
-    pair[0] = builder.attributeName(pair[0]);
-    return pair;
-  }
+  if (end - start > cachedAttributeBytesMax) return readAttribute(reader, end, builder);
   // Hashed on the length and the first and last four bytes (where a key and a value differ); a
   // hit is compared byte for byte, so a collision is only a miss.
   const length = end - start;
@@ -200,16 +207,11 @@ function readAttributeByHash(
     hash = Math.imul(hash ^ buffer[end - 1 - index]!, 0x01000193);
   }
   const held = cache.get(hash);
-  if (held !== undefined && held.end - held.start === length) {
-    let index = 0;
-    while (index < length && buffer[held.start + index] === buffer[start + index]) index++;
-    if (index === length) {
-      reader.position = end;
-      return held.pair;
-    }
+  if (held !== undefined && sameBytes(buffer, held.start, held.end, start, end)) {
+    reader.position = end;
+    return held.pair;
   }
-  const pair = readKeyValue(reader, end);
-  pair[0] = builder.attributeName(pair[0]);
+  const pair = readAttribute(reader, end, builder);
   if (held === undefined && cache.size < cachedAttributesMax) cache.set(hash, { start, end, pair });
   return pair;
 }
@@ -308,16 +310,10 @@ function readIdHex(reader: WireReader, last: LastId): string {
   const end = reader.lengthDelimited();
   const start = reader.position;
   reader.position = end;
-  const buffer = reader.buffer;
-  if (end - start === last.end - last.start) {
-    let index = 0;
-    const length = end - start;
-    while (index < length && buffer[last.start + index] === buffer[start + index]) index++;
-    if (index === length) return last.hex;
-  }
+  if (sameBytes(reader.buffer, last.start, last.end, start, end)) return last.hex;
   last.start = start;
   last.end = end;
-  last.hex = idHex(buffer, start, end);
+  last.hex = idHex(reader.buffer, start, end);
   return last.hex;
 }
 

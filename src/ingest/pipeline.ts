@@ -243,10 +243,11 @@ export class IngestPipeline {
   #knownStream(tenant: string, pairs: readonly Label[]): KnownStream {
     // A decoder that hands out the same frozen array for the same labels (Loki push's parsed label
     // texts) is answered by identity, without building a key.
-    const byIdentity = Object.isFrozen(pairs) ? this.#byIdentity.get(pairs) : undefined;
+    const frozen = Object.isFrozen(pairs);
+    const byIdentity = frozen ? this.#byIdentity.get(pairs) : undefined;
     if (byIdentity !== undefined && byIdentity.tenant === tenant) return byIdentity.known;
     const known = this.#knownStreamByKey(tenant, pairs);
-    if (Object.isFrozen(pairs)) this.#byIdentity.set(pairs, { tenant, known });
+    if (frozen) this.#byIdentity.set(pairs, { tenant, known });
     return known;
   }
 

@@ -160,17 +160,9 @@ export class WireReader {
 
   /** A varint of a 64-bit field, as int64 (two's complement: a 10-byte varint is negative). */
   int64(): bigint {
-    const start = this.position;
+    const short = this.#varint49();
+    if (short >= 0) return BigInt(short);
     const buffer = this.buffer;
-    // Fast path: up to 7 bytes (49 bits) is exact in a double.
-    let value = 0;
-    for (let shift = 0; shift < 49; shift += 7) {
-      if (this.position >= this.end) throw invalidProtobuf("truncated varint");
-      const byte = buffer[this.position++]!;
-      value += (byte & 0x7f) * 2 ** shift;
-      if (byte < 0x80) return BigInt(value);
-    }
-    this.position = start;
     let big = 0n;
     for (let shift = 0n; shift < 70n; shift += 7n) {
       if (this.position >= this.end) throw invalidProtobuf("truncated varint");
@@ -183,16 +175,8 @@ export class WireReader {
 
   /** A varint of a 64-bit field as int64's decimal text, without a BigInt when it fits in 49 bits. */
   int64Text(): string {
-    const start = this.position;
-    const buffer = this.buffer;
-    let value = 0;
-    for (let shift = 0; shift < 49 && this.position < this.end; shift += 7) {
-      const byte = buffer[this.position++]!;
-      value += (byte & 0x7f) * 2 ** shift;
-      if (byte < 0x80) return String(value);
-    }
-    this.position = start;
-    return this.int64().toString();
+    const short = this.#varint49();
+    return short >= 0 ? String(short) : this.int64().toString();
   }
 
   /**
@@ -200,6 +184,16 @@ export class WireReader {
    * beyond, and rounded past that (callers use it where such values are refused anyway).
    */
   int64Number(): number {
+    const short = this.#varint49();
+    return short >= 0 ? short : Number(this.int64());
+  }
+
+  /**
+   * The fast path of the 64-bit varints: one of at most 7 bytes (49 bits, exact in a double), or -1
+   * with the cursor left where it was when it is longer or runs past the end of the message (the
+   * callers' BigInt path then reads it, or names the error).
+   */
+  #varint49(): number {
     const start = this.position;
     const buffer = this.buffer;
     let value = 0;
@@ -209,7 +203,7 @@ export class WireReader {
       if (byte < 0x80) return value;
     }
     this.position = start;
-    return Number(this.int64());
+    return -1;
   }
 
   /** A varint of a bool field. */

@@ -130,7 +130,7 @@ export function streamRecordColumns(
         const nanos = columns.nanos[i]!;
         if (seconds > 0) {
           writer.digits(seconds, 0);
-          writer.nineDigits(nanos);
+          writer.digits(nanos, 9);
         } else writer.digits(nanos, 0);
         writer.bytes(labelsPart);
         writer.jsonStringBytes(columns.bytes, columns.lineStarts[i]!, columns.lineEnds[i]!);
@@ -267,22 +267,6 @@ class ValueWriter {
       left -= 2;
     }
     if (left === 1) buffer[--at] = 0x30 + value;
-  }
-
-  /** 0 <= value < 1e9 as exactly nine digits, two at a time. */
-  nineDigits(value: number): void {
-    this.#room(9);
-    const buffer = this.buffer;
-    let at = this.at + 9;
-    this.at = at;
-    for (let pair = 0; pair < 4; pair++) {
-      const rest = Math.floor(value / 100);
-      const two = (value - rest * 100) * 2;
-      buffer[--at] = digitPairs[two + 1]!;
-      buffer[--at] = digitPairs[two]!;
-      value = rest;
-    }
-    buffer[--at] = 0x30 + value;
   }
 
   bytes(bytes: Buffer): void {
